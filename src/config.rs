@@ -1,0 +1,280 @@
+//! Every environment variable privwatch reads, parsed and validated once at init.
+
+use crate::notice::{Lang, Wording};
+use std::time::Duration;
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub const DEFAULT_FALLBACK_MENTION: &str = "<!here>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// Where the Slack bot token comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TokenSetting {
+    /// `SLACK_BOT_TOKEN`: for local runs only.
+    Env(String),
+    /// `SLACK_TOKEN_SECRET_ARN`: a Secrets Manager secret (plain `xoxb-…` or `{"bot_token": …}`).
+    Secret(String),
+}
+
+impl std::fmt::Debug for TokenSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSetting::Env(_) => f.write_str("Env(<redacted>)"),
+            TokenSetting::Secret(arn) => f.debug_tuple("Secret").field(arn).finish(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub channel_id: String,
+    pub token: TokenSetting,
+    pub slack_api_url: String,
+    pub wording: Wording,
+    pub fallback_mention: String,
+    /// How far back `conversations.history` is searched for an existing notice.
+    pub dedupe_lookback: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let channel_id = get("SLACK_CHANNEL_ID").ok_or(ConfigError::Missing("SLACK_CHANNEL_ID"))?;
+        if !channel_id.chars().all(|c| c.is_ascii_alphanumeric())
+            || !channel_id.starts_with(['C', 'G'])
+        {
+            return Err(ConfigError::Invalid {
+                name: "SLACK_CHANNEL_ID",
+                why: format!(
+                    "{channel_id:?} is not a channel ID (C… or G…; find it in the channel's details in Slack)"
+                ),
+            });
+        }
+
+        let token = match (get("SLACK_BOT_TOKEN"), get("SLACK_TOKEN_SECRET_ARN")) {
+            (Some(token), _) => {
+                if !token.starts_with("xox") {
+                    return Err(ConfigError::Invalid {
+                        name: "SLACK_BOT_TOKEN",
+                        why: "does not look like a Slack token (xoxb-…)".into(),
+                    });
+                }
+                TokenSetting::Env(token)
+            }
+            (None, Some(arn)) => {
+                if !arn.starts_with("arn:") {
+                    return Err(ConfigError::Invalid {
+                        name: "SLACK_TOKEN_SECRET_ARN",
+                        why: format!("{arn:?} is not an ARN"),
+                    });
+                }
+                TokenSetting::Secret(arn)
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing(
+                    "SLACK_TOKEN_SECRET_ARN (or SLACK_BOT_TOKEN for local runs)",
+                ))
+            }
+        };
+
+        let slack_api_url = get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into());
+        if !(slack_api_url.starts_with("https://") || slack_api_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "SLACK_API_URL",
+                why: format!("{slack_api_url:?} is not an http(s) URL"),
+            });
+        }
+        let slack_api_url = slack_api_url.trim_end_matches('/').to_string();
+
+        let lang = match get("MESSAGE_LANGUAGE").as_deref() {
+            None | Some("en") => Lang::En,
+            Some("ja") => Lang::Ja,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "MESSAGE_LANGUAGE",
+                    why: format!("{other:?} is not one of en, ja"),
+                })
+            }
+        };
+
+        let fallback_mention =
+            get("FALLBACK_MENTION").unwrap_or_else(|| DEFAULT_FALLBACK_MENTION.into());
+        if !is_mention_markup(&fallback_mention) {
+            return Err(ConfigError::Invalid {
+                name: "FALLBACK_MENTION",
+                why: format!(
+                    "{fallback_mention:?} is not Slack mention markup such as <!here>, <!channel>, <@U…> or <!subteam^S…>"
+                ),
+            });
+        }
+
+        let dedupe_minutes = match get("DEDUPE_LOOKBACK_MINUTES") {
+            None => 15,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|m| (1..=1440).contains(m))
+                .ok_or(ConfigError::Invalid {
+                    name: "DEDUPE_LOOKBACK_MINUTES",
+                    why: format!("{v:?} is not a whole number of minutes from 1 to 1440"),
+                })?,
+        };
+
+        Ok(Config {
+            channel_id,
+            token,
+            slack_api_url,
+            wording: Wording {
+                lang,
+                account_name: get("ACCOUNT_NAME"),
+            },
+            fallback_mention,
+            dedupe_lookback: Duration::from_secs(dedupe_minutes * 60),
+        })
+    }
+}
+
+/// `<!here>`, `<!channel>`, `<!everyone>`, `<@U…>`, `<!subteam^S…>`: the mentions an operator may
+/// configure as fallback. Nothing else, so the setting cannot smuggle in arbitrary markup.
+fn is_mention_markup(value: &str) -> bool {
+    let Some(inner) = value.strip_prefix('<').and_then(|v| v.strip_suffix('>')) else {
+        return false;
+    };
+    let id_ok = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric());
+    match inner {
+        "!here" | "!channel" | "!everyone" => true,
+        _ => {
+            if let Some(user) = inner.strip_prefix('@') {
+                id_ok(user)
+            } else if let Some(group) = inner.strip_prefix("!subteam^") {
+                id_ok(group)
+            } else {
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = config(&[
+            ("SLACK_CHANNEL_ID", "C0123"),
+            (
+                "SLACK_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:x",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.slack_api_url, DEFAULT_SLACK_API_URL);
+        assert_eq!(c.fallback_mention, "<!here>");
+        assert_eq!(c.wording.lang, Lang::En);
+        assert!(matches!(c.token, TokenSetting::Secret(_)));
+    }
+
+    #[test]
+    fn env_token_wins_and_is_never_printed() {
+        let c = config(&[
+            ("SLACK_CHANNEL_ID", "C0123"),
+            ("SLACK_BOT_TOKEN", "xoxb-secret-value"),
+            ("SLACK_TOKEN_SECRET_ARN", "arn:x"),
+        ])
+        .unwrap();
+        assert!(matches!(c.token, TokenSetting::Env(_)));
+        assert!(!format!("{c:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "SLACK_CHANNEL_ID"),
+            (
+                &[
+                    ("SLACK_CHANNEL_ID", "#general"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                ],
+                "SLACK_CHANNEL_ID",
+            ),
+            (&[("SLACK_CHANNEL_ID", "C1")], "SLACK_TOKEN_SECRET_ARN"),
+            (
+                &[("SLACK_CHANNEL_ID", "C1"), ("SLACK_BOT_TOKEN", "nope")],
+                "SLACK_BOT_TOKEN",
+            ),
+            (
+                &[
+                    ("SLACK_CHANNEL_ID", "C1"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                    ("MESSAGE_LANGUAGE", "fr"),
+                ],
+                "MESSAGE_LANGUAGE",
+            ),
+            (
+                &[
+                    ("SLACK_CHANNEL_ID", "C1"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                    ("FALLBACK_MENTION", "<https://x|y>"),
+                ],
+                "FALLBACK_MENTION",
+            ),
+            (
+                &[
+                    ("SLACK_CHANNEL_ID", "C1"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                    ("SLACK_API_URL", "slack.com"),
+                ],
+                "SLACK_API_URL",
+            ),
+            (
+                &[
+                    ("SLACK_CHANNEL_ID", "C1"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                    ("DEDUPE_LOOKBACK_MINUTES", "0"),
+                ],
+                "DEDUPE_LOOKBACK_MINUTES",
+            ),
+        ];
+        for (vars, name) in cases {
+            let err = config(vars).unwrap_err().to_string();
+            assert!(err.contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn fallback_mentions_that_are_allowed() {
+        for ok in ["<!here>", "<!channel>", "<@U123>", "<!subteam^S0123ABC>"] {
+            assert!(is_mention_markup(ok), "{ok}");
+        }
+        for bad in ["here", "<!here", "<@U1|x>", "<!subteam^>", "<#C1>"] {
+            assert!(!is_mention_markup(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! privwatch: every use of the AWS root user or an admin role, posted to Slack with a threaded
+//! request for its justification.
+//!
+//! One event's way, in one direction:
+//! `EventBridge JSON → detect → PrivilegedUse → notice → (Notice, Reply) → deliver → Slack`.
+//! [`handle`] is what the Lambda runtime (in `main.rs`) and the tests both call.
+
+pub mod cloudtrail;
+pub mod config;
+pub mod deliver;
+pub mod detect;
+pub mod notice;
+pub mod slack;
+pub mod token;
+
+use config::Config;
+use detect::Classified;
+use serde_json::Value;
+use slack::SlackClient;
+use token::TokenSource;
+use tokio::time::Instant;
+
+/// Everything built once per execution environment and shared by every invocation.
+pub struct App {
+    pub config: Config,
+    pub slack: SlackClient,
+    pub tokens: TokenSource,
+}
+
+/// Why an invocation failed. Lambda retries a failed invocation, then hands it to the
+/// on-failure destination: nothing is silently dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Parse(#[from] detect::ParseError),
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    #[error(transparent)]
+    Slack(#[from] slack::SlackError),
+}
+
+impl HandleError {
+    /// The `errorType` Lambda records (and the on-failure destination keeps).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandleError::Parse(_) => "privwatch.UnreadableEvent",
+            HandleError::Token(_) => "privwatch.TokenUnavailable",
+            HandleError::Slack(e) if e.is_transient() => "privwatch.SlackUnavailable",
+            HandleError::Slack(_) => "privwatch.SlackRefused",
+        }
+    }
+}
+
+/// What an invocation did, for the one summary log line and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ignored(&'static str),
+    Delivered(deliver::Delivery),
+    Swept,
+}
+
+/// Handles one invocation payload. `deadline` is when the work must be finished by.
+pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Outcome, HandleError> {
+    let event = detect::parse(payload)?;
+    let use_ = match detect::classify(&event) {
+        Classified::Ignored(reason) => {
+            tracing::info!(
+                event_id = event.detail.event_id.as_deref().or(event.id.as_deref()).unwrap_or("unknown"),
+                detail_type = %event.detail_type,
+                outcome = "ignored",
+                reason,
+                "not a privileged use"
+            );
+            return Ok(Outcome::Ignored(reason));
+        }
+        Classified::Sweep => return Ok(Outcome::Swept),
+        Classified::Use(u) => u,
+    };
+    let event_id = use_.event_id.clone();
+    let kind = use_.kind.as_str();
+    match deliver::deliver(app, &use_, deadline).await {
+        Ok(delivery) => {
+            let outcome = if delivery.reply_existed {
+                "already_delivered"
+            } else if delivery.notice_existed {
+                "reply_completed"
+            } else {
+                "posted"
+            };
+            tracing::info!(
+                event_id = %event_id, kind, outcome,
+                slack_ts = %delivery.notice_ts, mention = delivery.mention,
+                "privileged use delivered"
+            );
+            Ok(Outcome::Delivered(delivery))
+        }
+        Err(error) => {
+            tracing::error!(event_id = %event_id, kind, outcome = "failed", %error, "privileged use NOT delivered; Lambda will retry");
+            Err(error)
+        }
+    }
+}

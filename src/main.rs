@@ -1,0 +1,82 @@
+//! The Lambda bootstrap: builds everything once at init, then hands events to [`privwatch::handle`].
+
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use privwatch::config::{Config, TokenSetting};
+use privwatch::slack::{RetryPolicy, SlackClient};
+use privwatch::token::TokenSource;
+use privwatch::App;
+use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Time kept back from Lambda's deadline to report the outcome.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// How long the init-time warm-up (token fetch, first TLS connection to Slack) may take.
+const WARM_UP_BUDGET: Duration = Duration::from_secs(2);
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().map_err(|e| {
+        tracing::error!(error = %e, "privwatch is misconfigured");
+        e
+    })?;
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .user_agent(concat!("privwatch/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let secrets = match &config.token {
+        TokenSetting::Secret(_) => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Some(aws_sdk_secretsmanager::Client::new(&aws))
+        }
+        TokenSetting::Env(_) => None,
+    };
+    let app = App {
+        slack: SlackClient::new(http, &config.slack_api_url, RetryPolicy::default()),
+        tokens: TokenSource::new(config.token.clone(), secrets),
+        config,
+    };
+    warm_up(&app).await;
+
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_of(event.context.deadline);
+        privwatch::handle(app, &event.payload, deadline)
+            .await
+            .map(|outcome| serde_json::json!({"outcome": format!("{outcome:?}")}))
+            .map_err(|e| Diagnostic {
+                error_type: e.error_type().to_string(),
+                error_message: e.to_string(),
+            })
+    }))
+    .await
+}
+
+/// Init is where Lambda's CPU is cheapest: fetch the token and open the TLS connection to Slack
+/// now. A failure here is logged, not fatal: the first event tries again and fails loudly.
+async fn warm_up(app: &App) {
+    let deadline = Instant::now() + WARM_UP_BUDGET;
+    let token = match app.tokens.get().await {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(%error, "could not fetch the Slack token at init; each event will try again");
+            return;
+        }
+    };
+    match app.slack.auth_test(token.expose(), deadline).await {
+        Ok(bot_user) => tracing::debug!(bot_user, "Slack connection ready"),
+        Err(error) => tracing::warn!(%error, "Slack warm-up failed; events will still be tried"),
+    }
+}
+
+/// Lambda's deadline (ms since the epoch) as an `Instant`, less a margin to report the outcome.
+fn deadline_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)
+}

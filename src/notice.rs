@@ -1,0 +1,568 @@
+//! PrivilegedUse → the Slack notice (Block Kit + fallback text + metadata) and its thread reply.
+//!
+//! Everything that came from CloudTrail goes through [`escape`] before it reaches a Slack text:
+//! only the mention privwatch itself chooses is ever live. Slack's size limits are kept here.
+
+use crate::detect::{Kind, PrivilegedUse};
+use serde_json::{json, Value};
+
+/// Slack message metadata `event_type` of a notice, and of its thread reply.
+pub const NOTICE_EVENT_TYPE: &str = "privileged_use";
+pub const REPLY_EVENT_TYPE: &str = "privileged_use_reply";
+
+/// Longest value shown in a field (before escaping, which may grow it up to 5×; Slack allows
+/// 2,000 characters per field and 3,000 per section text).
+const FIELD_MAX_CHARS: usize = 300;
+/// Longest value in metadata (not rendered, but Slack bounds the payload).
+const METADATA_MAX_CHARS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+/// Settings the wording depends on (from `Config`).
+#[derive(Debug, Clone, Default)]
+pub struct Wording {
+    pub lang: Lang,
+    pub account_name: Option<String>,
+}
+
+/// A rendered `chat.postMessage` body, less the channel (and `thread_ts` for a reply).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub text: String,
+    pub blocks: Option<Value>,
+    pub metadata: Value,
+}
+
+impl Message {
+    /// The JSON body for `chat.postMessage`.
+    pub fn to_post_body(&self, channel: &str, thread_ts: Option<&str>) -> Value {
+        let mut body = json!({
+            "channel": channel,
+            "text": self.text,
+            "metadata": self.metadata,
+            "unfurl_links": false,
+            "unfurl_media": false,
+            "link_names": false,
+        });
+        if let Some(blocks) = &self.blocks {
+            body["blocks"] = blocks.clone();
+        }
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts);
+        }
+        body
+    }
+}
+
+/// Who the thread reply addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mention {
+    /// A Slack user found by e-mail.
+    User(String),
+    /// The configured fallback (`<!here>`, `<!subteam^S…>`): trusted operator configuration.
+    Fallback(String),
+}
+
+impl Mention {
+    fn markup(&self) -> String {
+        match self {
+            // Slack user IDs are upper-case letters and digits; anything else is not a user ID.
+            Mention::User(id)
+                if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                format!("<@{id}>")
+            }
+            Mention::User(id) => escape(id),
+            Mention::Fallback(markup) => markup.clone(),
+        }
+    }
+}
+
+/// The top-level notice for a privileged use.
+pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
+    let ja = wording.lang == Lang::Ja;
+    let account = account_label(&u.account_id, wording.account_name.as_deref());
+    let who = field(u.identity.label());
+    let headline = headline(u, ja);
+    let summary = summary(u, ja, &who, &account);
+
+    let mut fields = vec![
+        mrkdwn(format!("*{}*\n{}", t(ja, "Account", "アカウント"), account)),
+        mrkdwn(format!("*{}*\n{}", t(ja, "Identity", "ID"), who)),
+    ];
+    if let Some(role) = &u.role_arn {
+        let mut role_text = field(role);
+        if let Some(set) = &u.permission_set {
+            role_text = format!(
+                "{}: *{}*\n{}",
+                t(ja, "Permission set", "許可セット"),
+                field(set),
+                role_text
+            );
+        }
+        fields.push(mrkdwn(format!(
+            "*{}*\n{}",
+            t(ja, "Role", "ロール"),
+            role_text
+        )));
+    }
+    if u.kind == Kind::RootApiCall {
+        if let Some(name) = &u.event_name {
+            fields.push(mrkdwn(format!(
+                "*{}*\n`{}`",
+                t(ja, "Action", "操作"),
+                field(name)
+            )));
+        }
+    }
+    if let Some(ip) = &u.source_ip {
+        fields.push(mrkdwn(format!(
+            "*{}*\n{}",
+            t(ja, "Source IP", "送信元IP"),
+            field(ip)
+        )));
+    }
+    if let Some(mfa) = u.mfa_used {
+        let value = match (mfa, ja) {
+            (true, false) => "yes",
+            (false, false) => ":warning: no",
+            (true, true) => "あり",
+            (false, true) => ":warning: なし",
+        };
+        fields.push(mrkdwn(format!("*MFA*\n{value}")));
+    }
+    if let Some(region) = &u.region {
+        fields.push(mrkdwn(format!(
+            "*{}*\n{}",
+            t(ja, "Region", "リージョン"),
+            field(region)
+        )));
+    }
+    fields.push(mrkdwn(format!(
+        "*{}*\n{}",
+        t(ja, "Time", "日時"),
+        time_token(u)
+    )));
+    if let Some(agent) = &u.user_agent {
+        fields.push(mrkdwn(format!(
+            "*{}*\n{}",
+            t(ja, "User agent", "ユーザーエージェント"),
+            field(agent)
+        )));
+    }
+    fields.truncate(10); // Slack allows at most 10 fields in a section.
+
+    let mut context = format!("CloudTrail event `{}`", field(&u.event_id));
+    if let Some(link) = console_link(u) {
+        context.push_str(&format!(
+            " · <{link}|{}>",
+            t(ja, "Open in CloudTrail", "CloudTrailで開く")
+        ));
+    }
+
+    let blocks = json!([
+        {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": true}},
+        {"type": "section", "text": mrkdwn(summary.clone())},
+        {"type": "section", "fields": fields},
+        {"type": "context", "elements": [mrkdwn(context)]},
+    ]);
+
+    let text = format!("{headline}: {summary} (event {})", field(&u.event_id));
+    Message {
+        text,
+        blocks: Some(blocks),
+        metadata: json!({
+            "event_type": NOTICE_EVENT_TYPE,
+            "event_payload": {
+                "event_id": clip(&u.event_id, METADATA_MAX_CHARS),
+                "account": clip(&u.account_id, METADATA_MAX_CHARS),
+                "kind": u.kind.as_str(),
+                "principal": clip(u.identity.label(), METADATA_MAX_CHARS),
+                "role": clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+                "source_ip": clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+                "event_time": u.time.map(|t| t.timestamp()).unwrap_or(0),
+                "failed": u.failed(),
+            }
+        }),
+    }
+}
+
+/// The reply in the notice's thread that asks the person for the purpose and the ticket.
+pub fn render_reply(u: &PrivilegedUse, mention: &Mention, wording: &Wording) -> Message {
+    let who = mention.markup();
+    let text = match (wording.lang, u.kind, u.failed()) {
+        (Lang::En, Kind::RootConsoleSignIn, true) => format!(
+            "{who} Someone tried to sign in to the console as *root* and failed. *Was this you?* \
+             If it was, reply in this thread with the purpose of the work and the ticket URL. \
+             If nobody here did it, treat it as a security incident."
+        ),
+        (Lang::En, Kind::RootConsoleSignIn, false) => format!(
+            "{who} The *root user* signed in to the console. Whoever did it: please reply in this \
+             thread with the purpose of the work and the ticket URL."
+        ),
+        (Lang::En, Kind::RootApiCall, _) => format!(
+            "{who} The *root user* called an AWS API. Whoever did it: please reply in this thread \
+             with the purpose of the work and the ticket URL."
+        ),
+        (Lang::En, _, _) => format!(
+            "{who} You are using an *admin role*. Please reply in this thread with the purpose of \
+             the work and the ticket URL."
+        ),
+        (Lang::Ja, Kind::RootConsoleSignIn, true) => format!(
+            "{who} rootユーザーによるコンソールログインが失敗しました。*ご本人の操作ですか?* \
+             ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。\
+             心当たりがない場合はセキュリティインシデントとして対応してください。"
+        ),
+        (Lang::Ja, Kind::RootConsoleSignIn, false) => format!(
+            "{who} rootユーザーによるコンソールログインが行われました。\
+             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
+        ),
+        (Lang::Ja, Kind::RootApiCall, _) => format!(
+            "{who} rootユーザーによるAPI操作が行われました。\
+             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
+        ),
+        (Lang::Ja, _, _) => format!(
+            "{who} 管理者ロールが使用されました。\
+             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
+        ),
+    };
+    Message {
+        text,
+        blocks: None,
+        metadata: json!({
+            "event_type": REPLY_EVENT_TYPE,
+            "event_payload": {"event_id": clip(&u.event_id, METADATA_MAX_CHARS)},
+        }),
+    }
+}
+
+fn headline(u: &PrivilegedUse, ja: bool) -> String {
+    let (icon, en, jp) = match (u.kind, u.failed()) {
+        (Kind::RootConsoleSignIn, false) => (
+            ":rotating_light:",
+            "Root user signed in to the AWS console",
+            "rootユーザーによるコンソールログイン",
+        ),
+        (Kind::RootConsoleSignIn, true) => (
+            ":no_entry:",
+            "FAILED root sign-in to the AWS console",
+            "rootユーザーのコンソールログイン失敗",
+        ),
+        (Kind::RootApiCall, _) => (
+            ":rotating_light:",
+            "Root user called an AWS API",
+            "rootユーザーによるAPI操作",
+        ),
+        (Kind::AdminRoleViaSaml, _) => (
+            ":key:",
+            "Admin role assumed via SAML",
+            "SAMLによる管理者ロールの使用",
+        ),
+        (Kind::AdminRoleViaAssumeRole, _) => (
+            ":key:",
+            "Admin role assumed via AssumeRole",
+            "AssumeRoleによる管理者ロールの使用",
+        ),
+    };
+    format!("{icon} {}", if ja { jp } else { en })
+}
+
+fn summary(u: &PrivilegedUse, ja: bool, who: &str, account: &str) -> String {
+    let mut text = match (u.kind, ja) {
+        (Kind::RootConsoleSignIn, false) if u.failed() => {
+            format!("A sign-in as *root* to account *{account}* failed.")
+        }
+        (Kind::RootConsoleSignIn, false) => {
+            format!("*root* signed in to the console of account *{account}*.")
+        }
+        (Kind::RootApiCall, false) => format!(
+            "*root* called `{}` in account *{account}*.",
+            field(u.event_name.as_deref().unwrap_or("?"))
+        ),
+        (_, false) => format!(
+            "*{who}* assumed *{}* in account *{account}*.",
+            field(role_short(u))
+        ),
+        (Kind::RootConsoleSignIn, true) if u.failed() => {
+            format!("アカウント *{account}* へのrootログインが失敗しました。")
+        }
+        (Kind::RootConsoleSignIn, true) => {
+            format!("アカウント *{account}* でrootユーザーがコンソールにログインしました。")
+        }
+        (Kind::RootApiCall, true) => format!(
+            "アカウント *{account}* でrootユーザーが `{}` を実行しました。",
+            field(u.event_name.as_deref().unwrap_or("?"))
+        ),
+        (_, true) => format!(
+            "*{who}* がアカウント *{account}* で *{}* を使用しました。",
+            field(role_short(u))
+        ),
+    };
+    if let Some(reason) = &u.failure {
+        text.push_str(&format!(
+            "\n{}: {}",
+            t(ja, "Error", "エラー"),
+            field(reason)
+        ));
+    }
+    text
+}
+
+/// Permission set, else role name, else "a role".
+fn role_short(u: &PrivilegedUse) -> &str {
+    if let Some(set) = &u.permission_set {
+        return set;
+    }
+    u.role_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or("an admin role")
+}
+
+fn account_label(account_id: &str, account_name: Option<&str>) -> String {
+    match account_name {
+        Some(name) if !name.is_empty() => format!("{} ({})", field(account_id), field(name)),
+        _ => field(account_id),
+    }
+}
+
+/// `<!date^…>` shows the time in each reader's time zone; the fallback is UTC.
+fn time_token(u: &PrivilegedUse) -> String {
+    match u.time {
+        Some(time) => format!(
+            "<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>",
+            time.timestamp(),
+            time.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        None => "?".to_string(),
+    }
+}
+
+/// Link to the event in the CloudTrail console, only for IDs and regions of the shape AWS uses.
+fn console_link(u: &PrivilegedUse) -> Option<String> {
+    let region = match u.region.as_deref() {
+        None | Some("global") => "us-east-1",
+        Some(r) => r,
+    };
+    let plain = |s: &str| {
+        !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    (plain(region) && plain(&u.event_id)).then(|| {
+        format!(
+            "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{}",
+            u.event_id
+        )
+    })
+}
+
+fn t<'a>(ja: bool, en: &'a str, jp: &'a str) -> &'a str {
+    if ja {
+        jp
+    } else {
+        en
+    }
+}
+
+/// A mrkdwn text object that Slack must not auto-link (`verbatim`).
+fn mrkdwn(text: String) -> Value {
+    json!({"type": "mrkdwn", "text": text, "verbatim": true})
+}
+
+/// An untrusted value, shortened and escaped for display.
+pub fn field(value: &str) -> String {
+    escape(&clip(value, FIELD_MAX_CHARS))
+}
+
+/// Shortens `value` to `max` characters, saying visibly how much was cut.
+pub fn clip(value: &str, max: usize) -> String {
+    let count = value.chars().count();
+    if count <= max {
+        return value.to_string();
+    }
+    let kept: String = value.chars().take(max).collect();
+    format!("{kept}…(+{} chars)", count - max)
+}
+
+/// Makes untrusted text inert in Slack mrkdwn: `&`, `<`, `>` become entities (so no `<!here>`,
+/// `<@U…>` or `<https://…|…>` can form), control and bidi-override characters become spaces, and
+/// a zero-width word joiner after `@` keeps `@here`/`@channel`/`@everyone` from being parsed.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{2060}"),
+            c if c.is_control() => out.push(' '),
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => {
+                out.push(' ')
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Identity;
+    use chrono::TimeZone;
+
+    fn root_sign_in() -> PrivilegedUse {
+        PrivilegedUse {
+            kind: Kind::RootConsoleSignIn,
+            event_id: "3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33".into(),
+            account_id: "111122223333".into(),
+            identity: Identity::Root,
+            principal_arn: Some("arn:aws:iam::111122223333:root".into()),
+            role_arn: None,
+            permission_set: None,
+            event_name: Some("ConsoleLogin".into()),
+            source_ip: Some("192.0.2.10".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            mfa_used: Some(true),
+            region: Some("us-east-1".into()),
+            time: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
+            failure: None,
+        }
+    }
+
+    fn all_texts(message: &Message) -> String {
+        format!(
+            "{}\n{}",
+            message.text,
+            message.blocks.clone().unwrap_or_default()
+        )
+    }
+
+    #[test]
+    fn escape_neutralises_mentions_links_and_entities() {
+        assert_eq!(escape("<!channel>"), "&lt;!channel&gt;");
+        assert_eq!(escape("<https://evil|click>"), "&lt;https://evil|click&gt;");
+        assert_eq!(escape("a & b"), "a &amp; b");
+        assert_eq!(escape("&lt;"), "&amp;lt;");
+        assert_eq!(escape("x\ny\u{7}\u{202E}"), "x y  ");
+        assert_eq!(escape("@here"), "@\u{2060}here");
+    }
+
+    #[test]
+    fn clip_says_how_much_was_cut() {
+        assert_eq!(clip("abcdef", 3), "abc…(+3 chars)");
+        assert_eq!(clip("日本語", 3), "日本語");
+    }
+
+    #[test]
+    fn notice_has_the_facts_a_reader_needs() {
+        let wording = Wording {
+            lang: Lang::En,
+            account_name: Some("prod".into()),
+        };
+        let n = render_notice(&root_sign_in(), &wording);
+        let all = all_texts(&n);
+        for expected in [
+            "111122223333 (prod)",
+            "192.0.2.10",
+            "Mozilla/5.0",
+            "<!date^1793527200^{date_short_pretty} {time_secs}|2026-11-01 10:00:00 UTC>",
+            "3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33",
+            "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33",
+            "Root user signed in",
+        ] {
+            assert!(all.contains(expected), "missing {expected} in {all}");
+        }
+        assert_eq!(n.metadata["event_type"], NOTICE_EVENT_TYPE);
+        assert_eq!(
+            n.metadata["event_payload"]["event_id"],
+            "3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33"
+        );
+        assert_eq!(n.metadata["event_payload"]["kind"], "root_console_sign_in");
+    }
+
+    #[test]
+    fn failed_sign_in_is_marked_and_asks_was_this_you() {
+        let mut u = root_sign_in();
+        u.failure = Some("Failed authentication".into());
+        let wording = Wording::default();
+        let n = render_notice(&u, &wording);
+        assert!(all_texts(&n).contains("FAILED root sign-in"));
+        assert!(all_texts(&n).contains("Failed authentication"));
+        let r = render_reply(&u, &Mention::Fallback("<!here>".into()), &wording);
+        assert!(r.text.starts_with("<!here> "));
+        assert!(r.text.contains("Was this you?"));
+    }
+
+    #[test]
+    fn japanese_wording_follows_the_original_process() {
+        let wording = Wording {
+            lang: Lang::Ja,
+            account_name: None,
+        };
+        let r = render_reply(
+            &root_sign_in(),
+            &Mention::Fallback("<!here>".into()),
+            &wording,
+        );
+        assert!(r
+            .text
+            .contains("rootユーザーによるコンソールログインが行われました。"));
+        assert!(r.text.contains("「作業目的や内容」"));
+        assert!(r.text.contains("「タスクチケットURL」"));
+    }
+
+    #[test]
+    fn hostile_values_never_become_live_markup() {
+        let mut u = root_sign_in();
+        u.user_agent =
+            Some("<!channel> <@U999> <https://evil.example|login> & <!subteam^S1>".into());
+        u.source_ip = Some("@everyone".into());
+        u.event_id = "<!here>".into();
+        let n = render_notice(&u, &Wording::default());
+        let all = all_texts(&n);
+        for live in [
+            "<!channel>",
+            "<@U999>",
+            "<https://evil",
+            "<!subteam",
+            "<!here>",
+            "@everyone",
+        ] {
+            assert!(!all.contains(live), "{live} is live in {all}");
+        }
+        assert!(
+            !all.contains("cloudtrailv2"),
+            "no link for a hostile event id"
+        );
+    }
+
+    #[test]
+    fn long_values_are_clipped_within_slack_limits() {
+        let mut u = root_sign_in();
+        u.user_agent = Some("<".repeat(100_000));
+        let n = render_notice(&u, &Wording::default());
+        for block in n.blocks.unwrap().as_array().unwrap() {
+            if let Some(text) = block["text"]["text"].as_str() {
+                assert!(text.chars().count() <= 3000);
+            }
+            for f in block["fields"].as_array().into_iter().flatten() {
+                assert!(f["text"].as_str().unwrap().chars().count() <= 2000);
+            }
+        }
+        assert!(n.text.chars().count() <= 4000);
+    }
+
+    #[test]
+    fn user_mention_is_live_only_for_a_real_user_id() {
+        let u = root_sign_in();
+        let ok = render_reply(&u, &Mention::User("U012AB3CD".into()), &Wording::default());
+        assert!(ok.text.starts_with("<@U012AB3CD> "));
+        let bad = render_reply(&u, &Mention::User("U1> <!here".into()), &Wording::default());
+        assert!(!bad.text.contains("<!here"));
+    }
+}

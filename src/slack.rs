@@ -1,0 +1,505 @@
+//! A small Slack Web API client: the methods privwatch calls, Slack's errors mapped to one error
+//! type, and bounded retries that honour `Retry-After` within the caller's deadline.
+//!
+//! It knows nothing of CloudTrail. The token is sent only in the `Authorization` header and
+//! never appears in an error or a log line.
+
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How hard to try before giving up (and letting Lambda retry the whole invocation).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Upper bound of one HTTP request; shortened to the time left before the deadline.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+            request_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// Slack answered `ok: false` with an error it will keep giving.
+    #[error("Slack {method} answered `{code}`: {hint}")]
+    Refused {
+        method: &'static str,
+        code: String,
+        hint: String,
+    },
+    /// Slack could not be reached or kept failing (429, 5xx, timeouts) until attempts or time ran out.
+    #[error("Slack {method} is unavailable ({detail}) after {attempts} attempt(s); the invocation fails so Lambda retries it")]
+    Unavailable {
+        method: &'static str,
+        detail: String,
+        attempts: u32,
+    },
+    /// A write whose fate is unknown: the request may or may not have been carried out.
+    #[error("Slack {method} did not confirm the write ({detail})")]
+    Unconfirmed {
+        method: &'static str,
+        detail: String,
+    },
+    /// The answer was not a Slack Web API response.
+    #[error("Slack {method} answered something that is not a Slack Web API response ({detail}); check SLACK_API_URL")]
+    Protocol {
+        method: &'static str,
+        detail: String,
+    },
+}
+
+impl SlackError {
+    /// The token was refused: worth one re-fetch of the secret (it may have been rotated).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, SlackError::Refused { code, .. } if AUTH_ERRORS.contains(&code.as_str()))
+    }
+
+    /// Another invocation may well succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SlackError::Unavailable { .. } | SlackError::Unconfirmed { .. }
+        )
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SlackError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+const AUTH_ERRORS: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+];
+
+/// `ok: false` errors after which the same request may succeed.
+const TRANSIENT_ERRORS: &[&str] = &[
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// What the operator should do about a permanent error.
+fn hint(method: &str, code: &str, needed: Option<&str>) -> String {
+    match code {
+        "channel_not_found" => "SLACK_CHANNEL_ID names no channel the bot can see: check the ID, and for a private channel invite the bot with /invite @privwatch".into(),
+        "not_in_channel" => "the bot is not in the channel: invite it with /invite @privwatch".into(),
+        "is_archived" => "the channel is archived: unarchive it or point SLACK_CHANNEL_ID at another channel".into(),
+        "missing_scope" => format!(
+            "the Slack app lacks the scope {}: add it under OAuth & Permissions (see slack/manifest.yaml), reinstall the app and store the new token",
+            needed.unwrap_or("named in Slack's answer")
+        ),
+        c if AUTH_ERRORS.contains(&c) => "the bot token is invalid or revoked: put the current xoxb- token in the Secrets Manager secret".into(),
+        "invalid_blocks" | "msg_too_long" | "invalid_metadata_format" | "invalid_metadata_schema" | "invalid_arguments" =>
+            "Slack refused the message privwatch rendered: this is a privwatch bug, please report it with the event".into(),
+        "thread_not_found" | "message_not_found" => "the notice's message is gone (deleted?): the next retry posts a new one".into(),
+        _ => format!("see https://api.slack.com/methods/{method}"),
+    }
+}
+
+/// Whether repeating a request can do harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Reads: any failure may be retried.
+    Read,
+    /// Writes: retried only when Slack surely did not carry them out (429, `ratelimited`,
+    /// connection refused); otherwise reported as [`SlackError::Unconfirmed`].
+    Write,
+}
+
+enum Body<'a> {
+    Json(&'a Value),
+    Query(&'a [(&'a str, String)]),
+}
+
+/// A message found in channel history or a thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundMessage {
+    pub ts: String,
+    pub reply_count: u64,
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackClient {
+    http: reqwest::Client,
+    base_url: String,
+    policy: RetryPolicy,
+}
+
+impl SlackClient {
+    pub fn new(http: reqwest::Client, base_url: &str, policy: RetryPolicy) -> Self {
+        SlackClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            policy,
+        }
+    }
+
+    /// `chat.postMessage`; returns the new message's `ts`.
+    pub async fn post_message(
+        &self,
+        token: &str,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<String, SlackError> {
+        let method = "chat.postMessage";
+        let answer = self
+            .call(method, token, Body::Json(body), Effect::Write, deadline)
+            .await?;
+        answer["ts"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| SlackError::Protocol {
+                method,
+                detail: "no `ts` in the answer".into(),
+            })
+    }
+
+    /// `chat.update` (the coalesced notice's count and time range).
+    pub async fn update_message(
+        &self,
+        token: &str,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
+        self.call(
+            "chat.update",
+            token,
+            Body::Json(body),
+            Effect::Write,
+            deadline,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `reactions.add`; `already_reacted` counts as success.
+    pub async fn add_reaction(
+        &self,
+        token: &str,
+        channel: &str,
+        ts: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::json!({"channel": channel, "timestamp": ts, "name": name});
+        match self
+            .call(
+                "reactions.add",
+                token,
+                Body::Json(&body),
+                Effect::Write,
+                deadline,
+            )
+            .await
+        {
+            Err(SlackError::Refused { code, .. }) if code == "already_reacted" => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `users.lookupByEmail`; `None` when no Slack user has that address.
+    pub async fn lookup_user_by_email(
+        &self,
+        token: &str,
+        email: &str,
+        deadline: Instant,
+    ) -> Result<Option<String>, SlackError> {
+        let method = "users.lookupByEmail";
+        let query = [("email", email.to_string())];
+        match self
+            .call(method, token, Body::Query(&query), Effect::Read, deadline)
+            .await
+        {
+            Ok(answer) => Ok(answer["user"]["id"].as_str().map(str::to_string)),
+            Err(SlackError::Refused { code, .. }) if code == "users_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of `conversations.history` (newest first) with message metadata.
+    pub async fn history_page(
+        &self,
+        token: &str,
+        channel: &str,
+        oldest: Option<&str>,
+        cursor: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
+        let mut query = vec![
+            ("channel", channel.to_string()),
+            ("include_all_metadata", "true".to_string()),
+            ("limit", "200".to_string()),
+        ];
+        if let Some(oldest) = oldest {
+            query.push(("oldest", oldest.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
+        }
+        self.page("conversations.history", token, &query, deadline)
+            .await
+    }
+
+    /// One page of `conversations.replies` (the parent first) with message metadata.
+    pub async fn replies_page(
+        &self,
+        token: &str,
+        channel: &str,
+        thread_ts: &str,
+        cursor: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
+        let mut query = vec![
+            ("channel", channel.to_string()),
+            ("ts", thread_ts.to_string()),
+            ("include_all_metadata", "true".to_string()),
+            ("limit", "200".to_string()),
+        ];
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
+        }
+        self.page("conversations.replies", token, &query, deadline)
+            .await
+    }
+
+    /// `auth.test`: opens (and so warms) the connection; returns the bot's user ID.
+    pub async fn auth_test(&self, token: &str, deadline: Instant) -> Result<String, SlackError> {
+        let answer = self
+            .call("auth.test", token, Body::Query(&[]), Effect::Read, deadline)
+            .await?;
+        Ok(answer["user_id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// `chat.getPermalink`.
+    pub async fn permalink(
+        &self,
+        token: &str,
+        channel: &str,
+        ts: &str,
+        deadline: Instant,
+    ) -> Result<String, SlackError> {
+        let query = [
+            ("channel", channel.to_string()),
+            ("message_ts", ts.to_string()),
+        ];
+        let answer = self
+            .call(
+                "chat.getPermalink",
+                token,
+                Body::Query(&query),
+                Effect::Read,
+                deadline,
+            )
+            .await?;
+        Ok(answer["permalink"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn page(
+        &self,
+        method: &'static str,
+        token: &str,
+        query: &[(&str, String)],
+        deadline: Instant,
+    ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
+        let answer = self
+            .call(method, token, Body::Query(query), Effect::Read, deadline)
+            .await?;
+        let messages = answer["messages"]
+            .as_array()
+            .ok_or_else(|| SlackError::Protocol {
+                method,
+                detail: "no `messages` in the answer".into(),
+            })?
+            .iter()
+            .filter_map(|m| {
+                Some(FoundMessage {
+                    ts: m["ts"].as_str()?.to_string(),
+                    reply_count: m["reply_count"].as_u64().unwrap_or(0),
+                    raw: m.clone(),
+                })
+            })
+            .collect();
+        let next = answer["response_metadata"]["next_cursor"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        Ok((messages, next))
+    }
+
+    async fn call(
+        &self,
+        method: &'static str,
+        token: &str,
+        body: Body<'_>,
+        effect: Effect,
+        deadline: Instant,
+    ) -> Result<Value, SlackError> {
+        let url = format!("{}/{method}", self.base_url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(SlackError::Unavailable {
+                    method,
+                    detail: "no time left before the invocation's deadline".into(),
+                    attempts: attempt - 1,
+                });
+            }
+            let request = match &body {
+                Body::Json(json) => self.http.post(&url).json(json),
+                Body::Query(query) => self.http.get(&url).query(query),
+            }
+            .bearer_auth(token)
+            .timeout(remaining.min(self.policy.request_timeout));
+
+            let retry = match attempt_once(method, request, effect).await {
+                Ok(answer) => return Ok(answer),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { detail, wait }) => (detail, wait),
+            };
+            let (detail, wait) = retry;
+            let wait = wait.unwrap_or_else(|| self.backoff(attempt));
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            if attempt >= self.policy.max_attempts || wait + Duration::from_millis(50) >= time_left
+            {
+                return Err(SlackError::Unavailable {
+                    method,
+                    detail,
+                    attempts: attempt,
+                });
+            }
+            tracing::warn!(
+                method,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                reason = %detail,
+                "Slack call failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(10);
+        (self.policy.base_backoff * factor).min(self.policy.max_backoff)
+    }
+}
+
+/// How one attempt ended, when it did not return Slack's answer.
+enum Attempt {
+    Fatal(SlackError),
+    Retry {
+        detail: String,
+        wait: Option<Duration>,
+    },
+}
+
+async fn attempt_once(
+    method: &'static str,
+    request: reqwest::RequestBuilder,
+    effect: Effect,
+) -> Result<Value, Attempt> {
+    // A failed write is repeated only when Slack surely did not carry it out.
+    let unsure = |detail: String, wait: Option<Duration>| match effect {
+        Effect::Write => Attempt::Fatal(SlackError::Unconfirmed { method, detail }),
+        Effect::Read => Attempt::Retry { detail, wait },
+    };
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) if e.is_connect() => {
+            return Err(Attempt::Retry {
+                detail: describe_transport_error(&e),
+                wait: None,
+            })
+        }
+        Err(e) => return Err(unsure(describe_transport_error(&e), None)),
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    if status.as_u16() == 429 {
+        return Err(Attempt::Retry {
+            detail: "HTTP 429 rate limited".into(),
+            wait: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+        });
+    }
+    if status.is_server_error() {
+        return Err(unsure(format!("HTTP {}", status.as_u16()), retry_after));
+    }
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(unsure(describe_transport_error(&e), None)),
+    };
+    let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        Attempt::Fatal(SlackError::Protocol {
+            method,
+            detail: format!("HTTP {} without a JSON body", status.as_u16()),
+        })
+    })?;
+    match answer["ok"].as_bool() {
+        Some(true) => Ok(answer),
+        Some(false) => {
+            let code = answer["error"]
+                .as_str()
+                .unwrap_or("unknown_error")
+                .to_string();
+            if code == "ratelimited" {
+                Err(Attempt::Retry {
+                    detail: code,
+                    wait: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+                })
+            } else if TRANSIENT_ERRORS.contains(&code.as_str()) {
+                Err(unsure(code, retry_after))
+            } else {
+                let hint = hint(method, &code, answer["needed"].as_str());
+                Err(Attempt::Fatal(SlackError::Refused { method, code, hint }))
+            }
+        }
+        None => Err(Attempt::Fatal(SlackError::Protocol {
+            method,
+            detail: "no `ok` field".into(),
+        })),
+    }
+}
+
+/// A transport error, without the URL's query string (which may hold an e-mail address).
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_decode() {
+        "unreadable answer"
+    } else if e.is_body() || e.is_request() {
+        "connection dropped"
+    } else {
+        "transport error"
+    };
+    kind.to_string()
+}
