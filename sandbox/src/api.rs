@@ -1,0 +1,586 @@
+//! The HTTP side: Slack Web API methods under `/api/`, the channel page at `/`, and a small
+//! control API under `/_sandbox/` for tests and the demo.
+
+use crate::faults::{Fault, FaultPlan};
+use crate::state::{Call, Message, State};
+use crate::{render, BOT_USER_ID};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Shared = Arc<Mutex<State>>;
+
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/api/{method}", any(web_api))
+        .route("/", get(page))
+        .route("/_sandbox/state", get(state_json))
+        .route("/_sandbox/transcript", get(transcript))
+        .route("/_sandbox/faults", post(set_faults))
+        .route("/_sandbox/reset", post(reset))
+        .with_state(shared)
+}
+
+/// Methods whose arguments may come as a JSON body (Slack accepts JSON for writes only).
+const JSON_METHODS: &[&str] = &["chat.postMessage", "chat.update", "reactions.add"];
+
+/// What a method call produced: Slack's answer, and whether a message was written.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u64>,
+}
+
+impl Answer {
+    fn ok(mut body: Value) -> Self {
+        body["ok"] = json!(true);
+        Answer {
+            status: StatusCode::OK,
+            body,
+            retry_after: None,
+        }
+    }
+
+    fn err(code: &str) -> Self {
+        Answer {
+            status: StatusCode::OK,
+            body: json!({"ok": false, "error": code}),
+            retry_after: None,
+        }
+    }
+
+    fn with(mut self, key: &str, value: Value) -> Self {
+        self.body[key] = value;
+        self
+    }
+}
+
+async fn web_api(
+    AxState(shared): AxState<Shared>,
+    Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    // Arguments: query string, then a form body, then (for writes) a JSON body.
+    let mut params: Map<String, Value> = query
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let mut bad_body = false;
+    if !body.is_empty() {
+        if content_type.starts_with("application/json") {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) if JSON_METHODS.contains(&method.as_str()) => {
+                    params.extend(map)
+                }
+                Ok(Value::Object(_)) => {}
+                _ => bad_body = true,
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+                Ok(pairs) => params.extend(pairs.into_iter().map(|(k, v)| (k, Value::String(v)))),
+                Err(_) => bad_body = true,
+            }
+        } else {
+            bad_body = true;
+        }
+    }
+    let thread_reply = params.get("thread_ts").is_some_and(|v| v.is_string());
+
+    let (latency, fault) = {
+        let mut state = shared.lock().unwrap();
+        let fault = state.faults.pick(&method, thread_reply);
+        (state.config.latency, fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    // Faults that strike before the request is carried out.
+    let early = match &fault {
+        Some(Fault::ServerError { status }) => Some(Answer {
+            status: StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            body: json!({"ok": false, "error": "service_unavailable"}),
+            retry_after: None,
+        }),
+        Some(Fault::RateLimited { retry_after_secs }) => Some(Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({"ok": false, "error": "ratelimited"}),
+            retry_after: Some(*retry_after_secs),
+        }),
+        Some(Fault::SlackError { code }) => Some(Answer::err(code)),
+        _ => None,
+    };
+    let fault_label = fault.as_ref().map(Fault::label);
+    if matches!(fault, Some(Fault::DropBefore)) {
+        log_call(&shared, &method, 0, None, fault_label, thread_reply);
+        return dropped_connection();
+    }
+
+    let answer = match early {
+        Some(answer) => answer,
+        None => {
+            let mut state = shared.lock().unwrap();
+            match check_auth(&state, auth.as_deref()) {
+                Err(answer) => answer,
+                Ok(()) if bad_body => Answer::err("invalid_form_data"),
+                Ok(()) => call_method(&mut state, &method, &params),
+            }
+        }
+    };
+    let error = answer.body["error"].as_str().map(str::to_string);
+    log_call(
+        &shared,
+        &method,
+        answer.status.as_u16(),
+        error,
+        fault_label,
+        thread_reply,
+    );
+
+    match fault {
+        Some(Fault::DropAfter) => return dropped_connection(),
+        Some(Fault::SlowAfter { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await
+        }
+        _ => {}
+    }
+    let mut response = (answer.status, Json(answer.body)).into_response();
+    if let Some(secs) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.to_string().parse().unwrap());
+    }
+    response
+}
+
+fn log_call(
+    shared: &Shared,
+    method: &str,
+    status: u16,
+    error: Option<String>,
+    fault: Option<String>,
+    thread_reply: bool,
+) {
+    shared.lock().unwrap().calls.push(Call {
+        method: method.to_string(),
+        status,
+        error,
+        fault,
+        thread_reply: thread_reply && method == "chat.postMessage",
+    });
+}
+
+/// A response whose body fails: the connection is closed without a complete answer.
+fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("sandbox: injected connection drop"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(failing))
+        .unwrap()
+}
+
+fn check_auth(state: &State, auth: Option<&str>) -> Result<(), Answer> {
+    let Some(auth) = auth else {
+        return Err(Answer::err("not_authed"));
+    };
+    let Some(token) = auth.strip_prefix("Bearer ") else {
+        return Err(Answer::err("not_authed"));
+    };
+    if state.config.tokens.iter().any(|t| t == token) {
+        Ok(())
+    } else {
+        Err(Answer::err("invalid_auth"))
+    }
+}
+
+fn call_method(state: &mut State, method: &str, p: &Map<String, Value>) -> Answer {
+    match method {
+        "auth.test" => Answer::ok(json!({
+            "url": "http://sandbox.slack.local/", "team": "privwatch sandbox", "user": "privwatch",
+            "team_id": "T0SANDBOX", "user_id": BOT_USER_ID, "bot_id": "B0PRIVBOT",
+        })),
+        "chat.postMessage" => post_message(state, p),
+        "chat.update" => update_message(state, p),
+        "users.lookupByEmail" => lookup_by_email(state, p),
+        "conversations.history" => history(state, p),
+        "conversations.replies" => replies(state, p),
+        "reactions.add" => add_reaction(state, p),
+        "chat.getPermalink" => permalink(state, p),
+        _ => Answer::err("unknown_method"),
+    }
+}
+
+fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    p.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn bool_param(p: &Map<String, Value>, key: &str) -> bool {
+    match p.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true" || s == "1",
+        _ => false,
+    }
+}
+
+/// Checks the channel as Slack does: exists, and the bot is in it.
+fn channel_of<'a>(state: &State, p: &'a Map<String, Value>) -> Result<&'a str, Answer> {
+    let channel = str_param(p, "channel").ok_or_else(|| Answer::err("channel_not_found"))?;
+    if !state.channel_exists(channel) {
+        return Err(Answer::err("channel_not_found"));
+    }
+    if !state.bot_is_member(channel) {
+        return Err(Answer::err("not_in_channel"));
+    }
+    Ok(channel)
+}
+
+fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c.to_string(),
+        Err(a) => return a,
+    };
+    let text = p
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let blocks = match p.get("blocks") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => Some(v),
+            Err(_) => return Answer::err("invalid_blocks_format"),
+        },
+        Some(v) => Some(v.clone()),
+    };
+    if text.trim().is_empty() && blocks.is_none() {
+        return Answer::err("no_text");
+    }
+    if text.chars().count() > 40_000 {
+        return Answer::err("msg_too_long");
+    }
+    if let Some(blocks) = &blocks {
+        if let Err(problem) = render::validate_blocks(blocks) {
+            return Answer::err("invalid_blocks")
+                .with("response_metadata", json!({"messages": [problem]}));
+        }
+    }
+    let metadata = match p.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(m) => match validate_metadata(m) {
+            Ok(m) => Some(m),
+            Err(code) => return Answer::err(code),
+        },
+    };
+    let thread_ts = match str_param(p, "thread_ts") {
+        None => None,
+        Some(ts) => match state.find(&channel, ts) {
+            None => return Answer::err("thread_not_found"),
+            Some(parent) => Some(
+                parent
+                    .thread_ts
+                    .clone()
+                    .unwrap_or_else(|| parent.ts.clone()),
+            ),
+        },
+    };
+    if !state.admit_post(&channel) {
+        return Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({"ok": false, "error": "ratelimited"}),
+            retry_after: Some(1),
+        };
+    }
+    let ts = state.next_ts();
+    let message = Message {
+        channel: channel.clone(),
+        ts: ts.clone(),
+        user: BOT_USER_ID.to_string(),
+        from_bot: true,
+        text,
+        blocks,
+        metadata,
+        thread_ts,
+        reactions: vec![],
+        edited: false,
+    };
+    let api = state.to_api(&message, true);
+    state.push(message);
+    Answer::ok(json!({"channel": channel, "ts": ts, "message": api}))
+}
+
+fn validate_metadata(m: &Value) -> Result<Value, &'static str> {
+    let m = match m {
+        Value::String(s) => {
+            serde_json::from_str::<Value>(s).map_err(|_| "invalid_metadata_format")?
+        }
+        other => other.clone(),
+    };
+    let event_type = m["event_type"].as_str().ok_or("invalid_metadata_format")?;
+    if event_type.is_empty()
+        || !event_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err("invalid_metadata_format");
+    }
+    if !m["event_payload"].is_object() {
+        return Err("invalid_metadata_format");
+    }
+    Ok(m)
+}
+
+fn update_message(state: &mut State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c.to_string(),
+        Err(a) => return a,
+    };
+    let Some(ts) = str_param(p, "ts") else {
+        return Answer::err("message_not_found");
+    };
+    let blocks = p.get("blocks").cloned();
+    if let Some(blocks) = &blocks {
+        if let Err(problem) = render::validate_blocks(blocks) {
+            return Answer::err("invalid_blocks")
+                .with("response_metadata", json!({"messages": [problem]}));
+        }
+    }
+    let metadata = match p.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(m) => match validate_metadata(m) {
+            Ok(m) => Some(m),
+            Err(code) => return Answer::err(code),
+        },
+    };
+    let Some(message) = state.find_mut(&channel, ts) else {
+        return Answer::err("message_not_found");
+    };
+    if !message.from_bot {
+        return Answer::err("cant_update_message");
+    }
+    if let Some(text) = p.get("text").and_then(Value::as_str) {
+        message.text = text.to_string();
+    }
+    if blocks.is_some() {
+        message.blocks = blocks;
+    }
+    if metadata.is_some() {
+        message.metadata = metadata;
+    }
+    message.edited = true;
+    let text = message.text.clone();
+    Answer::ok(json!({"channel": channel, "ts": ts, "text": text}))
+}
+
+fn lookup_by_email(state: &State, p: &Map<String, Value>) -> Answer {
+    let Some(email) = str_param(p, "email") else {
+        return Answer::err("invalid_arguments");
+    };
+    match state
+        .config
+        .users
+        .iter()
+        .find(|u| u.email.eq_ignore_ascii_case(email))
+    {
+        Some(u) => Answer::ok(json!({"user": {
+            "id": u.id, "name": u.name, "real_name": u.real_name,
+            "profile": {"email": u.email, "real_name": u.real_name, "display_name": u.name},
+            "deleted": false, "is_bot": false,
+        }})),
+        None => Answer::err("users_not_found"),
+    }
+}
+
+fn ts_value(ts: &str) -> f64 {
+    ts.parse().unwrap_or(0.0)
+}
+
+/// Slack's cursors are opaque; the sandbox's encode an offset.
+fn page_of<T: Clone>(items: &[T], p: &Map<String, Value>) -> (Vec<T>, Option<String>) {
+    let limit = str_param(p, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .or_else(|| p.get("limit").and_then(Value::as_u64).map(|l| l as usize))
+        .unwrap_or(100)
+        .clamp(1, 999);
+    let offset = str_param(p, "cursor")
+        .and_then(|c| c.strip_prefix("offset_"))
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<T> = items.iter().skip(offset).take(limit).cloned().collect();
+    let next = (offset + limit < items.len()).then(|| format!("offset_{}", offset + limit));
+    (page, next)
+}
+
+fn history(state: &State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let oldest = str_param(p, "oldest").map(ts_value).unwrap_or(0.0);
+    let latest = str_param(p, "latest").map(ts_value).unwrap_or(f64::MAX);
+    let with_metadata = bool_param(p, "include_all_metadata");
+    let mut top: Vec<Message> = state
+        .messages(channel)
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none() && ts_value(&m.ts) > oldest && ts_value(&m.ts) < latest)
+        .collect();
+    top.reverse(); // newest first
+    let (page, next) = page_of(&top, p);
+    let messages: Vec<Value> = page
+        .iter()
+        .map(|m| state.to_api(m, with_metadata))
+        .collect();
+    Answer::ok(json!({
+        "messages": messages,
+        "has_more": next.is_some(),
+        "response_metadata": {"next_cursor": next.unwrap_or_default()},
+    }))
+}
+
+fn replies(state: &State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let Some(ts) = str_param(p, "ts") else {
+        return Answer::err("thread_not_found");
+    };
+    let Some(parent) = state.find(channel, ts) else {
+        return Answer::err("thread_not_found");
+    };
+    let root = parent
+        .thread_ts
+        .clone()
+        .unwrap_or_else(|| parent.ts.clone());
+    let with_metadata = bool_param(p, "include_all_metadata");
+    let thread: Vec<Message> = state
+        .messages(channel)
+        .into_iter()
+        .filter(|m| m.ts == root || m.thread_ts.as_deref() == Some(&root))
+        .collect();
+    let (page, next) = page_of(&thread, p);
+    let messages: Vec<Value> = page
+        .iter()
+        .map(|m| state.to_api(m, with_metadata))
+        .collect();
+    Answer::ok(json!({
+        "messages": messages,
+        "has_more": next.is_some(),
+        "response_metadata": {"next_cursor": next.unwrap_or_default()},
+    }))
+}
+
+fn add_reaction(state: &mut State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c.to_string(),
+        Err(a) => return a,
+    };
+    let (Some(ts), Some(name)) = (str_param(p, "timestamp"), str_param(p, "name")) else {
+        return Answer::err("invalid_arguments");
+    };
+    let Some(message) = state.find_mut(&channel, ts) else {
+        return Answer::err("message_not_found");
+    };
+    if message.reactions.iter().any(|r| r == name) {
+        return Answer::err("already_reacted");
+    }
+    message.reactions.push(name.to_string());
+    Answer::ok(json!({}))
+}
+
+fn permalink(state: &State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let Some(ts) = str_param(p, "message_ts") else {
+        return Answer::err("message_not_found");
+    };
+    let Some(message) = state.find(channel, ts) else {
+        return Answer::err("message_not_found");
+    };
+    let mut link = format!(
+        "http://sandbox.slack.local/archives/{channel}/p{}",
+        ts.replace('.', "")
+    );
+    if let Some(thread) = &message.thread_ts {
+        link.push_str(&format!("?thread_ts={thread}&cid={channel}"));
+    }
+    Answer::ok(json!({"channel": channel, "permalink": link}))
+}
+
+async fn page(AxState(shared): AxState<Shared>) -> Html<String> {
+    let state = shared.lock().unwrap();
+    Html(render::page(
+        &state.config.channels,
+        |c| state.messages(c),
+        &state.config.users,
+    ))
+}
+
+async fn state_json(AxState(shared): AxState<Shared>) -> Json<Value> {
+    let state = shared.lock().unwrap();
+    let channels: Map<String, Value> = state
+        .config
+        .channels
+        .iter()
+        .map(|c| (c.clone(), json!(state.messages(c))))
+        .collect();
+    Json(json!({"channels": channels, "calls": state.calls}))
+}
+
+/// The channel as text; with `?links=1`, a Block Kit Builder preview link for each notice.
+async fn transcript(
+    AxState(shared): AxState<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
+    let state = shared.lock().unwrap();
+    let mut out = String::new();
+    for channel in &state.config.channels {
+        let messages = state.messages(channel);
+        out.push_str(&render::transcript(&messages, &state.config.users));
+        if q.get("links").is_some_and(|v| v == "1") {
+            for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
+                if let Some(blocks) = &m.blocks {
+                    out.push_str(&format!(
+                        "Preview of {} in Block Kit Builder: {}\n",
+                        m.ts,
+                        render::block_kit_builder_url(blocks)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn set_faults(AxState(shared): AxState<Shared>, Json(plan): Json<FaultPlan>) -> StatusCode {
+    shared.lock().unwrap().faults = plan;
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(AxState(shared): AxState<Shared>) -> StatusCode {
+    shared.lock().unwrap().reset();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,222 @@
+//! The sandbox's workspace: channels with their messages and threads, users, and a call log.
+
+use crate::faults::FaultPlan;
+use crate::{SandboxConfig, BOT_USER_ID};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub real_name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    pub channel: String,
+    pub ts: String,
+    pub user: String,
+    pub from_bot: bool,
+    pub text: String,
+    pub blocks: Option<Value>,
+    pub metadata: Option<Value>,
+    pub thread_ts: Option<String>,
+    pub reactions: Vec<String>,
+    pub edited: bool,
+}
+
+/// One Web API call as the sandbox answered it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Call {
+    pub method: String,
+    pub status: u16,
+    /// Slack's `error` code when `ok` was false.
+    pub error: Option<String>,
+    /// The fault injected, if any.
+    pub fault: Option<String>,
+    /// A `chat.postMessage` into a thread.
+    pub thread_reply: bool,
+}
+
+pub struct State {
+    pub config: SandboxConfig,
+    pub faults: FaultPlan,
+    pub calls: Vec<Call>,
+    messages: HashMap<String, Vec<Message>>,
+    last_ts_micros: u128,
+    recent_posts: HashMap<String, VecDeque<Instant>>,
+}
+
+impl State {
+    pub fn new(config: SandboxConfig) -> Self {
+        State {
+            config,
+            faults: FaultPlan::default(),
+            calls: Vec::new(),
+            messages: HashMap::new(),
+            last_ts_micros: 0,
+            recent_posts: HashMap::new(),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.messages.clear();
+        self.calls.clear();
+        self.recent_posts.clear();
+    }
+
+    pub fn messages(&self, channel: &str) -> Vec<Message> {
+        self.messages.get(channel).cloned().unwrap_or_default()
+    }
+
+    pub fn channel_exists(&self, channel: &str) -> bool {
+        self.config.channels.iter().any(|c| c == channel)
+            || self
+                .config
+                .channels_without_bot
+                .iter()
+                .any(|c| c == channel)
+    }
+
+    pub fn bot_is_member(&self, channel: &str) -> bool {
+        self.config.channels.iter().any(|c| c == channel)
+    }
+
+    /// A fresh, strictly increasing Slack timestamp (`seconds.micros`).
+    pub fn next_ts(&mut self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        self.last_ts_micros = now.max(self.last_ts_micros + 1);
+        format!(
+            "{}.{:06}",
+            self.last_ts_micros / 1_000_000,
+            self.last_ts_micros % 1_000_000
+        )
+    }
+
+    /// Slack's per-channel posting limit: true when one more post fits in the last second.
+    pub fn admit_post(&mut self, channel: &str) -> bool {
+        let limit = self.config.post_rate_per_channel as usize;
+        if limit == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        let window = self.recent_posts.entry(channel.to_string()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t).as_secs_f64() >= 1.0)
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            return false;
+        }
+        window.push_back(now);
+        true
+    }
+
+    pub fn find(&self, channel: &str, ts: &str) -> Option<&Message> {
+        self.messages.get(channel)?.iter().find(|m| m.ts == ts)
+    }
+
+    pub fn find_mut(&mut self, channel: &str, ts: &str) -> Option<&mut Message> {
+        self.messages
+            .get_mut(channel)?
+            .iter_mut()
+            .find(|m| m.ts == ts)
+    }
+
+    pub fn push(&mut self, message: Message) {
+        if self.config.echo {
+            let users = self.config.users.clone();
+            println!("{}", crate::render::transcript_entry(&message, &users));
+        }
+        self.messages
+            .entry(message.channel.clone())
+            .or_default()
+            .push(message);
+    }
+
+    pub fn post_as_user(
+        &mut self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> String {
+        let ts = self.next_ts();
+        self.push(Message {
+            channel: channel.to_string(),
+            ts: ts.clone(),
+            user: user.to_string(),
+            from_bot: false,
+            text: text.to_string(),
+            blocks: None,
+            metadata: None,
+            thread_ts: thread_ts.map(str::to_string),
+            reactions: vec![],
+            edited: false,
+        });
+        ts
+    }
+
+    /// A message as the Web API returns it (history, replies, postMessage's `message`).
+    pub fn to_api(&self, m: &Message, with_metadata: bool) -> Value {
+        let mut v = json!({
+            "type": "message",
+            "ts": m.ts,
+            "user": m.user,
+            "text": m.text,
+        });
+        if m.from_bot {
+            v["bot_id"] = json!("B0PRIVBOT");
+            v["app_id"] = json!("A0PRIVWATCH");
+        }
+        if let Some(blocks) = &m.blocks {
+            v["blocks"] = blocks.clone();
+        }
+        if let Some(thread_ts) = &m.thread_ts {
+            v["thread_ts"] = json!(thread_ts);
+            v["parent_user_id"] = json!(BOT_USER_ID);
+        }
+        if with_metadata {
+            if let Some(metadata) = &m.metadata {
+                v["metadata"] = metadata.clone();
+            }
+        }
+        if !m.reactions.is_empty() {
+            v["reactions"] = json!(m
+                .reactions
+                .iter()
+                .map(|r| json!({"name": r, "count": 1, "users": [BOT_USER_ID]}))
+                .collect::<Vec<_>>());
+        }
+        if m.edited {
+            v["edited"] = json!({"user": BOT_USER_ID, "ts": m.ts});
+        }
+        if m.thread_ts.is_none() {
+            let replies: Vec<&Message> = self
+                .messages
+                .get(&m.channel)
+                .into_iter()
+                .flatten()
+                .filter(|r| r.thread_ts.as_deref() == Some(&m.ts))
+                .collect();
+            if !replies.is_empty() {
+                let mut reply_users: Vec<&str> = replies.iter().map(|r| r.user.as_str()).collect();
+                reply_users.dedup();
+                v["thread_ts"] = json!(m.ts);
+                v["reply_count"] = json!(replies.len());
+                v["reply_users"] = json!(reply_users);
+                v["latest_reply"] = json!(replies.last().map(|r| r.ts.clone()));
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,209 @@
+//! Shared by the integration tests: fixtures, and an `App` wired to a Slack sandbox.
+#![allow(dead_code)]
+
+use privwatch::config::{Config, TokenSetting};
+use privwatch::slack::{RetryPolicy, SlackClient};
+use privwatch::token::TokenSource;
+use privwatch::App;
+use serde_json::Value;
+use slack_sandbox::{Sandbox, SandboxConfig, DEMO_CHANNEL, DEMO_TOKEN};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = fixtures_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What `fixtures/expected.json` says each fixture must lead to.
+pub struct Expected {
+    pub file: String,
+    /// `None`: privwatch ignores it.
+    pub kind: Option<String>,
+    pub mention: Option<String>,
+}
+
+pub fn expectations() -> Vec<Expected> {
+    let manifest = fixture("expected.json");
+    let mut all: Vec<Expected> = manifest["fixtures"]
+        .as_object()
+        .expect("fixtures map")
+        .iter()
+        .map(|(file, e)| Expected {
+            file: file.clone(),
+            kind: e["kind"].as_str().map(str::to_string),
+            mention: e["mention"].as_str().map(str::to_string),
+        })
+        .collect();
+    all.sort_by(|a, b| a.file.cmp(&b.file));
+    // Every fixture file is in the manifest, and the other way round.
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .collect();
+    on_disk.sort();
+    let listed: Vec<String> = all.iter().map(|e| e.file.clone()).collect();
+    assert_eq!(
+        listed, on_disk,
+        "fixtures/expected.json must list every fixture"
+    );
+    all
+}
+
+pub fn privileged() -> Vec<Expected> {
+    expectations()
+        .into_iter()
+        .filter(|e| e.kind.is_some())
+        .collect()
+}
+
+pub fn malformed() -> Vec<(String, Vec<u8>)> {
+    let dir = fixtures_dir().join("malformed");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(out.len() >= 3, "malformed fixtures missing");
+    out
+}
+
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig::default(), 0).await.unwrap()
+}
+
+pub fn config_for(sandbox: &Sandbox, token: TokenSetting) -> Config {
+    let api = sandbox.api_url();
+    Config::from_lookup(|name| {
+        match name {
+            "SLACK_CHANNEL_ID" => Some(DEMO_CHANNEL.to_string()),
+            "SLACK_API_URL" => Some(api.clone()),
+            "ACCOUNT_NAME" => Some("demo-prod".to_string()),
+            _ => None,
+        }
+        .or(match (&token, name) {
+            (TokenSetting::Env(t), "SLACK_BOT_TOKEN") => Some(t.clone()),
+            (TokenSetting::Secret(arn), "SLACK_TOKEN_SECRET_ARN") => Some(arn.clone()),
+            _ => None,
+        })
+    })
+    .unwrap()
+}
+
+/// Fast retries, so fault tests finish quickly while still exercising every path.
+pub fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        request_timeout: Duration::from_millis(1500),
+    }
+}
+
+pub fn app_for(sandbox: &Sandbox) -> App {
+    app_with(sandbox, TokenSetting::Env(DEMO_TOKEN.to_string()), None)
+}
+
+pub fn app_with(
+    sandbox: &Sandbox,
+    token: TokenSetting,
+    secrets: Option<aws_sdk_secretsmanager::Client>,
+) -> App {
+    let config = config_for(sandbox, token.clone());
+    App {
+        slack: SlackClient::new(
+            reqwest::Client::new(),
+            &config.slack_api_url,
+            quick_policy(),
+        ),
+        tokens: TokenSource::new(token, secrets),
+        config,
+    }
+}
+
+pub fn deadline(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+/// The thread reply privwatch posted for `notice_ts`.
+pub fn replies(sandbox: &Sandbox, notice_ts: &str) -> Vec<slack_sandbox::Message> {
+    sandbox.thread(DEMO_CHANNEL, notice_ts)
+}
+
+/// Markup in `text` that Slack would make live (a mention, a ping, a link), except markup that
+/// starts with one of `allowed` (what the bot chose: the person's mention, the CloudTrail link).
+pub fn unexpected_markup(text: &str, allowed: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        let Some(len) = rest[start..].find('>') else {
+            break;
+        };
+        let markup = &rest[start..start + len + 1];
+        let harmless = markup.starts_with("<!date^") || is_console_link(markup);
+        if !harmless && !allowed.iter().any(|a| markup.starts_with(a)) {
+            found.push(markup.to_string());
+        }
+        rest = &rest[start + len + 1..];
+    }
+    for word in ["@here", "@channel", "@everyone"] {
+        if text.contains(word) {
+            found.push(word.to_string());
+        }
+    }
+    found
+}
+
+/// Every text of a posted message: fallback text and every text object in its blocks.
+pub fn all_texts(message: &slack_sandbox::Message) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(t)) = map.get("text") {
+                    out.push(t.clone());
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = vec![message.text.clone()];
+    if let Some(blocks) = &message.blocks {
+        walk(blocks, &mut out);
+    }
+    out
+}
+
+/// `<https://REGION.console.aws.amazon.com/cloudtrailv2/home?region=REGION#/events/ID|label>`
+fn is_console_link(markup: &str) -> bool {
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let Some(rest) = markup.strip_prefix("<https://") else {
+        return false;
+    };
+    let Some((region, rest)) = rest.split_once(".console.aws.amazon.com/cloudtrailv2/home?region=")
+    else {
+        return false;
+    };
+    let Some((region2, rest)) = rest.split_once("#/events/") else {
+        return false;
+    };
+    let Some((id, _label)) = rest.split_once('|') else {
+        return false;
+    };
+    plain(region) && region == region2 && plain(id)
+}
