@@ -77,6 +77,30 @@ fn deadline_of(deadline_ms: u64) -> Instant {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)
+    Instant::now() + remaining(deadline_ms, now_ms).saturating_sub(DEADLINE_MARGIN)
+}
+
+/// Lambda sends the deadline in ms since the epoch. `cargo lambda watch` sends the timeout
+/// itself (e.g. 600000); a value that cannot be an epoch time is read as that.
+fn remaining(deadline_ms: u64, now_ms: u64) -> Duration {
+    const LAMBDA_MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
+    const YEAR_2000_MS: u64 = 946_684_800_000;
+    if deadline_ms < YEAR_2000_MS {
+        return Duration::from_millis(deadline_ms.min(LAMBDA_MAX_TIMEOUT_MS));
+    }
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_from_lambda_and_from_cargo_lambda_watch() {
+        let now = 1_795_000_000_000;
+        assert_eq!(remaining(now + 30_000, now), Duration::from_secs(30));
+        assert_eq!(remaining(now - 5, now), Duration::ZERO);
+        assert_eq!(remaining(600_000, now), Duration::from_secs(600));
+        assert_eq!(remaining(3_600_000, now), Duration::from_secs(900));
+    }
 }

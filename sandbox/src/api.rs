@@ -551,28 +551,15 @@ async fn state_json(AxState(shared): AxState<Shared>) -> Json<Value> {
 }
 
 /// The channel as text; with `?links=1`, a Block Kit Builder preview link for each notice.
-async fn transcript(
-    AxState(shared): AxState<Shared>,
-    Query(q): Query<HashMap<String, String>>,
-) -> String {
+async fn transcript(AxState(shared): AxState<Shared>, Query(q): Query<HashMap<String, String>>) -> String {
     let state = shared.lock().unwrap();
-    let mut out = String::new();
-    for channel in &state.config.channels {
-        let messages = state.messages(channel);
-        out.push_str(&render::transcript(&messages, &state.config.users));
-        if q.get("links").is_some_and(|v| v == "1") {
-            for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
-                if let Some(blocks) = &m.blocks {
-                    out.push_str(&format!(
-                        "Preview of {} in Block Kit Builder: {}\n",
-                        m.ts,
-                        render::block_kit_builder_url(blocks)
-                    ));
-                }
-            }
-        }
-    }
-    out
+    let links = q.get("links").is_some_and(|v| v == "1");
+    state
+        .config
+        .channels
+        .iter()
+        .map(|c| render::transcript_with(&state.messages(c), &state.config.users, links))
+        .collect()
 }
 
 async fn set_faults(AxState(shared): AxState<Shared>, Json(plan): Json<FaultPlan>) -> StatusCode {

@@ -242,7 +242,7 @@ fn blocks_text(blocks: &Value, users: &[User]) -> Vec<String> {
             )),
             Some("section") => {
                 if let Some(t) = block["text"]["text"].as_str() {
-                    lines.push(plain(t, users));
+                    lines.push(plain(t, users).replace('\n', "\n  "));
                 }
                 for f in block["fields"].as_array().into_iter().flatten() {
                     let t = plain(f["text"].as_str().unwrap_or(""), users);
@@ -294,8 +294,9 @@ pub fn transcript_entry(m: &Message, users: &[User]) -> String {
     }
 }
 
-/// The channel as text: each notice, then its thread.
-pub fn transcript(messages: &[Message], users: &[User]) -> String {
+/// The channel as text: each notice, then its thread; with `builder_links`, then a link that
+/// previews the notice in Slack's Block Kit Builder.
+pub fn transcript_with(messages: &[Message], users: &[User], builder_links: bool) -> String {
     let mut out = String::new();
     for top in messages.iter().filter(|m| m.thread_ts.is_none()) {
         out.push_str(&transcript_entry(top, users));
@@ -307,8 +308,20 @@ pub fn transcript(messages: &[Message], users: &[User]) -> String {
             out.push_str(&transcript_entry(reply, users));
             out.push('\n');
         }
+        if let (true, Some(blocks)) = (builder_links, &top.blocks) {
+            out.push_str(&format!(
+                "    Preview in Block Kit Builder: {}\n",
+                block_kit_builder_url(blocks)
+            ));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// The channel as text: each notice, then its thread.
+pub fn transcript(messages: &[Message], users: &[User]) -> String {
+    transcript_with(messages, users, false)
 }
 
 fn blocks_html(blocks: &Value, users: &[User]) -> String {
