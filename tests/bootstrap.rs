@@ -16,7 +16,10 @@ pub const FUNCTION_ENV: &[(&str, &str)] = &[
     ("AWS_LAMBDA_FUNCTION_NAME", "privwatch"),
     ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
     ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-    ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/01/[$LATEST]0123456789abcdef"),
+    (
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "2026/11/01/[$LATEST]0123456789abcdef",
+    ),
     ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/privwatch"),
     ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
@@ -49,10 +52,23 @@ async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
         let outcome = answer["outcome"].as_str().unwrap_or_default().to_string();
         match &expected.kind {
             Some(_) => {
-                assert!(outcome.starts_with("Delivered"), "{}: {outcome}", expected.file);
-                privileged_ids.push(fixture(&expected.file)["detail"]["eventID"].as_str().unwrap().to_string());
+                assert!(
+                    outcome.starts_with("Delivered"),
+                    "{}: {outcome}",
+                    expected.file
+                );
+                privileged_ids.push(
+                    fixture(&expected.file)["detail"]["eventID"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
             }
-            None => assert!(outcome.starts_with("Ignored"), "{}: {outcome}", expected.file),
+            None => assert!(
+                outcome.starts_with("Ignored"),
+                "{}: {outcome}",
+                expected.file
+            ),
         }
     }
     for (name, bytes) in malformed() {
@@ -62,21 +78,49 @@ async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
         assert!(error["errorType"].as_str().is_some(), "{name}: {error}");
     }
     // The loop goes on after the malformed ones.
-    let again = runtime.invoke(std::fs::read(fixtures_dir().join("root-signin-success-mfa.json")).unwrap()).await;
-    assert!(again.unwrap()["outcome"].as_str().unwrap().starts_with("Delivered"));
+    let again = runtime
+        .invoke(std::fs::read(fixtures_dir().join("root-signin-success-mfa.json")).unwrap())
+        .await;
+    assert!(again.unwrap()["outcome"]
+        .as_str()
+        .unwrap()
+        .starts_with("Delivered"));
 
     let notices = sandbox.top_level(DEMO_CHANNEL);
-    assert_eq!(notices.len(), privileged_ids.len(), "exactly one notice per privileged event");
+    assert_eq!(
+        notices.len(),
+        privileged_ids.len(),
+        "exactly one notice per privileged event"
+    );
     for notice in &notices {
-        assert_eq!(replies(&sandbox, &notice.ts).len(), 1, "exactly one reply per notice");
+        assert_eq!(
+            replies(&sandbox, &notice.ts).len(),
+            1,
+            "exactly one reply per notice"
+        );
     }
 
     child.start_kill().unwrap();
     let mut logs = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut logs).await.unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut logs).await.unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
     assert!(!logs.contains(DEMO_TOKEN), "the token reached a log line");
-    assert!(!logs.contains("sandbox-demo"), "part of the token reached a log line");
+    assert!(
+        !logs.contains("sandbox-demo"),
+        "part of the token reached a log line"
+    );
     for id in &privileged_ids {
         let summary = logs
             .lines()
@@ -84,7 +128,10 @@ async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
             .collect::<Vec<_>>();
         assert!(!summary.is_empty(), "no summary line for {id}");
         let line: serde_json::Value = serde_json::from_str(summary[0]).expect("JSON log line");
-        assert!(line["fields"]["kind"].is_string() || line["kind"].is_string(), "{line}");
+        assert!(
+            line["fields"]["kind"].is_string() || line["kind"].is_string(),
+            "{line}"
+        );
     }
 }
 
@@ -100,7 +147,11 @@ async fn a_missing_setting_fails_init_naming_the_variable() {
         .await
         .unwrap();
     assert!(!output.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(all.contains("SLACK_CHANNEL_ID"), "{all}");
     assert!(!all.contains(DEMO_TOKEN));
 }

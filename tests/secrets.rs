@@ -59,13 +59,18 @@ async fn token_from_a_json_or_plain_secret() {
     let Some(url) = moto_url() else { return };
     let client = secrets_client(&url);
     for (name, value) in [
-        ("privwatch-json", format!(r#"{{"bot_token": "{}"}}"#, slack_sandbox::DEMO_TOKEN)),
+        (
+            "privwatch-json",
+            format!(r#"{{"bot_token": "{}"}}"#, slack_sandbox::DEMO_TOKEN),
+        ),
         ("privwatch-plain", slack_sandbox::DEMO_TOKEN.to_string()),
     ] {
         let arn = create_secret(&client, name, &value).await;
         let sandbox = sandbox().await;
         let app = app_with(&sandbox, TokenSetting::Secret(arn), Some(client.clone()));
-        handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10)).await.unwrap();
+        handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10))
+            .await
+            .unwrap();
         assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 1, "{name}");
     }
 }
@@ -77,23 +82,50 @@ async fn a_rotated_token_is_fetched_again_once() {
     let arn = create_secret(&client, "privwatch-rotation", "xoxb-old-token").await;
     let sandbox = sandbox().await;
     sandbox.set_tokens(vec!["xoxb-old-token".into()]);
-    let app = app_with(&sandbox, TokenSetting::Secret(arn.clone()), Some(client.clone()));
-    handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10)).await.unwrap();
+    let app = app_with(
+        &sandbox,
+        TokenSetting::Secret(arn.clone()),
+        Some(client.clone()),
+    );
+    handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10))
+        .await
+        .unwrap();
 
     // Rotation: Slack now accepts only the new token, and the secret holds it.
-    client.put_secret_value().secret_id(&arn).secret_string(r#"{"bot_token":"xoxb-new-token"}"#).send().await.unwrap();
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(r#"{"bot_token":"xoxb-new-token"}"#)
+        .send()
+        .await
+        .unwrap();
     sandbox.set_tokens(vec!["xoxb-new-token".into()]);
-    handle(&app, &fixture("saml-google-workspace-admin.json"), deadline(10)).await.unwrap();
+    handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 2);
-    let refused = sandbox.calls().iter().filter(|c| c.error.as_deref() == Some("invalid_auth")).count();
+    let refused = sandbox
+        .calls()
+        .iter()
+        .filter(|c| c.error.as_deref() == Some("invalid_auth"))
+        .count();
     assert!(refused >= 1, "the old token was refused first");
 
     // A token Slack refuses even after the re-fetch: a clear error, no loop.
     sandbox.set_tokens(vec!["xoxb-yet-another".into()]);
     let before = sandbox.calls().len();
-    let error = handle(&app, &fixture("root-create-access-key.json"), deadline(10)).await.unwrap_err();
+    let error = handle(&app, &fixture("root-create-access-key.json"), deadline(10))
+        .await
+        .unwrap_err();
     assert!(matches!(error, HandleError::Slack(_)), "{error}");
-    assert!(error.to_string().contains("invalid_auth") && error.to_string().contains("secret"), "{error}");
+    assert!(
+        error.to_string().contains("invalid_auth") && error.to_string().contains("secret"),
+        "{error}"
+    );
     let calls = sandbox.calls().len() - before;
     assert!(calls <= 4, "bounded: {calls} calls for a refused token");
 }
@@ -103,9 +135,12 @@ async fn a_missing_secret_is_a_clear_error() {
     let Some(url) = moto_url() else { return };
     let client = secrets_client(&url);
     let sandbox = sandbox().await;
-    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf".to_string();
+    let arn =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf".to_string();
     let app = app_with(&sandbox, TokenSetting::Secret(arn), Some(client));
-    let error = handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10)).await.unwrap_err();
+    let error = handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10))
+        .await
+        .unwrap_err();
     assert!(matches!(error, HandleError::Token(_)), "{error}");
     assert!(error.to_string().contains("GetSecretValue"), "{error}");
     assert!(sandbox.calls().is_empty());
@@ -116,7 +151,12 @@ async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
     let Some(url) = moto_url() else { return };
     let client = secrets_client(&url);
     let secret_value = "xoxb-from-secrets-manager-7f3a9c";
-    let arn = create_secret(&client, "privwatch-bootstrap", &format!(r#"{{"bot_token":"{secret_value}"}}"#)).await;
+    let arn = create_secret(
+        &client,
+        "privwatch-bootstrap",
+        &format!(r#"{{"bot_token":"{secret_value}"}}"#),
+    )
+    .await;
     let sandbox = sandbox().await;
     sandbox.set_tokens(vec![secret_value.into()]);
     let runtime = RuntimeApi::start(Duration::from_secs(20)).await.unwrap();
@@ -144,22 +184,50 @@ async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    runtime.invoke(std::fs::read(fixtures_dir().join("root-signin-failure.json")).unwrap()).await.unwrap();
+    runtime
+        .invoke(std::fs::read(fixtures_dir().join("root-signin-failure.json")).unwrap())
+        .await
+        .unwrap();
     // A failure path too: Slack refuses the channel.
-    sandbox.set_faults(slack_sandbox::FaultPlan::scripted(vec![slack_sandbox::ScriptedFault {
-        method: "conversations.history".into(),
-        thread_reply: None,
-        fault: slack_sandbox::Fault::SlackError { code: "not_in_channel".into() },
-        times: 1,
-    }]));
-    runtime.invoke(std::fs::read(fixtures_dir().join("assume-role-admin.json")).unwrap()).await.unwrap_err();
+    sandbox.set_faults(slack_sandbox::FaultPlan::scripted(vec![
+        slack_sandbox::ScriptedFault {
+            method: "conversations.history".into(),
+            thread_reply: None,
+            fault: slack_sandbox::Fault::SlackError {
+                code: "not_in_channel".into(),
+            },
+            times: 1,
+        },
+    ]));
+    runtime
+        .invoke(std::fs::read(fixtures_dir().join("assume-role-admin.json")).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 1);
 
     child.start_kill().unwrap();
     let mut logs = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut logs).await.unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut logs).await.unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
     assert!(logs.contains("not_in_channel"), "the failure was logged");
-    assert!(!logs.contains(secret_value), "the secret value reached a log line");
-    assert!(!logs.contains("7f3a9c"), "part of the secret reached a log line");
+    assert!(
+        !logs.contains(secret_value),
+        "the secret value reached a log line"
+    );
+    assert!(
+        !logs.contains("7f3a9c"),
+        "part of the secret reached a log line"
+    );
 }

@@ -551,7 +551,10 @@ async fn state_json(AxState(shared): AxState<Shared>) -> Json<Value> {
 }
 
 /// The channel as text; with `?links=1`, a Block Kit Builder preview link for each notice.
-async fn transcript(AxState(shared): AxState<Shared>, Query(q): Query<HashMap<String, String>>) -> String {
+async fn transcript(
+    AxState(shared): AxState<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
     let state = shared.lock().unwrap();
     let links = q.get("links").is_some_and(|v| v == "1");
     state
