@@ -19,6 +19,8 @@ demo: tools
 ## test: everything CI checks (format, lint, unit, integration with moto, infra, browser)
 test: tools lint
 	scripts/with-moto.sh cargo test --workspace
+	scripts/test-infra.sh
+	scripts/browser-test.sh
 
 ## sandbox: the demo, leaving the Slack sandbox page open at http://127.0.0.1:3030/
 sandbox: tools

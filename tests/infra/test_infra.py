@@ -1,0 +1,271 @@
+"""The infra, proven before anyone deploys it.
+
+`make deploy ACCOUNT=example` runs against a local moto server (AWS_ENDPOINT_URL, set by
+scripts/with-moto.sh); then the AWS API is asked what was created. The rules' event patterns
+are read back from the deployed rules (not copied here) and checked against every fixture with
+moto's EventBridge pattern matcher, the real one behind PutEvents.
+
+moto limits, said where they matter: it skips AWS::SecretsManager::Secret (so the deploy that
+creates the secret leaves SLACK_TOKEN_SECRET_ARN empty; a second deploy uses an existing secret
+and checks the wiring), it reads Architectures back as x86_64, it cannot run the function
+(no Docker), and CloudWatch alarms, KMS keys and SNS are created but not exercised.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import boto3
+import pytest
+from moto.events.models import EventPattern
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+HOME = "us-east-1"
+FORWARDER = "ap-northeast-1"
+RULE_SUFFIXES = {
+    "RootConsoleSignIn": "root-console-sign-in",
+    "AdminRoleViaSaml": "admin-role-via-saml",
+    "RootApiCall": "root-api-activity",
+    "AdminRoleViaAssumeRole": "admin-role-via-assume-role",
+}
+RULE_OF_KIND = {
+    "root_console_sign_in": "RootConsoleSignIn",
+    "admin_role_via_saml": "AdminRoleViaSaml",
+    "root_api_call": "RootApiCall",
+    "admin_role_via_assume_role": "AdminRoleViaAssumeRole",
+}
+
+
+def client(service, region=HOME):
+    return boto3.client(service, region_name=region, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+def make(*args, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    result = subprocess.run(["make", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    print(result.stdout[-4000:], result.stderr[-4000:])
+    return result
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    assert "AWS_ENDPOINT_URL" in os.environ, "run under scripts/with-moto.sh (make test does)"
+    result = make("deploy", "ACCOUNT=example")
+    assert result.returncode == 0, result.stderr
+    assert "Put the bot token in the secret" in result.stdout
+    yield result
+    assert make("destroy", "ACCOUNT=example").returncode == 0
+
+
+def cfn_template(path):
+    from cfnlint.decode import decode
+
+    template, matches = decode(str(path))
+    assert not matches, matches
+    return template
+
+
+def policy_document(document):
+    if isinstance(document, dict):
+        return document
+    try:
+        return json.loads(document)
+    except json.JSONDecodeError:
+        import ast
+
+        return ast.literal_eval(document)
+
+
+def expected_fixtures():
+    return json.loads((FIXTURES / "expected.json").read_text())["fixtures"]
+
+
+def deployed_rules(region):
+    events = client("events", region)
+    rules = events.list_rules(NamePrefix="privwatch-")["Rules"]
+    return {r["Name"]: r for r in rules}
+
+
+def test_the_stacks_exist_in_the_home_and_forwarder_regions(deployed):
+    for region, stack in [(HOME, "privwatch-notifier"), (FORWARDER, "privwatch-forwarder")]:
+        stacks = client("cloudformation", region).describe_stacks(StackName=stack)["Stacks"]
+        assert stacks[0]["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stacks[0]
+
+
+def test_every_fixture_matches_exactly_the_rule_meant_for_it(deployed):
+    rules = deployed_rules(HOME)
+    patterns = {
+        name: EventPattern.load(rules[f"privwatch-{suffix}"]["EventPattern"])
+        for name, suffix in RULE_SUFFIXES.items()
+    }
+    checked = 0
+    for file, expected in expected_fixtures().items():
+        event = json.loads((FIXTURES / file).read_text())
+        matched = sorted(name for name, p in patterns.items() if p.matches_event(event))
+        want = [] if expected is None else [expected["rule"]]
+        assert matched == want, f"{file}: matched {matched}, expected {want}"
+        if expected is not None:
+            assert RULE_OF_KIND[expected["kind"]] == expected["rule"], file
+        checked += 1
+    assert checked >= 10
+
+
+def test_read_only_records_have_rules_that_receive_them(deployed):
+    """AssumeRoleWithSAML and AssumeRole records are readOnly: true. EventBridge hands those only
+    to rules in state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS: a plain ENABLED rule would
+    never fire for them."""
+    rules = deployed_rules(HOME)
+    for file, expected in expected_fixtures().items():
+        if expected is None:
+            continue
+        event = json.loads((FIXTURES / file).read_text())
+        rule = rules[f"privwatch-{RULE_SUFFIXES[expected['rule']]}"]
+        if event["detail"].get("readOnly") is True:
+            assert rule["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS", (file, rule["Name"])
+        else:
+            assert rule["State"] in ("ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"), rule
+
+
+def test_rules_target_the_function_with_retries_and_a_dead_letter_queue(deployed):
+    events = client("events")
+    function_arn = client("lambda").get_function(FunctionName="privwatch")["Configuration"]["FunctionArn"]
+    for suffix in RULE_SUFFIXES.values():
+        targets = events.list_targets_by_rule(Rule=f"privwatch-{suffix}")["Targets"]
+        assert len(targets) == 1, suffix
+        target = targets[0]
+        assert target["Arn"] == function_arn
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert target["DeadLetterConfig"]["Arn"].endswith(":privwatch-rule-dlq")
+
+
+def test_forwarder_rules_send_to_the_home_bus(deployed):
+    rules = deployed_rules(FORWARDER)
+    home_patterns = deployed_rules(HOME)
+    events = client("events", FORWARDER)
+    for suffix in RULE_SUFFIXES.values():
+        name = f"privwatch-{suffix}"
+        assert json.loads(rules[name]["EventPattern"]) == json.loads(home_patterns[name]["EventPattern"])
+        assert rules[name]["State"] == home_patterns[name]["State"]
+        target = events.list_targets_by_rule(Rule=name)["Targets"][0]
+        assert target["Arn"].startswith(f"arn:aws:events:{HOME}:") and target["Arn"].endswith(":event-bus/default")
+        assert "RoleArn" in target
+
+
+def test_function_configuration(deployed):
+    config = client("lambda").get_function(FunctionName="privwatch")["Configuration"]
+    assert config["Runtime"] == "provided.al2023"
+    assert config["Handler"] == "bootstrap"
+    assert config["MemorySize"] == 128
+    assert config["Timeout"] >= 30
+    env = config["Environment"]["Variables"]
+    assert env["SLACK_CHANNEL_ID"] == "C0PRIVWATCH"
+    assert env["ACCOUNT_NAME"] == "example-prod"
+    assert env["MESSAGE_LANGUAGE"] == "en"
+    assert env["FALLBACK_MENTION"] == "<!here>"
+    assert "SLACK_BOT_TOKEN" not in env, "the token never goes into the environment"
+    # moto skips AWS::SecretsManager::Secret, so the ARN of the secret this deploy creates reads
+    # back empty; test_an_existing_secret_is_wired_… checks SLACK_TOKEN_SECRET_ARN.
+
+
+def test_invoke_permissions_are_scoped_to_each_rule(deployed):
+    policy = json.loads(client("lambda").get_policy(FunctionName="privwatch")["Policy"])
+    rules = deployed_rules(HOME)
+    statements = policy["Statement"]
+    assert len(statements) == len(RULE_SUFFIXES)
+    sources = set()
+    for statement in statements:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "lambda:InvokeFunction"
+        sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in RULE_SUFFIXES.values()}
+
+
+def test_failure_path_keeps_events(deployed):
+    sqs = client("sqs")
+    for queue in ["privwatch-failures", "privwatch-rule-dlq"]:
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["MessageRetentionPeriod"] == "1209600", queue
+        assert attributes.get("SqsManagedSseEnabled") == "true", queue
+    # moto does not create AWS::Lambda::EventInvokeConfig from a template: check the rendered
+    # template that was deployed instead.
+    template = cfn_template(ROOT / "target/infra/notifier.yaml")
+    invoke_config = template["Resources"]["InvokeConfig"]
+    assert invoke_config["Type"] == "AWS::Lambda::EventInvokeConfig"
+    destination = invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+    # Alarms: moto does not create AWS::CloudWatch::Alarm from a template either.
+    alarms = {
+        name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    watched = {a.get("MetricName") for a in alarms.values()}
+    assert watched == {"Errors", "ApproximateNumberOfMessagesVisible"}
+    assert len(alarms) == 3
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    topic = template["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}, "the alarm topic is encrypted"
+
+
+# What moto 5.2 does not create from a template (it skips them with a log line). Everything
+# else in the notifier stack exists after the deploy; these are checked in the rendered template.
+MOTO_SKIPS = {
+    "AWS::SecretsManager::Secret",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::CloudWatch::Alarm",
+}
+
+
+def test_every_other_resource_was_created(deployed):
+    template = cfn_template(ROOT / "target/infra/notifier.yaml")
+    resources = client("cloudformation").list_stack_resources(StackName="privwatch-notifier")
+    created = {r["LogicalResourceId"] for r in resources["StackResourceSummaries"] if r.get("LogicalResourceId")}
+    for name, resource in template["Resources"].items():
+        if "Condition" in resource and name not in created:
+            continue
+        if resource["Type"] in MOTO_SKIPS:
+            continue
+        assert name in created, f"{name} ({resource['Type']}) was not created"
+
+
+def test_an_existing_secret_is_wired_into_the_function_and_its_policy(tmp_path):
+    secrets = client("secretsmanager")
+    arn = secrets.create_secret(Name="existing-privwatch-token", SecretString='{"bot_token":"xoxb-x"}')["ARN"]
+    account_file = tmp_path / "moto.env"
+    text = (ROOT / "infra/accounts/example.env").read_text()
+    account_file.write_text(text.replace("EXISTING_SECRET_ARN=\n", f"EXISTING_SECRET_ARN={arn}\n").replace(
+        'FORWARDER_REGIONS="ap-northeast-1 eu-west-1"', 'FORWARDER_REGIONS=""') + "FUNCTION_NAME=pw-existing\n")
+    env = {"ACCOUNT_FILE": str(account_file)}
+    assert make("deploy", "ACCOUNT=moto", env_extra=env).returncode == 0
+    try:
+        config = client("lambda").get_function(FunctionName="pw-existing")["Configuration"]
+        assert config["Environment"]["Variables"]["SLACK_TOKEN_SECRET_ARN"] == arn
+        role_name = config["Role"].split("/")[-1]
+        iam = client("iam")
+        documents = [
+            iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        ]
+        # moto hands inline policies from a template back as a Python literal string.
+        documents = [policy_document(d) for d in documents]
+        # (moto also leaves AWS::NoValue in a list as None, where CloudFormation drops it.)
+        statements = [s for d in documents for s in d["Statement"] if s is not None]
+        assert not any("kms:Decrypt" in json.dumps(s) for s in statements), "no KMS key, no kms:Decrypt"
+        secret_statements = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+        assert len(secret_statements) == 1 and secret_statements[0]["Resource"] == arn
+        for statement in statements:
+            assert statement["Resource"] != "*", statement
+    finally:
+        assert make("destroy", "ACCOUNT=moto", env_extra=env).returncode == 0
+
+
+def test_a_missing_setting_fails_clearly(tmp_path):
+    account_file = tmp_path / "broken.env"
+    account_file.write_text("HOME_REGION=us-east-1\nADMIN_ROLE_PATTERNS=x\n")
+    result = make("deploy", "ACCOUNT=broken", env_extra={"ACCOUNT_FILE": str(account_file)})
+    assert result.returncode != 0
+    assert "SLACK_CHANNEL_ID is not set" in result.stderr
