@@ -1,0 +1,114 @@
+//! Reliability under faults: many privileged events against a Slack that fails at random, each
+//! failed invocation replayed the way Lambda's async retries do. Nothing lost, nothing doubled.
+
+mod common;
+
+use common::*;
+use privwatch::{handle, Outcome};
+use serde_json::Value;
+use slack_sandbox::{Fault, FaultPlan, DEMO_CHANNEL};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Lambda's asynchronous invocation: the first attempt and up to 2 retries.
+const ATTEMPTS: usize = 3;
+const EVENTS: usize = 60;
+
+/// `EVENTS` distinct privileged events, made from the privileged fixtures with new event IDs.
+fn many_events() -> Vec<Value> {
+    let bases: Vec<Value> = privileged().iter().map(|e| fixture(&e.file)).collect();
+    (0..EVENTS)
+        .map(|i| {
+            let mut event = bases[i % bases.len()].clone();
+            event["detail"]["eventID"] = Value::String(format!("soak-{i:04}-0000-4000-8000-000000000000"));
+            event
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_lose_nothing_and_double_nothing() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    sandbox.set_faults(FaultPlan::random(
+        0.3,
+        vec![
+            Fault::ServerError { status: 503 },
+            Fault::ServerError { status: 500 },
+            Fault::RateLimited { retry_after_secs: 1 },
+            Fault::DropBefore,
+            Fault::DropAfter,
+            // Answers that come after the client gave up (1.5 s request timeout here).
+            Fault::SlowAfter { millis: 1_700 },
+            Fault::SlackError { code: "internal_error".into() },
+        ],
+        20261129,
+    ));
+
+    let events = many_events();
+    let mut dead_lettered = Vec::new();
+    let mut attempts_used = 0;
+    for event in &events {
+        let mut delivered = false;
+        for _ in 0..ATTEMPTS {
+            attempts_used += 1;
+            // A short deadline, so slow answers also run into it.
+            match handle(&app, event, deadline(4)).await {
+                Ok(Outcome::Delivered(_)) => {
+                    delivered = true;
+                    break;
+                }
+                Ok(other) => panic!("unexpected outcome {other:?}"),
+                Err(_) => continue,
+            }
+        }
+        if !delivered {
+            dead_lettered.push(event["detail"]["eventID"].as_str().unwrap().to_string());
+        }
+    }
+    // Let late (slow) writes land before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let messages = sandbox.messages(DEMO_CHANNEL);
+    let mut notices: HashMap<String, Vec<String>> = HashMap::new();
+    for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
+        let id = m.metadata.as_ref().unwrap()["event_payload"]["event_id"].as_str().unwrap().to_string();
+        notices.entry(id).or_default().push(m.ts.clone());
+    }
+    let mut lost = 0;
+    let mut duplicated = 0;
+    for event in &events {
+        let id = event["detail"]["eventID"].as_str().unwrap();
+        let is_dead_lettered = dead_lettered.iter().any(|d| d == id);
+        match notices.get(id).map(Vec::as_slice) {
+            None | Some([]) if is_dead_lettered => {}
+            None | Some([]) => lost += 1,
+            Some([ts]) => {
+                let replies = sandbox.thread(DEMO_CHANNEL, ts).len();
+                if replies > 1 {
+                    duplicated += 1;
+                }
+                if replies == 0 && !is_dead_lettered {
+                    lost += 1;
+                }
+            }
+            Some(_) => duplicated += 1,
+        }
+    }
+    let faults = sandbox.calls().iter().filter(|c| c.fault.is_some()).count();
+    let calls = sandbox.calls().len();
+    println!(
+        "fault soak: {} events, {} Slack calls, {} faults injected, {} invocations, {} lost, {} duplicated, {} to the on-failure destination",
+        events.len(),
+        calls,
+        faults,
+        attempts_used,
+        lost,
+        duplicated,
+        dead_lettered.len()
+    );
+    assert!(faults as f64 >= 0.2 * calls as f64, "faults were injected ({faults} of {calls})");
+    assert_eq!(lost, 0, "no event lost");
+    assert_eq!(duplicated, 0, "no notice or reply duplicated");
+    assert!(dead_lettered.len() <= events.len() / 10, "most events get through: {dead_lettered:?}");
+}
