@@ -13,5 +13,13 @@ cfn-lint infra/*.yaml
   done
 )
 cfn-lint --ignore-checks W3002 -- target/infra-lint/*.yaml
+echo "==> cfn-guard: the IAM, invoke, encryption and failure-path policy"
+if ! [ -x .tools/bin/cfn-guard ] || ! .tools/bin/cfn-guard --version | grep -q "3.2.1"; then
+  cargo install --quiet cfn-guard --version 3.2.1 --locked --root .tools
+fi
+.tools/bin/cfn-guard test --rules-file infra/policy/privwatch.guard --test-data infra/policy/privwatch_tests.yaml >target/guard-test.log \
+  || { cat target/guard-test.log; exit 1; }
+.tools/bin/cfn-guard validate --rules infra/policy/privwatch.guard \
+  --data target/infra-lint/notifier.yaml --data target/infra-lint/forwarder.yaml --show-summary fail
 echo "==> deploy to moto and check"
 scripts/with-moto.sh python -m pytest -q tests/infra

@@ -38,9 +38,10 @@ async fn main() -> Result<(), Error> {
         tokens: TokenSource::new(config.token.clone(), secrets),
         config,
     };
-    warm_up(&app).await;
+    // Lives as long as the execution environment; shared by every invocation.
+    let app: &'static App = Box::leak(Box::new(app));
+    warm_up(app).await;
 
-    let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline);
         privwatch::handle(app, &event.payload, deadline)
@@ -54,10 +55,11 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// Init is where Lambda's CPU is cheapest: fetch the token and open the TLS connection to Slack
-/// now. A failure here is logged, not fatal: the first event tries again and fails loudly.
-async fn warm_up(app: &App) {
-    let deadline = Instant::now() + WARM_UP_BUDGET;
+/// Init is where Lambda's CPU is cheapest: fetch the token now, and open the TLS connection to
+/// Slack (`auth.test`) alongside the first poll for an event, so the first event finds it ready
+/// or half-way there without init waiting for Slack. A failure here is logged, not fatal: the
+/// first event tries again and fails loudly.
+async fn warm_up(app: &'static App) {
     let token = match app.tokens.get().await {
         Ok(token) => token,
         Err(error) => {
@@ -65,10 +67,15 @@ async fn warm_up(app: &App) {
             return;
         }
     };
-    match app.slack.auth_test(token.expose(), deadline).await {
-        Ok(bot_user) => tracing::debug!(bot_user, "Slack connection ready"),
-        Err(error) => tracing::warn!(%error, "Slack warm-up failed; events will still be tried"),
-    }
+    tokio::spawn(async move {
+        let deadline = Instant::now() + WARM_UP_BUDGET;
+        match app.slack.auth_test(token.expose(), deadline).await {
+            Ok(bot_user) => tracing::debug!(bot_user, "Slack connection ready"),
+            Err(error) => {
+                tracing::warn!(%error, "Slack warm-up failed; events will still be tried")
+            }
+        }
+    });
 }
 
 /// Lambda's deadline (ms since the epoch) as an `Instant`, less a margin to report the outcome.

@@ -72,7 +72,10 @@ async fn hostile_fields_never_become_live_markup() {
             let outcome = handle(&app, &event, deadline(10))
                 .await
                 .unwrap_or_else(|e| panic!("{base_name} #{i}: {e}"));
-            assert!(matches!(outcome, Outcome::Delivered(_)), "{base_name} #{i}: {outcome:?}");
+            assert!(
+                matches!(outcome, Outcome::Delivered(_)),
+                "{base_name} #{i}: {outcome:?}"
+            );
 
             let notices = sandbox.top_level(DEMO_CHANNEL);
             assert_eq!(notices.len(), 1, "{base_name} #{i}");
@@ -81,13 +84,25 @@ async fn hostile_fields_never_become_live_markup() {
             for text in all_texts(&notices[0]) {
                 let live = unexpected_markup(&text, &[]);
                 assert!(live.is_empty(), "{base_name} #{i}: live {live:?}");
-                assert!(!text.contains('\u{0000}') && !text.contains('\u{202e}'), "{base_name} #{i}");
+                assert!(
+                    !text.contains('\u{0000}') && !text.contains('\u{202e}'),
+                    "{base_name} #{i}"
+                );
             }
-            assert!(notices[0].text.chars().count() <= 4_000, "{base_name} #{i}: fallback text too long");
+            assert!(
+                notices[0].text.chars().count() <= 4_000,
+                "{base_name} #{i}: fallback text too long"
+            );
             let reply = &replies[0].text;
             let chosen = reply.split(' ').next().unwrap();
-            assert!(chosen == "<!here>" || chosen.starts_with("<@U0"), "{base_name} #{i}: {chosen}");
-            assert!(unexpected_markup(reply, &[chosen]).is_empty(), "{base_name} #{i}: {reply}");
+            assert!(
+                chosen == "<!here>" || chosen.starts_with("<@U0"),
+                "{base_name} #{i}: {chosen}"
+            );
+            assert!(
+                unexpected_markup(reply, &[chosen]).is_empty(),
+                "{base_name} #{i}: {reply}"
+            );
             cases += 1;
         }
     }

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
 
-const CASES: u32 = 4_000;
+const CASES: u32 = 3_000;
 
 /// Strings rich in what matters to Slack: markup characters, entities, mentions, controls.
 fn nasty_string() -> impl Strategy<Value = String> {
@@ -86,8 +86,14 @@ fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(
 where
     S::Value: std::fmt::Debug,
 {
-    let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
-    runner.run(&strategy, test).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, test)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     println!("{name}: {CASES} inputs ran, no failure");
 }
 
@@ -99,9 +105,13 @@ fn escaped_text_holds_no_markup() {
         prop_assert!(!out.chars().any(char::is_control));
         for (i, _) in out.match_indices('&') {
             let rest = &out[i..];
-            prop_assert!(rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;"));
+            prop_assert!(
+                rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;")
+            );
         }
-        prop_assert!(!out.contains("@here") && !out.contains("@channel") && !out.contains("@everyone"));
+        prop_assert!(
+            !out.contains("@here") && !out.contains("@channel") && !out.contains("@everyone")
+        );
         Ok(())
     });
 }
@@ -113,27 +123,36 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
         Just(detect::API_CALL_DETAIL_TYPE.to_string()),
         nasty_string(),
     ];
-    run("parse+classify+render", (detail_types, detail(), any::<bool>()), |(detail_type, detail, ja)| {
-        let payload = json!({"version": "0", "id": "eb", "detail-type": detail_type, "source": "aws.sts",
+    run(
+        "parse+classify+render",
+        (detail_types, detail(), any::<bool>()),
+        |(detail_type, detail, ja)| {
+            let payload = json!({"version": "0", "id": "eb", "detail-type": detail_type, "source": "aws.sts",
                              "account": "111122223333", "region": "us-east-1", "time": "2026-11-01T10:00:00Z",
                              "resources": [], "detail": detail});
-        let event = match detect::parse(&payload) {
-            Ok(e) => e,
-            Err(_) => return Ok(()),
-        };
-        let Classified::Use(u) = detect::classify(&event) else { return Ok(()) };
-        let wording = Wording { lang: if ja { Lang::Ja } else { Lang::En }, account_name: Some("<!here>".into()) };
-        let notice = render_notice(&u, &wording);
-        let mut texts = vec![notice.text.clone()];
-        collect_texts(notice.blocks.as_ref().unwrap(), &mut texts);
-        for text in &texts {
-            let live = unexpected_markup(text, &[]);
-            prop_assert!(live.is_empty(), "live markup {:?} in {}", live, text);
-        }
-        let reply = render_reply(&u, &Mention::User("U01ALICE".into()), &wording);
-        prop_assert!(unexpected_markup(&reply.text, &["<@U01ALICE>"]).is_empty());
-        Ok(())
-    });
+            let event = match detect::parse(&payload) {
+                Ok(e) => e,
+                Err(_) => return Ok(()),
+            };
+            let Classified::Use(u) = detect::classify(&event) else {
+                return Ok(());
+            };
+            let wording = Wording {
+                lang: if ja { Lang::Ja } else { Lang::En },
+                account_name: Some("<!here>".into()),
+            };
+            let notice = render_notice(&u, &wording);
+            let mut texts = vec![notice.text.clone()];
+            collect_texts(notice.blocks.as_ref().unwrap(), &mut texts);
+            for text in &texts {
+                let live = unexpected_markup(text, &[]);
+                prop_assert!(live.is_empty(), "live markup {:?} in {}", live, text);
+            }
+            let reply = render_reply(&u, &Mention::User("U01ALICE".into()), &wording);
+            prop_assert!(unexpected_markup(&reply.text, &["<@U01ALICE>"]).is_empty());
+            Ok(())
+        },
+    );
 }
 
 fn collect_texts(v: &Value, out: &mut Vec<String>) {

@@ -20,7 +20,8 @@ fn many_events() -> Vec<Value> {
     (0..EVENTS)
         .map(|i| {
             let mut event = bases[i % bases.len()].clone();
-            event["detail"]["eventID"] = Value::String(format!("soak-{i:04}-0000-4000-8000-000000000000"));
+            event["detail"]["eventID"] =
+                Value::String(format!("soak-{i:04}-0000-4000-8000-000000000000"));
             event
         })
         .collect()
@@ -35,12 +36,16 @@ async fn random_faults_lose_nothing_and_double_nothing() {
         vec![
             Fault::ServerError { status: 503 },
             Fault::ServerError { status: 500 },
-            Fault::RateLimited { retry_after_secs: 1 },
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
             Fault::DropBefore,
             Fault::DropAfter,
             // Answers that come after the client gave up (1.5 s request timeout here).
             Fault::SlowAfter { millis: 1_700 },
-            Fault::SlackError { code: "internal_error".into() },
+            Fault::SlackError {
+                code: "internal_error".into(),
+            },
         ],
         20261129,
     ));
@@ -72,7 +77,10 @@ async fn random_faults_lose_nothing_and_double_nothing() {
     let messages = sandbox.messages(DEMO_CHANNEL);
     let mut notices: HashMap<String, Vec<String>> = HashMap::new();
     for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
-        let id = m.metadata.as_ref().unwrap()["event_payload"]["event_id"].as_str().unwrap().to_string();
+        let id = m.metadata.as_ref().unwrap()["event_payload"]["event_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         notices.entry(id).or_default().push(m.ts.clone());
     }
     let mut lost = 0;
@@ -107,8 +115,14 @@ async fn random_faults_lose_nothing_and_double_nothing() {
         duplicated,
         dead_lettered.len()
     );
-    assert!(faults as f64 >= 0.2 * calls as f64, "faults were injected ({faults} of {calls})");
+    assert!(
+        faults as f64 >= 0.2 * calls as f64,
+        "faults were injected ({faults} of {calls})"
+    );
     assert_eq!(lost, 0, "no event lost");
     assert_eq!(duplicated, 0, "no notice or reply duplicated");
-    assert!(dead_lettered.len() <= events.len() / 10, "most events get through: {dead_lettered:?}");
+    assert!(
+        dead_lettered.len() <= events.len() / 10,
+        "most events get through: {dead_lettered:?}"
+    );
 }

@@ -1,0 +1,284 @@
+//! `make bench`: the release `privwatch` binary under a local Lambda Runtime API, against the
+//! Slack sandbox with a latency per call, the way Lambda runs it. Prints a Markdown table.
+//!
+//! usage: privwatch-bench BINARY FIXTURES_DIR [--latency-ms 50] [--runs 15] [--events 200]
+//!        [--burst 100] [--zip PATH] [--secret-arn ARN --aws-endpoint URL]
+
+use serde_json::Value;
+use slack_sandbox::runtime_api::RuntimeApi;
+use slack_sandbox::{Sandbox, SandboxConfig, DEMO_CHANNEL, DEMO_TOKEN};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+struct Options {
+    binary: PathBuf,
+    fixtures: PathBuf,
+    latency: Duration,
+    runs: usize,
+    events: usize,
+    burst: usize,
+    zip: Option<PathBuf>,
+    secret_arn: Option<String>,
+    aws_endpoint: Option<String>,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let binary = PathBuf::from(args.next().expect("BINARY"));
+    let fixtures = PathBuf::from(args.next().expect("FIXTURES_DIR"));
+    let mut o = Options {
+        binary,
+        fixtures,
+        latency: Duration::from_millis(50),
+        runs: 15,
+        events: 200,
+        burst: 100,
+        zip: None,
+        secret_arn: None,
+        aws_endpoint: None,
+    };
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--latency-ms" => o.latency = Duration::from_millis(value.parse().unwrap()),
+            "--runs" => o.runs = value.parse().unwrap(),
+            "--events" => o.events = value.parse().unwrap(),
+            "--burst" => o.burst = value.parse().unwrap(),
+            "--zip" => o.zip = Some(value.into()),
+            "--secret-arn" => o.secret_arn = Some(value),
+            "--aws-endpoint" => o.aws_endpoint = Some(value),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    o
+}
+
+/// The privileged fixtures, as bytes.
+fn privileged_fixtures(dir: &Path) -> Vec<Value> {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = manifest["fixtures"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, e)| !e.is_null())
+        .map(|(f, _)| f.clone())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|n| serde_json::from_str(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap())
+        .collect()
+}
+
+fn with_event_id(event: &Value, id: String) -> Vec<u8> {
+    let mut event = event.clone();
+    event["detail"]["eventID"] = Value::String(id);
+    serde_json::to_vec(&event).unwrap()
+}
+
+fn spawn(o: &Options, runtime: &RuntimeApi, sandbox: &Sandbox, token_from_secret: bool) -> Child {
+    let mut command = Command::new(&o.binary);
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_FUNCTION_NAME", "privwatch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/privwatch")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
+        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+        .env("SLACK_API_URL", sandbox.api_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if token_from_secret {
+        command
+            .env("SLACK_TOKEN_SECRET_ARN", o.secret_arn.as_ref().unwrap())
+            .env("AWS_ENDPOINT_URL", o.aws_endpoint.as_ref().unwrap())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+    } else {
+        command.env("SLACK_BOT_TOKEN", DEMO_TOKEN);
+    }
+    command.spawn().expect("start the privwatch binary")
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+/// user+sys CPU seconds of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ on Linux
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+async fn sandbox_with(latency: Duration, post_rate: u32) -> Sandbox {
+    Sandbox::start(
+        SandboxConfig {
+            latency,
+            post_rate_per_channel: post_rate,
+            ..SandboxConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap()
+}
+
+/// Median time from process start to its first poll for an event.
+async fn init_ms(o: &Options, token_from_secret: bool) -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..o.runs {
+        let sandbox = sandbox_with(o.latency, 0).await;
+        let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
+        let started = Instant::now();
+        let mut child = spawn(o, &runtime, &sandbox, token_from_secret);
+        while runtime.first_poll().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        samples.push((runtime.first_poll().unwrap() - started).as_secs_f64() * 1000.0);
+        let _ = child.kill().await;
+    }
+    median(samples)
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let fixtures = privileged_fixtures(&o.fixtures);
+    let latency_ms = o.latency.as_millis();
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+
+    eprintln!("bench: init with SLACK_BOT_TOKEN ({} runs)…", o.runs);
+    let init_env = init_ms(&o, false).await;
+    rows.push((
+        "init, token from the environment (median)".into(),
+        format!("{init_env:.1} ms"),
+        "≤ 15 ms".into(),
+    ));
+    if o.secret_arn.is_some() {
+        eprintln!("bench: init with the token from Secrets Manager (moto)…");
+        let init_secret = init_ms(&o, true).await;
+        rows.push((
+            "init, token from Secrets Manager on a local moto (median)".into(),
+            format!("{init_secret:.1} ms"),
+            "—".into(),
+        ));
+    }
+
+    // Warm per-event figures in one process.
+    eprintln!(
+        "bench: {} events, {latency_ms} ms per Slack call…",
+        o.events
+    );
+    let sandbox = sandbox_with(o.latency, 0).await;
+    let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
+    let child = spawn(&o, &runtime, &sandbox, false);
+    let pid = child.id().unwrap();
+    // The first event (the cold one) is not counted.
+    runtime
+        .invoke(with_event_id(&fixtures[0], "bench-warm".into()))
+        .await
+        .unwrap();
+    let calls_before = sandbox.calls().len();
+    let cpu_before = cpu_seconds(pid);
+    let mut walls = Vec::new();
+    for i in 0..o.events {
+        let event = with_event_id(&fixtures[i % fixtures.len()], format!("bench-{i:05}"));
+        let started = Instant::now();
+        let answer = runtime.invoke(event).await;
+        walls.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(answer.is_ok(), "event {i} failed: {answer:?}");
+    }
+    let cpu_per_event_ms = (cpu_seconds(pid) - cpu_before) * 1000.0 / o.events as f64;
+    let calls_per_event = (sandbox.calls().len() - calls_before) as f64 / o.events as f64;
+    let rss = peak_rss_mb(pid);
+    drop(child);
+    let wall = median(walls);
+    let sequential = (wall / latency_ms as f64).round();
+    rows.push((
+        format!("per event: handler wall time (median, {latency_ms} ms per Slack call)"),
+        format!("{wall:.1} ms"),
+        "—".into(),
+    ));
+    rows.push((
+        "per event: sequential Slack round trips on the critical path".into(),
+        format!("{sequential} (of {calls_per_event:.1} calls)"),
+        "≤ 3".into(),
+    ));
+    rows.push((
+        "per event: CPU, user+sys".into(),
+        format!("{cpu_per_event_ms:.2} ms"),
+        "≤ 1 ms".into(),
+    ));
+    rows.push(("peak RSS".into(), format!("{rss:.1} MB"), "≤ 20 MB".into()));
+    if let Some(zip) = &o.zip {
+        let size = std::fs::metadata(zip)
+            .map(|m| m.len() as f64 / 1_048_576.0)
+            .unwrap_or(f64::NAN);
+        rows.push((
+            "zip (`cargo lambda build --release --arm64`)".into(),
+            format!("{size:.2} MB"),
+            "≤ 4 MB".into(),
+        ));
+    }
+
+    if o.burst > 0 {
+        eprintln!(
+            "bench: burst of {} events, Slack allowing 1 post/s/channel…",
+            o.burst
+        );
+        let sandbox = sandbox_with(o.latency, 1).await;
+        let runtime = RuntimeApi::start(Duration::from_secs(120)).await.unwrap();
+        let _child = spawn(&o, &runtime, &sandbox, false);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..o.burst {
+            let runtime = runtime.clone();
+            let event = with_event_id(&fixtures[i % fixtures.len()], format!("burst-{i:05}"));
+            tasks.push(tokio::spawn(async move { runtime.invoke(event).await }));
+        }
+        let mut failed = 0;
+        for task in tasks {
+            if task.await.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        let drained = started.elapsed().as_secs_f64();
+        let rate_limited = sandbox.calls().iter().filter(|c| c.status == 429).count();
+        let notices = sandbox.top_level(DEMO_CHANNEL).len();
+        let replies = sandbox.messages(DEMO_CHANNEL).len() - notices;
+        rows.push((
+            format!("burst: {} events at once, Slack at 1 post/s/channel", o.burst),
+            format!("{notices} notices + {replies} replies in {drained:.0} s; {rate_limited} × 429; {failed} invocations failed"),
+            "all delivered".into(),
+        ));
+        assert_eq!(notices, o.burst, "every burst event got its notice");
+    }
+
+    println!("| measure | result | target |");
+    println!("|---|---|---|");
+    for (what, value, target) in rows {
+        println!("| {what} | {value} | {target} |");
+    }
+}
