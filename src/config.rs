@@ -41,6 +41,13 @@ pub struct Config {
     pub fallback_mention: String,
     /// How far back `conversations.history` is searched for an existing notice.
     pub dedupe_lookback: Duration,
+    /// Further uses by the same principal within this window join the existing thread
+    /// (`COALESCE_MINUTES`; zero turns coalescing off).
+    pub coalesce_window: Duration,
+    /// An unanswered thread older than this is escalated once (`ESCALATE_AFTER_MINUTES`).
+    pub escalate_after: Duration,
+    /// Who the escalation mentions (`ESCALATION_MENTION`, default: the fallback mention).
+    pub escalation_mention: String,
 }
 
 impl Config {
@@ -137,6 +144,30 @@ impl Config {
                 })?,
         };
 
+        let minutes = |name: &'static str, default: u64, min: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|m| (min..=10_080).contains(m))
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        why: format!("{v:?} is not a whole number of minutes from {min} to 10080"),
+                    }),
+            }
+        };
+        let coalesce_minutes = minutes("COALESCE_MINUTES", 15, 0)?;
+        let escalate_minutes = minutes("ESCALATE_AFTER_MINUTES", 30, 1)?;
+        let escalation_mention =
+            get("ESCALATION_MENTION").unwrap_or_else(|| fallback_mention.clone());
+        if !is_mention_markup(&escalation_mention) {
+            return Err(ConfigError::Invalid {
+                name: "ESCALATION_MENTION",
+                why: format!("{escalation_mention:?} is not Slack mention markup such as <!here> or <!subteam^S…>"),
+            });
+        }
+
         Ok(Config {
             channel_id,
             token,
@@ -147,6 +178,9 @@ impl Config {
             },
             fallback_mention,
             dedupe_lookback: Duration::from_secs(dedupe_minutes * 60),
+            coalesce_window: Duration::from_secs(coalesce_minutes * 60),
+            escalate_after: Duration::from_secs(escalate_minutes * 60),
+            escalation_mention,
         })
     }
 }

@@ -1,5 +1,6 @@
-//! The orchestration of one privileged use: find an existing notice (dedupe) ∥ look up the
-//! person → post the notice → post the thread reply. The only module that decides order and
+//! The orchestration of one privileged use: find where it belongs (its own notice if one exists,
+//! else a recent notice of the same person to coalesce into) ∥ look up the person → post or
+//! update the notice → post the thread line. The only module that decides order and
 //! concurrency, and the only one that talks to Slack for an event.
 //!
 //! Exactly once per CloudTrail event ID: every write is preceded by a look for what an earlier
@@ -7,11 +8,13 @@
 //! (timeout, dropped connection, 5xx) is followed by another look instead of a blind repeat.
 
 use crate::detect::PrivilegedUse;
-use crate::notice::{self, Mention, NOTICE_EVENT_TYPE, REPLY_EVENT_TYPE};
+use crate::metadata::{
+    payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, MAX_EVENT_IDS, NOTICE_EVENT_TYPE,
+};
+use crate::notice::{self, Mention};
 use crate::slack::{FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
-use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -24,12 +27,23 @@ const MAX_HISTORY_PAGES: u32 = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub notice_ts: String,
-    /// A notice for this event ID was already in the channel (an earlier attempt posted it).
+    /// A notice holding this event ID was already in the channel (an earlier attempt posted it).
     pub notice_existed: bool,
-    /// The thread reply was already there too: nothing was posted.
+    /// The thread line was already there too: nothing was posted.
     pub reply_existed: bool,
-    /// `user` when the person was found in Slack, else `fallback`.
+    /// The event joined another notice's thread (same person, within `COALESCE_MINUTES`).
+    pub coalesced: bool,
+    /// `user` when the person was found in Slack, `fallback` otherwise, `none` for a repeat line.
     pub mention: &'static str,
+}
+
+/// Where the search of the channel put this event.
+enum Place {
+    /// A notice that already holds this event ID.
+    Own(FoundMessage, NoticePayload),
+    /// A recent notice of the same principal to coalesce into.
+    Join(FoundMessage, NoticePayload),
+    New,
 }
 
 /// Delivers `u`, re-fetching the token once if Slack refuses it (the secret may have rotated).
@@ -55,54 +69,123 @@ async fn deliver_with(
     u: &PrivilegedUse,
     deadline: Instant,
 ) -> Result<Delivery, SlackError> {
-    let (existing, mention) = tokio::join!(
-        find_notice(app, token, u, deadline),
+    let (place, mention) = tokio::join!(
+        find_place(app, token, u, deadline),
         mention_for(app, token, u, deadline)
     );
-    let existing = existing?;
-    let (mention, mention_kind) = mention?;
+    let wording = &app.config.wording;
+    let channel = &app.config.channel_id;
 
-    let (notice_ts, notice_existed, reply_count) = match existing {
-        Some(found) => (found.ts, true, found.reply_count),
-        None => {
-            let body = notice::render_notice(u, &app.config.wording)
-                .to_post_body(&app.config.channel_id, None);
-            let ts = write_once(
-                || app.slack.post_message(token.expose(), &body, deadline),
-                || async { Ok(find_notice(app, token, u, deadline).await?.map(|m| m.ts)) },
+    match place? {
+        Place::Own(found, payload) => {
+            // An earlier attempt posted (or counted) this event: add only what is missing.
+            let is_first = payload.event_id == notice::clip(&u.event_id, 256);
+            if found.reply_count > 0
+                && find_line(app, token, &found.ts, &u.event_id, deadline)
+                    .await?
+                    .is_some()
+            {
+                return Ok(Delivery {
+                    notice_ts: found.ts,
+                    notice_existed: true,
+                    reply_existed: true,
+                    coalesced: !is_first,
+                    mention: "none",
+                });
+            }
+            let (line, mention_kind) = if is_first {
+                let (mention, kind) = mention?;
+                (notice::render_reply(u, &mention, wording), kind)
+            } else {
+                (notice::render_repeat_line(u, wording), "none")
+            };
+            post_line(app, token, &found.ts, &u.event_id, &line, deadline).await?;
+            Ok(Delivery {
+                notice_ts: found.ts,
+                notice_existed: true,
+                reply_existed: false,
+                coalesced: !is_first,
+                mention: mention_kind,
+            })
+        }
+        Place::Join(found, mut payload) => {
+            // Count the event in the notice first (its metadata then holds the event ID, so a
+            // retry finds it as `Own`), then add its line to the thread.
+            payload.count += 1;
+            let time = u.time.map(|t| t.timestamp()).unwrap_or(payload.last_time);
+            payload.event_time = payload.event_time.min(time);
+            payload.last_time = payload.last_time.max(time);
+            payload.event_ids.push(notice::clip(&u.event_id, 256));
+            if payload.event_ids.len() > MAX_EVENT_IDS {
+                payload.event_ids.remove(1);
+            }
+            let update = notice::render_count_update(channel, &found.raw, &payload, wording);
+            write_once(
+                || async {
+                    app.slack
+                        .update_message(token.expose(), &update, deadline)
+                        .await?;
+                    Ok(found.ts.clone())
+                },
+                || async {
+                    Ok(match find_place(app, token, u, deadline).await? {
+                        Place::Own(m, _) => Some(m.ts),
+                        _ => None,
+                    })
+                },
             )
             .await?;
-            (ts, false, 0)
+            let line = notice::render_repeat_line(u, wording);
+            post_line(app, token, &found.ts, &u.event_id, &line, deadline).await?;
+            Ok(Delivery {
+                notice_ts: found.ts,
+                notice_existed: false,
+                reply_existed: false,
+                coalesced: true,
+                mention: "none",
+            })
         }
-    };
-
-    if notice_existed
-        && reply_count > 0
-        && find_reply(app, token, &notice_ts, &u.event_id, deadline)
-            .await?
-            .is_some()
-    {
-        return Ok(Delivery {
-            notice_ts,
-            notice_existed,
-            reply_existed: true,
-            mention: mention_kind,
-        });
+        Place::New => {
+            let (mention, mention_kind) = mention?;
+            let body = notice::render_notice(u, wording).to_post_body(channel, None);
+            let ts = write_once(
+                || app.slack.post_message(token.expose(), &body, deadline),
+                || async {
+                    Ok(match find_place(app, token, u, deadline).await? {
+                        Place::Own(m, _) => Some(m.ts),
+                        _ => None,
+                    })
+                },
+            )
+            .await?;
+            let reply = notice::render_reply(u, &mention, wording);
+            post_line(app, token, &ts, &u.event_id, &reply, deadline).await?;
+            Ok(Delivery {
+                notice_ts: ts,
+                notice_existed: false,
+                reply_existed: false,
+                coalesced: false,
+                mention: mention_kind,
+            })
+        }
     }
+}
 
-    let reply = notice::render_reply(u, &mention, &app.config.wording)
-        .to_post_body(&app.config.channel_id, Some(&notice_ts));
+/// Posts `line` into the thread of `notice_ts`, exactly once.
+async fn post_line(
+    app: &App,
+    token: &BotToken,
+    notice_ts: &str,
+    event_id: &str,
+    line: &notice::Message,
+    deadline: Instant,
+) -> Result<String, SlackError> {
+    let body = line.to_post_body(&app.config.channel_id, Some(notice_ts));
     write_once(
-        || app.slack.post_message(token.expose(), &reply, deadline),
-        || async { find_reply(app, token, &notice_ts, &u.event_id, deadline).await },
+        || app.slack.post_message(token.expose(), &body, deadline),
+        || find_line(app, token, notice_ts, event_id, deadline),
     )
-    .await?;
-    Ok(Delivery {
-        notice_ts,
-        notice_existed,
-        reply_existed: false,
-        mention: mention_kind,
-    })
+    .await
 }
 
 /// Runs a write; when its fate is unknown, looks whether it landed before trying again.
@@ -167,14 +250,21 @@ async fn mention_for(
     }
 }
 
-/// The notice already posted for this event ID, if any.
-async fn find_notice(
+/// Searches the channel (newest first) for a notice holding this event ID, remembering the
+/// newest notice of the same principal within the coalescing window on the way.
+async fn find_place(
     app: &App,
     token: &BotToken,
     u: &PrivilegedUse,
     deadline: Instant,
-) -> Result<Option<FoundMessage>, SlackError> {
-    let oldest = oldest_for(u, app.config.dedupe_lookback);
+) -> Result<Place, SlackError> {
+    let window = app.config.coalesce_window.as_secs() as i64;
+    let ours = notice::notice_payload(u);
+    let oldest = oldest_for(
+        u,
+        app.config.dedupe_lookback.max(app.config.coalesce_window),
+    );
+    let mut join: Option<(FoundMessage, NoticePayload)> = None;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_HISTORY_PAGES {
         let (messages, next) = app
@@ -187,28 +277,51 @@ async fn find_notice(
                 deadline,
             )
             .await?;
-        if let Some(found) = messages
-            .into_iter()
-            .find(|m| is_marked(&m.raw, NOTICE_EVENT_TYPE, &u.event_id))
-        {
-            return Ok(Some(found));
+        for message in messages {
+            let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
+                continue;
+            };
+            if payload.holds(&ours.event_id) {
+                return Ok(Place::Own(message, payload));
+            }
+            let within = window > 0
+                && ours.event_time > 0
+                && payload.last_time >= ours.event_time - window
+                && payload.event_time <= ours.event_time + window;
+            if join.is_none()
+                && within
+                && payload.coalesce_key() == ours.coalesce_key()
+                && coalescible(&payload, &ours)
+            {
+                join = Some((message, payload));
+            }
         }
         match next {
             Some(next) => cursor = Some(next),
-            None => return Ok(None),
+            None => break,
         }
     }
-    Ok(None)
+    Ok(match join {
+        Some((message, payload)) => Place::Join(message, payload),
+        None => Place::New,
+    })
 }
 
-/// The `ts` of privwatch's reply for this event ID in the notice's thread, if any.
-async fn find_reply(
+/// Root activity joins a root sign-in's thread; admin-role uses join the same person's thread.
+fn coalescible(existing: &NoticePayload, new: &NoticePayload) -> bool {
+    let root = |kind: &str| kind == "root_console_sign_in" || kind == "root_api_call";
+    (root(&existing.kind) && root(&new.kind)) || (!root(&existing.kind) && !root(&new.kind))
+}
+
+/// The `ts` of the thread line for this event ID in the notice's thread, if any.
+async fn find_line(
     app: &App,
     token: &BotToken,
     thread_ts: &str,
     event_id: &str,
     deadline: Instant,
 ) -> Result<Option<String>, SlackError> {
+    let wanted = notice::clip(event_id, 256);
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_HISTORY_PAGES {
         let (messages, next) = app
@@ -221,10 +334,10 @@ async fn find_reply(
                 deadline,
             )
             .await?;
-        if let Some(found) = messages
-            .into_iter()
-            .find(|m| is_marked(&m.raw, REPLY_EVENT_TYPE, event_id))
-        {
+        if let Some(found) = messages.into_iter().find(|m| {
+            payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
+                .is_some_and(|line| line.event_id == wanted)
+        }) {
             return Ok(Some(found.ts));
         }
         match next {
@@ -233,13 +346,6 @@ async fn find_reply(
         }
     }
     Ok(None)
-}
-
-/// Whether a message carries privwatch's metadata of `event_type` for `event_id`.
-pub fn is_marked(message: &Value, event_type: &str, event_id: &str) -> bool {
-    let metadata = &message["metadata"];
-    metadata["event_type"] == event_type
-        && metadata["event_payload"]["event_id"].as_str() == Some(&notice::clip(event_id, 256))
 }
 
 /// Search history from a little before the event (all of it, within the page bound, if the

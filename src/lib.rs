@@ -5,12 +5,15 @@
 //! `EventBridge JSON → detect → PrivilegedUse → notice → (Notice, Reply) → deliver → Slack`.
 //! [`handle`] is what the Lambda runtime (in `main.rs`) and the tests both call.
 
+pub mod audit;
 pub mod cloudtrail;
 pub mod config;
 pub mod deliver;
 pub mod detect;
+pub mod metadata;
 pub mod notice;
 pub mod slack;
+pub mod sweep;
 pub mod token;
 
 use config::Config;
@@ -25,6 +28,29 @@ pub struct App {
     pub config: Config,
     pub slack: SlackClient,
     pub tokens: TokenSource,
+}
+
+impl App {
+    /// Builds the clients once per execution environment: the HTTP client for Slack and, when
+    /// the token lives in Secrets Manager, the SDK client (which honours `AWS_ENDPOINT_URL`).
+    pub async fn from_config(config: Config) -> Result<App, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .user_agent(concat!("privwatch/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let secrets = match &config.token {
+            config::TokenSetting::Secret(_) => {
+                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Some(aws_sdk_secretsmanager::Client::new(&aws))
+            }
+            config::TokenSetting::Env(_) => None,
+        };
+        Ok(App {
+            slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
+            tokens: TokenSource::new(config.token.clone(), secrets),
+            config,
+        })
+    }
 }
 
 /// Why an invocation failed. Lambda retries a failed invocation, then hands it to the
@@ -56,7 +82,7 @@ impl HandleError {
 pub enum Outcome {
     Ignored(&'static str),
     Delivered(deliver::Delivery),
-    Swept,
+    Swept(sweep::SweepReport),
 }
 
 /// Handles one invocation payload. `deadline` is when the work must be finished by.
@@ -73,7 +99,7 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             );
             return Ok(Outcome::Ignored(reason));
         }
-        Classified::Sweep => return Ok(Outcome::Swept),
+        Classified::Sweep => return Ok(Outcome::Swept(sweep::sweep(app, deadline).await?)),
         Classified::Use(u) => u,
     };
     let event_id = use_.event_id.clone();
@@ -84,6 +110,8 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
                 "already_delivered"
             } else if delivery.notice_existed {
                 "reply_completed"
+            } else if delivery.coalesced {
+                "coalesced"
             } else {
                 "posted"
             };

@@ -1,9 +1,7 @@
 //! The Lambda bootstrap: builds everything once at init, then hands events to [`privwatch::handle`].
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
-use privwatch::config::{Config, TokenSetting};
-use privwatch::slack::{RetryPolicy, SlackClient};
-use privwatch::token::TokenSource;
+use privwatch::config::Config;
 use privwatch::App;
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,28 +14,15 @@ const WARM_UP_BUDGET: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    if std::env::args().nth(1).as_deref() == Some("audit") {
+        std::process::exit(audit_cli().await);
+    }
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "privwatch is misconfigured");
         e
     })?;
-
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .user_agent(concat!("privwatch/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let secrets = match &config.token {
-        TokenSetting::Secret(_) => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Some(aws_sdk_secretsmanager::Client::new(&aws))
-        }
-        TokenSetting::Env(_) => None,
-    };
-    let app = App {
-        slack: SlackClient::new(http, &config.slack_api_url, RetryPolicy::default()),
-        tokens: TokenSource::new(config.token.clone(), secrets),
-        config,
-    };
+    let app = App::from_config(config).await?;
     // Lives as long as the execution environment; shared by every invocation.
     let app: &'static App = Box::leak(Box::new(app));
     warm_up(app).await;
@@ -53,6 +38,56 @@ async fn main() -> Result<(), Error> {
             })
     }))
     .await
+}
+
+const AUDIT_USAGE: &str = "usage: privwatch audit [--since 30d] [--format csv|json]
+Reads the notices of SLACK_CHANNEL_ID posted since then, with their threads, and writes one row
+per privileged use to stdout. The token comes from SLACK_TOKEN_SECRET_ARN (or SLACK_BOT_TOKEN).";
+
+/// `privwatch audit`: the export, outside Lambda. Returns the exit code.
+async fn audit_cli() -> i32 {
+    let mut since = Duration::from_secs(30 * 86_400);
+    let mut json = false;
+    let mut args = std::env::args().skip(2);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--since", Some(v)) => match privwatch::audit::parse_since(&v) {
+                Some(d) => since = d,
+                None => return usage(&format!("--since {v:?}: use e.g. 30d, 12h or 90m")),
+            },
+            ("--format", Some(v)) if v == "csv" || v == "json" => json = v == "json",
+            _ => return usage(&format!("unexpected argument {arg:?}")),
+        }
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let app = match App::from_config(config).await {
+        Ok(app) => app,
+        Err(e) => return usage(&e.to_string()),
+    };
+    match privwatch::audit::export(&app, since, |p| eprintln!("audit: {p}")).await {
+        Ok(rows) => {
+            let out = if json {
+                privwatch::audit::to_json(&rows)
+            } else {
+                privwatch::audit::to_csv(&rows)
+            };
+            print!("{out}");
+            eprintln!("audit: {} privileged uses written", rows.len());
+            0
+        }
+        Err(e) => {
+            eprintln!("audit: {e}");
+            1
+        }
+    }
+}
+
+fn usage(problem: &str) -> i32 {
+    eprintln!("privwatch audit: {problem}\n{AUDIT_USAGE}");
+    2
 }
 
 /// Init is where Lambda's CPU is cheapest: fetch the token now, and open the TLS connection to

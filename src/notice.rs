@@ -4,11 +4,12 @@
 //! only the mention privwatch itself chooses is ever live. Slack's size limits are kept here.
 
 use crate::detect::{Kind, PrivilegedUse};
+use crate::metadata::{LinePayload, NoticePayload, ESCALATION_EVENT_TYPE};
+pub use crate::metadata::{LINE_EVENT_TYPE as REPLY_EVENT_TYPE, NOTICE_EVENT_TYPE};
 use serde_json::{json, Value};
 
-/// Slack message metadata `event_type` of a notice, and of its thread reply.
-pub const NOTICE_EVENT_TYPE: &str = "privileged_use";
-pub const REPLY_EVENT_TYPE: &str = "privileged_use_reply";
+/// `block_id` of the context block that counts coalesced uses.
+const REPEATS_BLOCK_ID: &str = "privwatch-repeats";
 
 /// Longest value shown in a field (before escaping, which may grow it up to 5×; Slack allows
 /// 2,000 characters per field and 3,000 per section text).
@@ -176,19 +177,7 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
     Message {
         text,
         blocks: Some(blocks),
-        metadata: json!({
-            "event_type": NOTICE_EVENT_TYPE,
-            "event_payload": {
-                "event_id": clip(&u.event_id, METADATA_MAX_CHARS),
-                "account": clip(&u.account_id, METADATA_MAX_CHARS),
-                "kind": u.kind.as_str(),
-                "principal": clip(u.identity.label(), METADATA_MAX_CHARS),
-                "role": clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
-                "source_ip": clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
-                "event_time": u.time.map(|t| t.timestamp()).unwrap_or(0),
-                "failed": u.failed(),
-            }
-        }),
+        metadata: notice_payload(u).to_metadata(),
     }
 }
 
@@ -234,9 +223,153 @@ pub fn render_reply(u: &PrivilegedUse, mention: &Mention, wording: &Wording) -> 
     Message {
         text,
         blocks: None,
+        metadata: line_payload(u, false).to_metadata(),
+    }
+}
+
+/// What a notice's metadata says of its first use.
+pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
+    let time = u.time.map(|t| t.timestamp()).unwrap_or(0);
+    let event_id = clip(&u.event_id, METADATA_MAX_CHARS);
+    NoticePayload {
+        event_ids: vec![event_id.clone()],
+        event_id,
+        account: clip(&u.account_id, METADATA_MAX_CHARS),
+        kind: u.kind.as_str().to_string(),
+        principal: clip(u.identity.label(), METADATA_MAX_CHARS),
+        role: clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        event_time: time,
+        failed: u.failed(),
+        count: 1,
+        last_time: time,
+        justified: false,
+        escalated: false,
+    }
+}
+
+fn line_payload(u: &PrivilegedUse, repeat: bool) -> LinePayload {
+    LinePayload {
+        event_id: clip(&u.event_id, METADATA_MAX_CHARS),
+        kind: u.kind.as_str().to_string(),
+        event_time: u.time.map(|t| t.timestamp()).unwrap_or(0),
+        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        role: clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        repeat,
+    }
+}
+
+/// The short thread line for a further use coalesced into an existing notice (no mention: the
+/// person was already asked in this thread).
+pub fn render_repeat_line(u: &PrivilegedUse, wording: &Wording) -> Message {
+    let ja = wording.lang == Lang::Ja;
+    let what = match (u.kind, &u.event_name) {
+        (Kind::RootApiCall, Some(name)) => format!("`{}`", field(name)),
+        _ => headline(u, ja),
+    };
+    let from = u
+        .source_ip
+        .as_deref()
+        .map(|ip| format!(" {} {}", t(ja, "from", "送信元"), field(ip)))
+        .unwrap_or_default();
+    let text = format!(
+        "{} {}: {what}{from} ({} `{}`)",
+        t(ja, "Again", "再度"),
+        time_token(u),
+        t(ja, "event", "イベント"),
+        field(&u.event_id)
+    );
+    Message {
+        text,
+        blocks: None,
+        metadata: line_payload(u, true).to_metadata(),
+    }
+}
+
+/// The `chat.update` body that shows how many uses a notice stands for and over which time
+/// range. `existing` is the notice as `conversations.history` returned it.
+pub fn render_count_update(
+    channel: &str,
+    existing: &Value,
+    payload: &NoticePayload,
+    wording: &Wording,
+) -> Value {
+    let ja = wording.lang == Lang::Ja;
+    let mut blocks: Vec<Value> = existing["blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b["block_id"] != REPEATS_BLOCK_ID)
+        .collect();
+    let date = |unix: i64| format!("<!date^{unix}^{{date_short_pretty}} {{time_secs}}|{unix}>");
+    let summary = if ja {
+        format!(
+            "{} 回の使用（{} 〜 {}）。各イベントはスレッドにあります。",
+            payload.count,
+            date(payload.event_time),
+            date(payload.last_time)
+        )
+    } else {
+        format!(
+            "Used *{}* times between {} and {}; every event is in the thread.",
+            payload.count,
+            date(payload.event_time),
+            date(payload.last_time)
+        )
+    };
+    blocks.push(
+        json!({"type": "context", "block_id": REPEATS_BLOCK_ID, "elements": [mrkdwn(summary)]}),
+    );
+    let base_text = existing["text"].as_str().unwrap_or_default();
+    let base_text = base_text.split(" [×").next().unwrap_or(base_text);
+    json!({
+        "channel": channel,
+        "ts": existing["ts"],
+        "text": format!("{base_text} [×{}]", payload.count),
+        "blocks": blocks,
+        "metadata": payload.to_metadata(),
+    })
+}
+
+/// A `chat.update` body that changes only the metadata (justified, escalated), keeping the
+/// notice as it is.
+pub fn render_metadata_update(channel: &str, existing: &Value, payload: &NoticePayload) -> Value {
+    let mut body = json!({
+        "channel": channel,
+        "ts": existing["ts"],
+        "text": existing["text"],
+        "metadata": payload.to_metadata(),
+    });
+    if existing["blocks"].is_array() {
+        body["blocks"] = existing["blocks"].clone();
+    }
+    body
+}
+
+/// The chase: one reply in an unanswered thread, mentioning who must follow up.
+pub fn render_escalation(
+    payload: &NoticePayload,
+    mention: &str,
+    minutes: u64,
+    wording: &Wording,
+) -> Message {
+    let text = match wording.lang {
+        Lang::En => format!(
+            "{mention} Nobody has explained this privileged use in {minutes} minutes. Please find out \
+             who it was and have them reply here with the purpose of the work and the ticket URL."
+        ),
+        Lang::Ja => format!(
+            "{mention} {minutes}分経っても、この特権利用の「作業目的や内容」「タスクチケットURL」が記入されていません。\
+             利用者を確認し、このスレッドに記入してもらってください。"
+        ),
+    };
+    Message {
+        text,
+        blocks: None,
         metadata: json!({
-            "event_type": REPLY_EVENT_TYPE,
-            "event_payload": {"event_id": clip(&u.event_id, METADATA_MAX_CHARS)},
+            "event_type": ESCALATION_EVENT_TYPE,
+            "event_payload": {"event_id": payload.event_id},
         }),
     }
 }

@@ -4,6 +4,9 @@
 mod common;
 
 use common::*;
+use privwatch::metadata::{
+    payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
+};
 use privwatch::{handle, Outcome};
 use serde_json::Value;
 use slack_sandbox::{Fault, FaultPlan, DEMO_CHANNEL};
@@ -74,40 +77,43 @@ async fn random_faults_lose_nothing_and_double_nothing() {
     // Let late (slow) writes land before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // Per event ID: held by exactly one notice, and exactly one line in that notice's thread
+    // (same-person events within the coalescing window share a notice: that is by design).
     let messages = sandbox.messages(DEMO_CHANNEL);
-    let mut notices: HashMap<String, Vec<String>> = HashMap::new();
-    for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
-        let id = m.metadata.as_ref().unwrap()["event_payload"]["event_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        notices.entry(id).or_default().push(m.ts.clone());
+    let mut holders: HashMap<String, Vec<String>> = HashMap::new();
+    let mut lines: HashMap<String, usize> = HashMap::new();
+    for m in &messages {
+        let raw = serde_json::json!({"metadata": m.metadata});
+        if let Some(notice) = payload_of::<NoticePayload>(&raw, NOTICE_EVENT_TYPE) {
+            for id in &notice.event_ids {
+                holders.entry(id.clone()).or_default().push(m.ts.clone());
+            }
+        }
+        if let Some(line) = payload_of::<LinePayload>(&raw, LINE_EVENT_TYPE) {
+            *lines.entry(line.event_id).or_default() += 1;
+        }
     }
     let mut lost = 0;
     let mut duplicated = 0;
     for event in &events {
         let id = event["detail"]["eventID"].as_str().unwrap();
         let is_dead_lettered = dead_lettered.iter().any(|d| d == id);
-        match notices.get(id).map(Vec::as_slice) {
-            None | Some([]) if is_dead_lettered => {}
-            None | Some([]) => lost += 1,
-            Some([ts]) => {
-                let replies = sandbox.thread(DEMO_CHANNEL, ts).len();
-                if replies > 1 {
-                    duplicated += 1;
-                }
-                if replies == 0 && !is_dead_lettered {
-                    lost += 1;
-                }
-            }
-            Some(_) => duplicated += 1,
+        let held = holders.get(id).map_or(0, Vec::len);
+        let lined = lines.get(id).copied().unwrap_or(0);
+        if held > 1 || lined > 1 {
+            duplicated += 1;
+        }
+        if (held == 0 || lined == 0) && !is_dead_lettered {
+            lost += 1;
         }
     }
+    let notices = messages.iter().filter(|m| m.thread_ts.is_none()).count();
     let faults = sandbox.calls().iter().filter(|c| c.fault.is_some()).count();
     let calls = sandbox.calls().len();
     println!(
-        "fault soak: {} events, {} Slack calls, {} faults injected, {} invocations, {} lost, {} duplicated, {} to the on-failure destination",
+        "fault soak: {} events ({} notices after coalescing), {} Slack calls, {} faults injected, {} invocations, {} lost, {} duplicated, {} to the on-failure destination",
         events.len(),
+        notices,
         calls,
         faults,
         attempts_used,

@@ -162,6 +162,12 @@ impl Sandbox {
         render::transcript(&state.messages(channel), &state.config.users)
     }
 
+    /// Moves every message `secs` into the past, as if that much time had passed since it was
+    /// posted (the chase's tests).
+    pub fn age_messages(&self, secs: u64) {
+        self.shared.lock().unwrap().age_messages(secs);
+    }
+
     /// Forgets every message and call.
     pub fn reset(&self) {
         self.shared.lock().unwrap().reset();

@@ -69,6 +69,20 @@ impl State {
         self.recent_posts.clear();
     }
 
+    pub fn age_messages(&mut self, secs: u64) {
+        let shift = |ts: &str| -> String {
+            let (s, us) = ts.split_once('.').unwrap_or((ts, "000000"));
+            let s: u64 = s.parse().unwrap_or(0);
+            format!("{}.{us}", s.saturating_sub(secs))
+        };
+        for messages in self.messages.values_mut() {
+            for m in messages.iter_mut() {
+                m.ts = shift(&m.ts);
+                m.thread_ts = m.thread_ts.as_deref().map(shift);
+            }
+        }
+    }
+
     pub fn messages(&self, channel: &str) -> Vec<Message> {
         self.messages.get(channel).cloned().unwrap_or_default()
     }

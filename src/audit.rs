@@ -1,0 +1,354 @@
+//! `privwatch audit --since 30d [--format csv|json]`: the channel's notices and threads as one
+//! row per privileged use — what an auditor asks for. Reads Slack with the same token source as
+//! the Lambda; progress goes to stderr, rows to stdout.
+
+use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
+use crate::slack::SlackError;
+use crate::App;
+use chrono::{TimeZone, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Time allowed for one Slack call chain of the export (it is not bound by a Lambda deadline).
+const CALL_BUDGET: Duration = Duration::from_secs(60);
+const MAX_PAGES: usize = 1_000;
+
+/// One privileged use, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    pub time: String,
+    pub account: String,
+    pub kind: String,
+    pub principal: String,
+    pub role: String,
+    pub source_ip: String,
+    pub event_id: String,
+    pub justified: bool,
+    pub justification: String,
+    pub ticket_url: String,
+    pub replied_by: String,
+    pub permalink: String,
+}
+
+pub const COLUMNS: [&str; 12] = [
+    "time",
+    "account",
+    "kind",
+    "principal",
+    "role",
+    "source_ip",
+    "event_id",
+    "justified",
+    "justification",
+    "ticket_url",
+    "replied_by",
+    "permalink",
+];
+
+/// The rows of one notice and its thread (`thread` as `conversations.replies` returns it, the
+/// notice first). Pure: the tests call it directly.
+pub fn rows_for_thread(
+    notice: &Value,
+    thread: &[Value],
+    bot_user: &str,
+    permalink: &str,
+) -> Vec<AuditRow> {
+    let Some(payload) = payload_of::<NoticePayload>(notice, NOTICE_EVENT_TYPE) else {
+        return Vec::new();
+    };
+    let notice_ts = notice["ts"].as_str().unwrap_or_default();
+    let human: Vec<&Value> = thread
+        .iter()
+        .filter(|m| m["ts"].as_str() != Some(notice_ts))
+        .filter(|m| m["bot_id"].is_null() && m["user"].as_str().is_some_and(|u| u != bot_user))
+        .collect();
+    let justification = human
+        .first()
+        .map(|m| plain_text(m["text"].as_str().unwrap_or_default()))
+        .unwrap_or_default();
+    let ticket_url = human
+        .iter()
+        .find_map(|m| first_url(m["text"].as_str().unwrap_or_default()))
+        .unwrap_or_default();
+    let mut replied_by: Vec<String> = Vec::new();
+    for m in &human {
+        let user = m["user"].as_str().unwrap_or_default().to_string();
+        if !replied_by.contains(&user) {
+            replied_by.push(user);
+        }
+    }
+    let row = |event_id: &str, time: i64, kind: &str, role: &str, ip: &str| AuditRow {
+        time: rfc3339(time),
+        account: payload.account.clone(),
+        kind: kind.to_string(),
+        principal: payload.principal.clone(),
+        role: role.to_string(),
+        source_ip: ip.to_string(),
+        event_id: event_id.to_string(),
+        justified: !human.is_empty(),
+        justification: justification.clone(),
+        ticket_url: ticket_url.clone(),
+        replied_by: replied_by.join(" "),
+        permalink: permalink.to_string(),
+    };
+    let mut rows = vec![row(
+        &payload.event_id,
+        payload.event_time,
+        &payload.kind,
+        &payload.role,
+        &payload.source_ip,
+    )];
+    for line in thread
+        .iter()
+        .filter_map(|m| payload_of::<LinePayload>(m, LINE_EVENT_TYPE))
+    {
+        if line.repeat && line.event_id != payload.event_id {
+            rows.push(row(
+                &line.event_id,
+                line.event_time,
+                &line.kind,
+                &line.role,
+                &line.source_ip,
+            ));
+        }
+    }
+    rows
+}
+
+/// Reads every notice posted since `since` ago, with its thread and permalink.
+pub async fn export(
+    app: &App,
+    since: Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<AuditRow>, crate::HandleError> {
+    let token = app.tokens.get().await?;
+    let token = token.expose();
+    let channel = &app.config.channel_id;
+    let bot_user = app
+        .slack
+        .auth_test(token, Instant::now() + CALL_BUDGET)
+        .await?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let oldest = format!("{}.000000", now.saturating_sub(since.as_secs()));
+    let mut notices = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 1..=MAX_PAGES {
+        let (messages, next) = app
+            .slack
+            .history_page(
+                token,
+                channel,
+                Some(&oldest),
+                cursor.as_deref(),
+                Instant::now() + CALL_BUDGET,
+            )
+            .await?;
+        notices.extend(
+            messages
+                .into_iter()
+                .filter(|m| payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()),
+        );
+        progress(&format!(
+            "history page {page}: {} notices so far",
+            notices.len()
+        ));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, notice) in notices.iter().enumerate() {
+        let thread = whole_thread(app, token, &notice.ts).await?;
+        let permalink = app
+            .slack
+            .permalink(token, channel, &notice.ts, Instant::now() + CALL_BUDGET)
+            .await?;
+        rows.extend(rows_for_thread(&notice.raw, &thread, &bot_user, &permalink));
+        if (i + 1) % 20 == 0 || i + 1 == notices.len() {
+            progress(&format!("threads read: {}/{}", i + 1, notices.len()));
+        }
+    }
+    rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+    Ok(rows)
+}
+
+async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, SlackError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let (messages, next) = app
+            .slack
+            .replies_page(
+                token,
+                &app.config.channel_id,
+                ts,
+                cursor.as_deref(),
+                Instant::now() + CALL_BUDGET,
+            )
+            .await?;
+        all.extend(messages.into_iter().map(|m| m.raw));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(all)
+}
+
+/// RFC 4180 CSV with a header row.
+pub fn to_csv(rows: &[AuditRow]) -> String {
+    let mut out = COLUMNS.join(",");
+    out.push_str("\r\n");
+    for r in rows {
+        let fields = [
+            r.time.as_str(),
+            &r.account,
+            &r.kind,
+            &r.principal,
+            &r.role,
+            &r.source_ip,
+            &r.event_id,
+            if r.justified { "yes" } else { "no" },
+            &r.justification,
+            &r.ticket_url,
+            &r.replied_by,
+            &r.permalink,
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn csv_field(value: &str) -> String {
+    // A leading =, +, - or @ would be a formula in a spreadsheet: keep it text.
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+pub fn to_json(rows: &[AuditRow]) -> String {
+    serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".into())
+}
+
+/// `30d`, `12h`, `90m` → a duration.
+pub fn parse_since(value: &str) -> Option<Duration> {
+    let (number, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Slack message text as a person reads it: entities decoded, links as their URL.
+fn plain_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('>') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let inner = &rest[start + 1..start + len];
+        out.push_str(inner.split('|').next().unwrap_or(inner));
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The first http(s) URL in a message: Slack sends links as `<url>` or `<url|label>`.
+fn first_url(text: &str) -> Option<String> {
+    plain_text(text)
+        .split_whitespace()
+        .find(|w| w.starts_with("https://") || w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(['.', ',', ')', ']', '>']).to_string())
+}
+
+fn rfc3339(unix: i64) -> String {
+    Utc.timestamp_opt(unix, 0)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_carry_the_justification_ticket_and_repeats() {
+        let notice = json!({"ts": "100.1", "reply_count": 3, "metadata": {"event_type": "privileged_use", "event_payload": {
+            "event_id": "e1", "account": "111", "kind": "admin_role_via_saml", "principal": "a@example.com",
+            "role": "arn:r", "source_ip": "1.2.3.4", "event_time": 1_793_527_200, "count": 2,
+            "last_time": 1_793_527_260, "event_ids": ["e1", "e2"]}}});
+        let thread = vec![
+            notice.clone(),
+            json!({"ts": "100.2", "user": "UBOT", "bot_id": "B1", "text": "<@U1> please reply",
+                   "metadata": {"event_type": "privileged_use_reply", "event_payload": {"event_id": "e1"}}}),
+            json!({"ts": "100.3", "user": "UBOT", "bot_id": "B1", "text": "Again",
+                   "metadata": {"event_type": "privileged_use_reply", "event_payload": {
+                       "event_id": "e2", "kind": "admin_role_via_saml", "event_time": 1_793_527_260,
+                       "source_ip": "5.6.7.8", "role": "arn:r", "repeat": true}}}),
+            json!({"ts": "100.4", "user": "U1", "text": "Rotating keys, see <https://tickets.example/T-1|T-1> &amp; done"}),
+        ];
+        let rows = rows_for_thread(&notice, &thread, "UBOT", "https://slack/p1");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].event_id, "e1");
+        assert_eq!(rows[0].time, "2026-11-01T10:00:00Z");
+        assert!(rows[0].justified);
+        assert_eq!(
+            rows[0].justification,
+            "Rotating keys, see https://tickets.example/T-1 & done"
+        );
+        assert_eq!(rows[0].ticket_url, "https://tickets.example/T-1");
+        assert_eq!(rows[0].replied_by, "U1");
+        assert_eq!(rows[1].event_id, "e2");
+        assert_eq!(rows[1].source_ip, "5.6.7.8");
+    }
+
+    #[test]
+    fn unanswered_threads_are_not_justified() {
+        let notice = json!({"ts": "1.1", "metadata": {"event_type": "privileged_use", "event_payload": {"event_id": "e"}}});
+        let rows = rows_for_thread(&notice, std::slice::from_ref(&notice), "UBOT", "");
+        assert!(!rows[0].justified && rows[0].justification.is_empty());
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+
+    #[test]
+    fn since_takes_days_hours_minutes() {
+        assert_eq!(parse_since("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_since("12h"), Some(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_since("x"), None);
+        assert_eq!(parse_since("0d"), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! The Slack message metadata privwatch writes and reads back: the channel itself is the only
+//! store (no database). `deliver` (dedupe, coalesce), `sweep` (chase) and `audit` (export) all
+//! go through these types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A notice (top-level message) for one or more privileged uses by one principal.
+pub const NOTICE_EVENT_TYPE: &str = "privileged_use";
+/// A line in a notice's thread for one event: the first reply (with the mention) or a repeat.
+pub const LINE_EVENT_TYPE: &str = "privileged_use_reply";
+/// The escalation reply of the chase.
+pub const ESCALATION_EVENT_TYPE: &str = "privileged_use_escalation";
+
+/// Event IDs kept in a notice's metadata (the rest are still in the thread).
+pub const MAX_EVENT_IDS: usize = 200;
+
+/// `event_payload` of a notice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct NoticePayload {
+    pub event_id: String,
+    pub account: String,
+    pub kind: String,
+    pub principal: String,
+    pub role: String,
+    pub source_ip: String,
+    /// Unix seconds of the first use (0 if unknown).
+    pub event_time: i64,
+    pub failed: bool,
+    /// How many uses this notice stands for (1 until coalesced).
+    pub count: u32,
+    /// Unix seconds of the last use coalesced into this notice.
+    pub last_time: i64,
+    /// Every event ID of this notice (bounded by [`MAX_EVENT_IDS`]).
+    pub event_ids: Vec<String>,
+    pub justified: bool,
+    pub escalated: bool,
+}
+
+impl NoticePayload {
+    pub fn holds(&self, event_id: &str) -> bool {
+        self.event_id == event_id || self.event_ids.iter().any(|id| id == event_id)
+    }
+
+    /// Same person, same account, same outcome: what may share a thread.
+    pub fn coalesce_key(&self) -> (&str, &str, bool) {
+        (&self.account, &self.principal, self.failed)
+    }
+
+    pub fn to_metadata(&self) -> Value {
+        json!({"event_type": NOTICE_EVENT_TYPE, "event_payload": self})
+    }
+}
+
+/// `event_payload` of a thread line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LinePayload {
+    pub event_id: String,
+    pub kind: String,
+    pub event_time: i64,
+    pub source_ip: String,
+    pub role: String,
+    /// A further use coalesced into the notice (no mention), rather than the first reply.
+    pub repeat: bool,
+}
+
+impl LinePayload {
+    pub fn to_metadata(&self) -> Value {
+        json!({"event_type": LINE_EVENT_TYPE, "event_payload": self})
+    }
+}
+
+/// The payload of `message`'s metadata if it is of `event_type`.
+pub fn payload_of<T: for<'de> Deserialize<'de>>(message: &Value, event_type: &str) -> Option<T> {
+    let metadata = &message["metadata"];
+    if metadata["event_type"] != event_type {
+        return None;
+    }
+    serde_json::from_value(metadata["event_payload"].clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notice_payload_round_trips_and_tolerates_old_shapes() {
+        let payload = NoticePayload {
+            event_id: "e1".into(),
+            count: 2,
+            event_ids: vec!["e1".into(), "e2".into()],
+            ..Default::default()
+        };
+        let message = json!({"metadata": payload.to_metadata()});
+        let back: NoticePayload = payload_of(&message, NOTICE_EVENT_TYPE).unwrap();
+        assert_eq!(back, payload);
+        assert!(back.holds("e2") && !back.holds("e3"));
+        // A notice written before coalescing existed: missing fields take defaults.
+        let old = json!({"metadata": {"event_type": "privileged_use", "event_payload": {"event_id": "x"}}});
+        let back: NoticePayload = payload_of(&old, NOTICE_EVENT_TYPE).unwrap();
+        assert_eq!(back.event_id, "x");
+        assert!(payload_of::<NoticePayload>(&old, LINE_EVENT_TYPE).is_none());
+    }
+}
