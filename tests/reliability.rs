@@ -32,8 +32,20 @@ fn many_events() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_lose_nothing_and_double_nothing() {
+    soak(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_lose_nothing_and_double_nothing_without_coalescing() {
+    soak(false).await;
+}
+
+async fn soak(coalescing: bool) {
     let sandbox = sandbox().await;
-    let app = app_for(&sandbox);
+    let mut app = app_for(&sandbox);
+    if !coalescing {
+        app.config.coalesce_window = Duration::ZERO;
+    }
     sandbox.set_faults(FaultPlan::random(
         0.3,
         vec![
@@ -111,7 +123,8 @@ async fn random_faults_lose_nothing_and_double_nothing() {
     let faults = sandbox.calls().iter().filter(|c| c.fault.is_some()).count();
     let calls = sandbox.calls().len();
     println!(
-        "fault soak: {} events ({} notices after coalescing), {} Slack calls, {} faults injected, {} invocations, {} lost, {} duplicated, {} to the on-failure destination",
+        "fault soak (coalescing {}): {} events ({} notices), {} Slack calls, {} faults injected, {} invocations, {} lost, {} duplicated, {} to the on-failure destination",
+        if coalescing { "on" } else { "off" },
         events.len(),
         notices,
         calls,

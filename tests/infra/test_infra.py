@@ -174,13 +174,27 @@ def test_invoke_permissions_are_scoped_to_each_rule(deployed):
     policy = json.loads(client("lambda").get_policy(FunctionName="privwatch")["Policy"])
     rules = deployed_rules(HOME)
     statements = policy["Statement"]
-    assert len(statements) == len(RULE_SUFFIXES)
+    assert len(statements) == len(RULE_SUFFIXES) + 1  # and the sweep's schedule
     sources = set()
     for statement in statements:
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Action"] == "lambda:InvokeFunction"
         sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
-    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in RULE_SUFFIXES.values()}
+    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep"]}
+
+
+def test_the_chase_runs_every_five_minutes(deployed):
+    rule = deployed_rules(HOME)["privwatch-sweep"]
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["State"] == "ENABLED"
+    function_arn = client("lambda").get_function(FunctionName="privwatch")["Configuration"]["FunctionArn"]
+    target = client("events").list_targets_by_rule(Rule="privwatch-sweep")["Targets"][0]
+    assert target["Arn"] == function_arn
+    env = client("lambda").get_function(FunctionName="privwatch")["Configuration"]["Environment"]["Variables"]
+    # (moto keeps a Number parameter as a number here; Lambda stores strings)
+    assert str(env["COALESCE_MINUTES"]) == "15"
+    assert str(env["ESCALATE_AFTER_MINUTES"]) == "30"
+    assert env["ESCALATION_MENTION"] == "<!here>"
 
 
 def test_failure_path_keeps_events(deployed):
