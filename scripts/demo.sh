@@ -66,6 +66,37 @@ for file in fixtures/*.json fixtures/malformed/*.json; do
 done
 
 echo
+echo "==> the justification loop: alice uses the admin role twice more, bob answers in his thread,"
+echo "    31 minutes pass, and the scheduled sweep runs"
+for n in 1 2; do
+  python3 - "$n" >"$LOG_DIR/alice-again-$n.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+e = json.load(open("fixtures/saml-google-workspace-admin.json"))
+t = f"2026-11-01T10:{2 + 4 * n:02d}:11Z"
+e["time"] = t; e["detail"]["eventTime"] = t
+e["detail"]["eventID"] = f"4d1e7a10-5c2b-4b7e-8f1a-2c3d4e5f6b0{n}"
+print(json.dumps(e))
+PY
+  answer=$(cargo lambda invoke privwatch --data-file "$LOG_DIR/alice-again-$n.json" -A 127.0.0.1 -P "$WATCH_PORT" 2>&1) \
+    || { echo "  ✗ alice's use #$((n + 1)) failed: $answer"; failures=$((failures + 1)); }
+  echo "  ✓ alice's use #$((n + 1)) → $(sed -n 's/.*"outcome":"\([A-Za-z]*\).*/\1/p' <<<"$answer" | head -1)"
+done
+bob_ts=$(curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c '
+import json, sys
+state = json.load(sys.stdin)
+for m in state["channels"]["C0PRIVWATCH"]:
+    if m["thread_ts"] is None and (m.get("metadata") or {}).get("event_payload", {}).get("principal") == "bob@example.com":
+        print(m["ts"]); break')
+curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
+  -d "{\"user\":\"U02BOB\",\"thread_ts\":\"$bob_ts\",\"text\":\"Rotating the KMS keys for INC-7: <https://tickets.example/INC-7>\"}" >/dev/null
+echo "  ✓ bob answered in his thread"
+curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/age" -d '{"secs":1860}'
+answer=$(cargo lambda invoke privwatch --data-file fixtures/schedule/sweep.json -A 127.0.0.1 -P "$WATCH_PORT" 2>&1) \
+  || { echo "  ✗ the sweep failed: $answer"; failures=$((failures + 1)); }
+echo "  ✓ sweep → $(grep -o 'Swept[^"]*' <<<"$answer" | head -1)"
+
+echo
 echo "==> the Slack channel #C0PRIVWATCH, as a reader sees it"
 curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/transcript?links=1"
 curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" >"$LOG_DIR/state.json"

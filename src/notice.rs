@@ -302,7 +302,12 @@ pub fn render_count_update(
         .into_iter()
         .filter(|b| b["block_id"] != REPEATS_BLOCK_ID)
         .collect();
-    let date = |unix: i64| format!("<!date^{unix}^{{date_short_pretty}} {{time_secs}}|{unix}>");
+    let date = |unix: i64| {
+        let plain = chrono::DateTime::from_timestamp(unix, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| unix.to_string());
+        format!("<!date^{unix}^{{date_short_pretty}} {{time_secs}}|{plain}>")
+    };
     let summary = if ja {
         format!(
             "{} 回の使用（{} 〜 {}）。各イベントはスレッドにあります。",

@@ -322,21 +322,23 @@ impl SlackClient {
         query: &[(&str, String)],
         deadline: Instant,
     ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
-        let answer = self
+        let mut answer = self
             .call(method, token, Body::Query(query), Effect::Read, deadline)
             .await?;
-        let messages = answer["messages"]
-            .as_array()
-            .ok_or_else(|| SlackError::Protocol {
+        // Moved out of the answer, not cloned: a page can hold 200 messages with their blocks.
+        let Value::Array(raw_messages) = answer["messages"].take() else {
+            return Err(SlackError::Protocol {
                 method,
                 detail: "no `messages` in the answer".into(),
-            })?
-            .iter()
+            });
+        };
+        let messages = raw_messages
+            .into_iter()
             .filter_map(|m| {
                 Some(FoundMessage {
                     ts: m["ts"].as_str()?.to_string(),
                     reply_count: m["reply_count"].as_u64().unwrap_or(0),
-                    raw: m.clone(),
+                    raw: m,
                 })
             })
             .collect();

@@ -25,6 +25,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/_sandbox/transcript", get(transcript))
         .route("/_sandbox/faults", post(set_faults))
         .route("/_sandbox/reset", post(reset))
+        .route("/_sandbox/post_as_user", post(post_as_user))
+        .route("/_sandbox/age", post(age))
         .with_state(shared)
 }
 
@@ -567,6 +569,36 @@ async fn transcript(
 
 async fn set_faults(AxState(shared): AxState<Shared>, Json(plan): Json<FaultPlan>) -> StatusCode {
     shared.lock().unwrap().faults = plan;
+    StatusCode::NO_CONTENT
+}
+
+/// A person's message (a reply in a thread), as the demo's "someone answered" step.
+#[derive(serde::Deserialize)]
+struct PersonMessage {
+    channel: Option<String>,
+    user: String,
+    text: String,
+    thread_ts: Option<String>,
+}
+
+async fn post_as_user(
+    AxState(shared): AxState<Shared>,
+    Json(m): Json<PersonMessage>,
+) -> Json<Value> {
+    let mut state = shared.lock().unwrap();
+    let channel = m.channel.unwrap_or_else(|| crate::DEMO_CHANNEL.to_string());
+    let ts = state.post_as_user(&channel, &m.user, &m.text, m.thread_ts.as_deref());
+    Json(json!({"ok": true, "ts": ts}))
+}
+
+/// Moves every message into the past, as if `secs` had passed (the demo's "time passes" step).
+#[derive(serde::Deserialize)]
+struct Age {
+    secs: u64,
+}
+
+async fn age(AxState(shared): AxState<Shared>, Json(a): Json<Age>) -> StatusCode {
+    shared.lock().unwrap().age_messages(a.secs);
     StatusCode::NO_CONTENT
 }
 

@@ -57,7 +57,7 @@ def test_the_page_shows_notices_with_their_threaded_mentions(demo, browser):
     saml = [n for n in notices if "bob@" in n.text and "AdministratorAccess" in n.text]
     assert saml, "the IAM Identity Center notice is shown"
     replies = saml[0].find_elements(By.CSS_SELECTOR, ".thread .reply")
-    assert len(replies) == 1
+    assert len(replies) == 2, "privwatch's question and bob's answer"
     mention = replies[0].find_element(By.CSS_SELECTOR, ".mention")
     assert mention.text == "@bob", "the reply mentions the person, resolved to a name"
     assert "ticket URL" in replies[0].text
@@ -68,7 +68,20 @@ def test_the_page_shows_notices_with_their_threaded_mentions(demo, browser):
         assert not notice.find_elements(By.CSS_SELECTOR, "a[href*='evil']")
         for m in notice.find_elements(By.CSS_SELECTOR, ".mention"):
             assert m.text == "@here", m.text  # only the fallback privwatch chose
+    # The justification loop of the demo: alice's three uses share one thread (coalesced) that
+    # nobody answered (chased once); bob answered his (justified, with a reaction).
+    alice = [n for n in notices if "alice@" in n.text and "GoogleWorkspaceAdmin" in n.text]
+    assert len(alice) == 1, "alice's uses are coalesced into one notice"
+    assert "Used 3 times" in alice[0].text
+    alice_replies = alice[0].find_elements(By.CSS_SELECTOR, ".thread .reply")
+    assert len([r for r in alice_replies if "Again" in r.text]) == 2
+    assert len([r for r in alice_replies if "Nobody has explained" in r.text]) == 1
+    bob = saml[0]
+    assert bob.find_elements(By.CSS_SELECTOR, ".reaction"), "bob's notice is marked justified"
+    assert not [r for r in replies if "Nobody has explained" in r.text]
     (ROOT / "docs").mkdir(exist_ok=True)
     browser.save_screenshot(str(ROOT / "target" / "sandbox.png"))
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         browser.save_screenshot(str(ROOT / "docs" / "sandbox.png"))
+        alice[0].screenshot(str(ROOT / "docs" / "loop-coalesced-chased.png"))
+        bob.screenshot(str(ROOT / "docs" / "loop-justified.png"))
