@@ -54,7 +54,7 @@ zip: tools
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --bin privwatch --output-format zip --lambda-dir target/lambda/arm64
 
-bench: tools
+bench: tools zip
 	scripts/bench.sh
 
 deploy: tools zip

@@ -10,7 +10,6 @@ use slack_sandbox::runtime_api::RuntimeApi;
 use slack_sandbox::{DEMO_CHANNEL, DEMO_TOKEN};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 pub const FUNCTION_ENV: &[(&str, &str)] = &[
     ("AWS_LAMBDA_FUNCTION_NAME", "privwatch"),
@@ -30,7 +29,7 @@ pub const FUNCTION_ENV: &[(&str, &str)] = &[
 async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
     let sandbox = sandbox().await;
     let runtime = RuntimeApi::start(Duration::from_secs(20)).await.unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
         .env_clear()
         .envs(FUNCTION_ENV.iter().copied())
         .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
@@ -100,22 +99,7 @@ async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
         );
     }
 
-    child.start_kill().unwrap();
-    let mut logs = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
+    let logs = stop_and_collect_logs(child).await;
     assert!(!logs.contains(DEMO_TOKEN), "the token reached a log line");
     assert!(
         !logs.contains("sandbox-demo"),

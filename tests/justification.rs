@@ -45,6 +45,19 @@ fn line_ids(sandbox: &Sandbox, ts: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs `privwatch audit --since 1d --format FORMAT` against the sandbox.
+async fn audit(sandbox: &Sandbox, format: &str) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+        .args(["audit", "--since", "1d", "--format", format])
+        .env_clear()
+        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
+        .env("SLACK_API_URL", sandbox.api_url())
+        .output()
+        .await
+        .unwrap()
+}
+
 fn sweep_event() -> Value {
     fixture("schedule/sweep.json")
 }
@@ -275,15 +288,7 @@ async fn the_export_gives_one_row_per_use_with_the_justification() {
     );
 
     // The same binary, outside Lambda: `privwatch audit --since 1d --format csv`.
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", "csv"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .output()
-        .await
-        .unwrap();
+    let output = audit(&sandbox, "csv").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
@@ -319,15 +324,7 @@ async fn the_export_gives_one_row_per_use_with_the_justification() {
     assert_eq!(get(&rows[2], "justified"), "no");
 
     // JSON too.
-    let json_out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", "json"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .output()
-        .await
-        .unwrap();
+    let json_out = audit(&sandbox, "json").await;
     let parsed: Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert_eq!(parsed.as_array().unwrap().len(), 3);
 }

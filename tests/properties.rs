@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::unexpected_markup;
+use common::{texts_in, unexpected_markup};
 use privwatch::detect::{self, Classified};
 use privwatch::notice::{escape, render_notice, render_reply, Lang, Mention, Wording};
 use proptest::prelude::*;
@@ -143,7 +143,7 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
             };
             let notice = render_notice(&u, &wording);
             let mut texts = vec![notice.text.clone()];
-            collect_texts(notice.blocks.as_ref().unwrap(), &mut texts);
+            texts_in(notice.blocks.as_ref().unwrap(), &mut texts);
             for text in &texts {
                 let live = unexpected_markup(text, &[]);
                 prop_assert!(live.is_empty(), "live markup {:?} in {}", live, text);
@@ -153,17 +153,4 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
             Ok(())
         },
     );
-}
-
-fn collect_texts(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(map) => {
-            if let Some(Value::String(t)) = map.get("text") {
-                out.push(t.clone());
-            }
-            map.values().for_each(|v| collect_texts(v, out));
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_texts(v, out)),
-        _ => {}
-    }
 }

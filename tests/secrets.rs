@@ -12,7 +12,6 @@ use slack_sandbox::runtime_api::RuntimeApi;
 use slack_sandbox::DEMO_CHANNEL;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// The moto endpoint, or `None` (and a note) when this run has none. `make test` sets
 /// PRIVWATCH_REQUIRE_MOTO=1, which turns a missing moto into a failure.
@@ -160,7 +159,7 @@ async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
     let sandbox = sandbox().await;
     sandbox.set_tokens(vec![secret_value.into()]);
     let runtime = RuntimeApi::start(Duration::from_secs(20)).await.unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
         .env_clear()
         .envs([
             ("AWS_LAMBDA_FUNCTION_NAME", "privwatch"),
@@ -205,22 +204,7 @@ async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
         .unwrap_err();
     assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 1);
 
-    child.start_kill().unwrap();
-    let mut logs = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
+    let logs = stop_and_collect_logs(child).await;
     assert!(logs.contains("not_in_channel"), "the failure was logged");
     assert!(
         !logs.contains(secret_value),

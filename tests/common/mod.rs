@@ -168,23 +168,25 @@ pub fn unexpected_markup(text: &str, allowed: &[&str]) -> Vec<String> {
     found
 }
 
+/// Every `text` in a Block Kit structure.
+pub fn texts_in(blocks: &Value, out: &mut Vec<String>) {
+    match blocks {
+        Value::Object(map) => {
+            if let Some(Value::String(t)) = map.get("text") {
+                out.push(t.clone());
+            }
+            map.values().for_each(|v| texts_in(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| texts_in(v, out)),
+        _ => {}
+    }
+}
+
 /// Every text of a posted message: fallback text and every text object in its blocks.
 pub fn all_texts(message: &slack_sandbox::Message) -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::String(t)) = map.get("text") {
-                    out.push(t.clone());
-                }
-                map.values().for_each(|v| walk(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
     let mut out = vec![message.text.clone()];
     if let Some(blocks) = &message.blocks {
-        walk(blocks, &mut out);
+        texts_in(blocks, &mut out);
     }
     out
 }
@@ -206,4 +208,18 @@ fn is_console_link(markup: &str) -> bool {
         return false;
     };
     plain(region) && region == region2 && plain(id)
+}
+
+/// Stops a spawned bootstrap and returns everything it printed (stdout, then stderr).
+pub async fn stop_and_collect_logs(mut child: tokio::process::Child) -> String {
+    use tokio::io::AsyncReadExt;
+    child.start_kill().unwrap();
+    let mut logs = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut logs).await.unwrap();
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut logs).await.unwrap();
+    }
+    logs
 }
