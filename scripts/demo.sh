@@ -59,7 +59,7 @@ for file in fixtures/*.json fixtures/malformed/*.json; do
     esac
   else
     case "$file" in
-      fixtures/malformed/*) echo "  ✓ $name → rejected: $(tr '\n' ' ' <<<"$answer" | grep -o 'errorMessage[^,}]*' | head -1 | cut -c1-140)" ;;
+      fixtures/malformed/*) echo "  ✓ $name → rejected: $(grep -m1 -o '×.*' <<<"$answer" | sed 's/^× *//' | cut -c1-150)…" ;;
       *) echo "  ✗ $name failed: $answer"; failures=$((failures + 1)) ;;
     esac
   fi
