@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// Time allowed for one Slack call chain of the export (it is not bound by a Lambda deadline).
 const CALL_BUDGET: Duration = Duration::from_secs(60);
-const MAX_PAGES: usize = 1_000;
+const MAX_PAGES: u32 = 1_000;
 
 /// One privileged use, as the audit trail records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,18 +136,10 @@ pub async fn export(
         .unwrap_or(0);
     let oldest = format!("{}.000000", now.saturating_sub(since.as_secs()));
     let mut notices = Vec::new();
-    let mut cursor: Option<String> = None;
-    for page in 1..=MAX_PAGES {
-        let (messages, next) = app
-            .slack
-            .history_page(
-                token,
-                channel,
-                Some(&oldest),
-                cursor.as_deref(),
-                Instant::now() + CALL_BUDGET,
-            )
-            .await?;
+    let mut pages = app.slack.history(token, channel, Some(&oldest), MAX_PAGES);
+    let mut page = 0;
+    while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
+        page += 1;
         notices.extend(
             messages
                 .into_iter()
@@ -157,10 +149,6 @@ pub async fn export(
             "history page {page}: {} notices so far",
             notices.len()
         ));
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
     }
     let mut rows = Vec::new();
     for (i, notice) in notices.iter().enumerate() {
@@ -180,23 +168,11 @@ pub async fn export(
 
 async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, SlackError> {
     let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let (messages, next) = app
-            .slack
-            .replies_page(
-                token,
-                &app.config.channel_id,
-                ts,
-                cursor.as_deref(),
-                Instant::now() + CALL_BUDGET,
-            )
-            .await?;
+    let mut pages = app
+        .slack
+        .replies(token, &app.config.channel_id, ts, MAX_PAGES);
+    while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
         all.extend(messages.into_iter().map(|m| m.raw));
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
     }
     Ok(all)
 }

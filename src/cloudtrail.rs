@@ -17,8 +17,6 @@ pub type Event = EventBridgeEvent<Detail>;
 #[serde(rename_all = "camelCase", default)]
 pub struct Detail {
     #[serde(deserialize_with = "lenient")]
-    pub event_version: Option<String>,
-    #[serde(deserialize_with = "lenient")]
     pub user_identity: Option<UserIdentity>,
     #[serde(deserialize_with = "lenient")]
     pub event_time: Option<String>,
@@ -45,8 +43,6 @@ pub struct Detail {
     #[serde(rename = "eventID", deserialize_with = "lenient")]
     pub event_id: Option<String>,
     #[serde(deserialize_with = "lenient")]
-    pub event_type: Option<String>,
-    #[serde(deserialize_with = "lenient")]
     pub recipient_account_id: Option<String>,
 }
 
@@ -72,8 +68,6 @@ pub struct UserIdentity {
 pub struct SessionContext {
     #[serde(deserialize_with = "lenient")]
     pub attributes: Option<SessionAttributes>,
-    #[serde(deserialize_with = "lenient")]
-    pub session_issuer: Option<SessionIssuer>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -86,22 +80,11 @@ pub struct SessionAttributes {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct SessionIssuer {
-    #[serde(deserialize_with = "lenient")]
-    pub arn: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub user_name: Option<String>,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
 pub struct RequestParameters {
     #[serde(deserialize_with = "lenient")]
     pub role_arn: Option<String>,
     #[serde(deserialize_with = "lenient")]
     pub role_session_name: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub principal_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -118,8 +101,6 @@ pub struct AdditionalEventData {
     /// `Yes`, `YES` or `No` in real records.
     #[serde(rename = "MFAUsed", deserialize_with = "lenient")]
     pub mfa_used: Option<String>,
-    #[serde(rename = "LoginTo", deserialize_with = "lenient")]
-    pub login_to: Option<String>,
 }
 
 /// Reads any JSON value and keeps it only if it has the expected shape.

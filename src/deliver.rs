@@ -9,7 +9,8 @@
 
 use crate::detect::PrivilegedUse;
 use crate::metadata::{
-    payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, MAX_EVENT_IDS, NOTICE_EVENT_TYPE,
+    event_key, payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, MAX_EVENT_IDS,
+    NOTICE_EVENT_TYPE,
 };
 use crate::notice::{self, Mention};
 use crate::slack::{FoundMessage, SlackError};
@@ -79,7 +80,7 @@ async fn deliver_with(
     match place? {
         Place::Own(found, payload) => {
             // An earlier attempt posted (or counted) this event: add only what is missing.
-            let is_first = payload.event_id == notice::clip(&u.event_id, 256);
+            let is_first = payload.event_id == event_key(&u.event_id);
             if found.reply_count > 0
                 && find_line(app, token, &found.ts, &u.event_id, deadline)
                     .await?
@@ -115,7 +116,7 @@ async fn deliver_with(
             let time = u.time.map(|t| t.timestamp()).unwrap_or(payload.last_time);
             payload.event_time = payload.event_time.min(time);
             payload.last_time = payload.last_time.max(time);
-            payload.event_ids.push(notice::clip(&u.event_id, 256));
+            payload.event_ids.push(event_key(&u.event_id));
             if payload.event_ids.len() > MAX_EVENT_IDS {
                 payload.event_ids.remove(1);
             }
@@ -265,18 +266,13 @@ async fn find_place(
         app.config.dedupe_lookback.max(app.config.coalesce_window),
     );
     let mut join: Option<(FoundMessage, NoticePayload)> = None;
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_HISTORY_PAGES {
-        let (messages, next) = app
-            .slack
-            .history_page(
-                token.expose(),
-                &app.config.channel_id,
-                oldest.as_deref(),
-                cursor.as_deref(),
-                deadline,
-            )
-            .await?;
+    let mut pages = app.slack.history(
+        token.expose(),
+        &app.config.channel_id,
+        oldest.as_deref(),
+        MAX_HISTORY_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
         for message in messages {
             let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
                 continue;
@@ -288,29 +284,15 @@ async fn find_place(
                 && ours.event_time > 0
                 && payload.last_time >= ours.event_time - window
                 && payload.event_time <= ours.event_time + window;
-            if join.is_none()
-                && within
-                && payload.coalesce_key() == ours.coalesce_key()
-                && coalescible(&payload, &ours)
-            {
+            if join.is_none() && within && payload.coalesce_key() == ours.coalesce_key() {
                 join = Some((message, payload));
             }
-        }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     Ok(match join {
         Some((message, payload)) => Place::Join(message, payload),
         None => Place::New,
     })
-}
-
-/// Root activity joins a root sign-in's thread; admin-role uses join the same person's thread.
-fn coalescible(existing: &NoticePayload, new: &NoticePayload) -> bool {
-    let root = |kind: &str| kind == "root_console_sign_in" || kind == "root_api_call";
-    (root(&existing.kind) && root(&new.kind)) || (!root(&existing.kind) && !root(&new.kind))
 }
 
 /// The `ts` of the thread line for this event ID in the notice's thread, if any.
@@ -321,28 +303,19 @@ async fn find_line(
     event_id: &str,
     deadline: Instant,
 ) -> Result<Option<String>, SlackError> {
-    let wanted = notice::clip(event_id, 256);
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_HISTORY_PAGES {
-        let (messages, next) = app
-            .slack
-            .replies_page(
-                token.expose(),
-                &app.config.channel_id,
-                thread_ts,
-                cursor.as_deref(),
-                deadline,
-            )
-            .await?;
+    let wanted = event_key(event_id);
+    let mut pages = app.slack.replies(
+        token.expose(),
+        &app.config.channel_id,
+        thread_ts,
+        MAX_HISTORY_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
         if let Some(found) = messages.into_iter().find(|m| {
             payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
                 .is_some_and(|line| line.event_id == wanted)
         }) {
             return Ok(Some(found.ts));
-        }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(None),
         }
     }
     Ok(None)

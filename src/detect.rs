@@ -32,10 +32,6 @@ impl Kind {
             Kind::AdminRoleViaAssumeRole => "admin_role_via_assume_role",
         }
     }
-
-    pub fn is_root(self) -> bool {
-        matches!(self, Kind::RootConsoleSignIn | Kind::RootApiCall)
-    }
 }
 
 /// Who used the privilege, as far as the record tells.
@@ -78,8 +74,6 @@ pub struct PrivilegedUse {
     pub event_id: String,
     pub account_id: String,
     pub identity: Identity,
-    /// ARN of the calling principal (assumed-role ARN, SAML user), when the record has one.
-    pub principal_arn: Option<String>,
     pub role_arn: Option<String>,
     /// IAM Identity Center permission set, read from an `AWSReservedSSO_<set>_<id>` role name.
     pub permission_set: Option<String>,
@@ -254,7 +248,6 @@ fn describe(kind: Kind, event: &Event) -> PrivilegedUse {
         event_id,
         account_id,
         identity,
-        principal_arn: non_empty(identity_record.arn),
         role_arn,
         permission_set,
         event_name: non_empty(detail.event_name.clone()),

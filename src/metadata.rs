@@ -2,6 +2,7 @@
 //! store (no database). `deliver` (dedupe, coalesce), `sweep` (chase) and `audit` (export) all
 //! go through these types.
 
+use crate::detect::Kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -14,6 +15,13 @@ pub const ESCALATION_EVENT_TYPE: &str = "privileged_use_escalation";
 
 /// Event IDs kept in a notice's metadata (the rest are still in the thread).
 pub const MAX_EVENT_IDS: usize = 200;
+/// Longest value in metadata (not rendered, but Slack bounds the payload).
+pub const MAX_VALUE_CHARS: usize = 256;
+
+/// A value as metadata keeps it: an event ID is compared in this form, too.
+pub fn event_key(value: &str) -> String {
+    crate::notice::clip(value, MAX_VALUE_CHARS)
+}
 
 /// `event_payload` of a notice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -43,9 +51,12 @@ impl NoticePayload {
         self.event_id == event_id || self.event_ids.iter().any(|id| id == event_id)
     }
 
-    /// Same person, same account, same outcome: what may share a thread.
-    pub fn coalesce_key(&self) -> (&str, &str, bool) {
-        (&self.account, &self.principal, self.failed)
+    /// Same person, same account, same outcome: what may share a thread. Root activity joins
+    /// a root sign-in's thread; admin-role uses join the same person's.
+    pub fn coalesce_key(&self) -> (&str, &str, bool, bool) {
+        let root = self.kind == Kind::RootConsoleSignIn.as_str()
+            || self.kind == Kind::RootApiCall.as_str();
+        (&self.account, &self.principal, self.failed, root)
     }
 
     pub fn to_metadata(&self) -> Value {

@@ -4,8 +4,9 @@
 //! only the mention privwatch itself chooses is ever live. Slack's size limits are kept here.
 
 use crate::detect::{Kind, PrivilegedUse};
-use crate::metadata::{LinePayload, NoticePayload, ESCALATION_EVENT_TYPE};
-pub use crate::metadata::{LINE_EVENT_TYPE as REPLY_EVENT_TYPE, NOTICE_EVENT_TYPE};
+use crate::metadata::{
+    event_key, LinePayload, NoticePayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
+};
 use serde_json::{json, Value};
 
 /// `block_id` of the context block that counts coalesced uses.
@@ -14,8 +15,6 @@ const REPEATS_BLOCK_ID: &str = "privwatch-repeats";
 /// Longest value shown in a field (before escaping, which may grow it up to 5×; Slack allows
 /// 2,000 characters per field and 3,000 per section text).
 const FIELD_MAX_CHARS: usize = 300;
-/// Longest value in metadata (not rendered, but Slack bounds the payload).
-const METADATA_MAX_CHARS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -230,15 +229,15 @@ pub fn render_reply(u: &PrivilegedUse, mention: &Mention, wording: &Wording) -> 
 /// What a notice's metadata says of its first use.
 pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
     let time = u.time.map(|t| t.timestamp()).unwrap_or(0);
-    let event_id = clip(&u.event_id, METADATA_MAX_CHARS);
+    let event_id = event_key(&u.event_id);
     NoticePayload {
         event_ids: vec![event_id.clone()],
         event_id,
-        account: clip(&u.account_id, METADATA_MAX_CHARS),
+        account: clip(&u.account_id, MAX_VALUE_CHARS),
         kind: u.kind.as_str().to_string(),
-        principal: clip(u.identity.label(), METADATA_MAX_CHARS),
-        role: clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
-        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        principal: clip(u.identity.label(), MAX_VALUE_CHARS),
+        role: clip(u.role_arn.as_deref().unwrap_or(""), MAX_VALUE_CHARS),
+        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), MAX_VALUE_CHARS),
         event_time: time,
         failed: u.failed(),
         count: 1,
@@ -250,11 +249,11 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
 
 fn line_payload(u: &PrivilegedUse, repeat: bool) -> LinePayload {
     LinePayload {
-        event_id: clip(&u.event_id, METADATA_MAX_CHARS),
+        event_id: event_key(&u.event_id),
         kind: u.kind.as_str().to_string(),
         event_time: u.time.map(|t| t.timestamp()).unwrap_or(0),
-        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
-        role: clip(u.role_arn.as_deref().unwrap_or(""), METADATA_MAX_CHARS),
+        source_ip: clip(u.source_ip.as_deref().unwrap_or(""), MAX_VALUE_CHARS),
+        role: clip(u.role_arn.as_deref().unwrap_or(""), MAX_VALUE_CHARS),
         repeat,
     }
 }
@@ -551,6 +550,7 @@ pub fn escape(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::detect::Identity;
+    use crate::metadata::NOTICE_EVENT_TYPE;
     use chrono::TimeZone;
 
     fn root_sign_in() -> PrivilegedUse {
@@ -559,7 +559,6 @@ mod tests {
             event_id: "3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33".into(),
             account_id: "111122223333".into(),
             identity: Identity::Root,
-            principal_arn: Some("arn:aws:iam::111122223333:root".into()),
             role_arn: None,
             permission_set: None,
             event_name: Some("ConsoleLogin".into()),

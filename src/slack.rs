@@ -72,13 +72,6 @@ impl SlackError {
             SlackError::Unavailable { .. } | SlackError::Unconfirmed { .. }
         )
     }
-
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            SlackError::Refused { code, .. } => Some(code),
-            _ => None,
-        }
-    }
 }
 
 const AUTH_ERRORS: &[&str] = &[
@@ -137,6 +130,61 @@ pub struct FoundMessage {
     pub ts: String,
     pub reply_count: u64,
     pub raw: Value,
+}
+
+/// A walk through the pages of a history or replies listing, following Slack's cursor.
+pub struct Pages<'a> {
+    client: &'a SlackClient,
+    token: &'a str,
+    method: &'static str,
+    query: Vec<(&'static str, String)>,
+    cursor: Option<String>,
+    pages_left: u32,
+}
+
+impl<'a> Pages<'a> {
+    fn new(
+        client: &'a SlackClient,
+        token: &'a str,
+        method: &'static str,
+        mut query: Vec<(&'static str, String)>,
+        max_pages: u32,
+    ) -> Self {
+        query.push(("include_all_metadata", "true".to_string()));
+        query.push(("limit", "200".to_string()));
+        Pages {
+            client,
+            token,
+            method,
+            query,
+            cursor: None,
+            pages_left: max_pages,
+        }
+    }
+
+    /// The next page, or `None` after the last one (or the page bound).
+    pub async fn next(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<Vec<FoundMessage>>, SlackError> {
+        if self.pages_left == 0 {
+            return Ok(None);
+        }
+        self.pages_left -= 1;
+        let mut query = self.query.clone();
+        if let Some(cursor) = self.cursor.take() {
+            query.push(("cursor", cursor));
+        }
+        let (messages, next) = self
+            .client
+            .page(self.method, self.token, &query, deadline)
+            .await?;
+        match next {
+            Some(next) => self.cursor = Some(next),
+            None => self.pages_left = 0,
+        }
+        Ok(Some(messages))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,50 +285,36 @@ impl SlackClient {
         }
     }
 
-    /// One page of `conversations.history` (newest first) with message metadata.
-    pub async fn history_page(
-        &self,
-        token: &str,
+    /// The pages of `conversations.history` (newest first, with message metadata), at most
+    /// `max_pages` of 200 messages.
+    pub fn history<'a>(
+        &'a self,
+        token: &'a str,
         channel: &str,
         oldest: Option<&str>,
-        cursor: Option<&str>,
-        deadline: Instant,
-    ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
-        let mut query = vec![
-            ("channel", channel.to_string()),
-            ("include_all_metadata", "true".to_string()),
-            ("limit", "200".to_string()),
-        ];
+        max_pages: u32,
+    ) -> Pages<'a> {
+        let mut query = vec![("channel", channel.to_string())];
         if let Some(oldest) = oldest {
             query.push(("oldest", oldest.to_string()));
         }
-        if let Some(cursor) = cursor {
-            query.push(("cursor", cursor.to_string()));
-        }
-        self.page("conversations.history", token, &query, deadline)
-            .await
+        Pages::new(self, token, "conversations.history", query, max_pages)
     }
 
-    /// One page of `conversations.replies` (the parent first) with message metadata.
-    pub async fn replies_page(
-        &self,
-        token: &str,
+    /// The pages of `conversations.replies` (the parent first, with message metadata), at most
+    /// `max_pages` of 200 messages.
+    pub fn replies<'a>(
+        &'a self,
+        token: &'a str,
         channel: &str,
         thread_ts: &str,
-        cursor: Option<&str>,
-        deadline: Instant,
-    ) -> Result<(Vec<FoundMessage>, Option<String>), SlackError> {
-        let mut query = vec![
+        max_pages: u32,
+    ) -> Pages<'a> {
+        let query = vec![
             ("channel", channel.to_string()),
             ("ts", thread_ts.to_string()),
-            ("include_all_metadata", "true".to_string()),
-            ("limit", "200".to_string()),
         ];
-        if let Some(cursor) = cursor {
-            query.push(("cursor", cursor.to_string()));
-        }
-        self.page("conversations.replies", token, &query, deadline)
-            .await
+        Pages::new(self, token, "conversations.replies", query, max_pages)
     }
 
     /// `auth.test`: opens (and so warms) the connection; returns the bot's user ID.

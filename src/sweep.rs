@@ -49,18 +49,13 @@ async fn sweep_with(
     let oldest = format!("{}.000000", now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();
     let mut actions = 0;
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_HISTORY_PAGES {
-        let (messages, next) = app
-            .slack
-            .history_page(
-                token.expose(),
-                &app.config.channel_id,
-                Some(&oldest),
-                cursor.as_deref(),
-                deadline,
-            )
-            .await?;
+    let mut pages = app.slack.history(
+        token.expose(),
+        &app.config.channel_id,
+        Some(&oldest),
+        MAX_HISTORY_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
         for message in messages {
             let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
                 continue;
@@ -88,10 +83,6 @@ async fn sweep_with(
                 escalate(app, token, &message, payload, deadline).await?;
                 report.escalated += 1;
             }
-        }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     tracing::info!(
@@ -125,31 +116,21 @@ async fn mark_justified(
     mut payload: NoticePayload,
     deadline: Instant,
 ) -> Result<(), SlackError> {
-    let channel = &app.config.channel_id;
     app.slack
         .add_reaction(
             token.expose(),
-            channel,
+            &app.config.channel_id,
             &notice_message.ts,
             JUSTIFIED_REACTION,
             deadline,
         )
         .await?;
     payload.justified = true;
-    let body = notice::render_metadata_update(channel, &notice_message.raw, &payload);
-    // Setting a flag twice is harmless: an unconfirmed update is simply done again next sweep.
-    match app
-        .slack
-        .update_message(token.expose(), &body, deadline)
-        .await
-    {
-        Err(SlackError::Unconfirmed { .. }) | Ok(()) => Ok(()),
-        Err(e) => Err(e),
-    }
+    save_flags(app, token, notice_message, &payload, deadline).await
 }
 
-/// One escalation reply per notice: the flag in the notice's metadata, and before posting, a
-/// look in the thread for an escalation an earlier sweep posted but could not flag.
+/// One escalation reply per notice: before posting, a look in the thread for an escalation an
+/// earlier sweep posted but could not flag; the flag is set only once the reply is there.
 async fn escalate(
     app: &App,
     token: &BotToken,
@@ -157,15 +138,7 @@ async fn escalate(
     mut payload: NoticePayload,
     deadline: Instant,
 ) -> Result<(), SlackError> {
-    let channel = &app.config.channel_id;
-    let (thread, _) = app
-        .slack
-        .replies_page(token.expose(), channel, &notice_message.ts, None, deadline)
-        .await?;
-    let already = thread
-        .iter()
-        .any(|m| m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE);
-    if !already {
+    if !has_escalation(app, token, &notice_message.ts, deadline).await? {
         let minutes = app.config.escalate_after.as_secs() / 60;
         let message = notice::render_escalation(
             &payload,
@@ -173,21 +146,59 @@ async fn escalate(
             minutes,
             &app.config.wording,
         );
-        let body = message.to_post_body(channel, Some(&notice_message.ts));
+        let body = message.to_post_body(&app.config.channel_id, Some(&notice_message.ts));
         match app
             .slack
             .post_message(token.expose(), &body, deadline)
             .await
         {
-            // The next sweep looks in the thread before posting again.
-            Err(SlackError::Unconfirmed { .. }) => {}
-            other => {
-                other?;
+            Ok(_) => {}
+            // Did it land? If not, leave the flag unset: the next sweep tries again.
+            Err(SlackError::Unconfirmed { .. }) => {
+                if !has_escalation(app, token, &notice_message.ts, deadline).await? {
+                    return Ok(());
+                }
             }
+            Err(e) => return Err(e),
         }
     }
     payload.escalated = true;
-    let body = notice::render_metadata_update(channel, &notice_message.raw, &payload);
+    save_flags(app, token, notice_message, &payload, deadline).await
+}
+
+async fn has_escalation(
+    app: &App,
+    token: &BotToken,
+    thread_ts: &str,
+    deadline: Instant,
+) -> Result<bool, SlackError> {
+    let mut pages = app.slack.replies(
+        token.expose(),
+        &app.config.channel_id,
+        thread_ts,
+        MAX_HISTORY_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
+        if messages
+            .iter()
+            .any(|m| m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Writes the notice's metadata flags. Setting a flag twice is harmless: an unconfirmed update
+/// is simply done again by the next sweep.
+async fn save_flags(
+    app: &App,
+    token: &BotToken,
+    notice_message: &FoundMessage,
+    payload: &NoticePayload,
+    deadline: Instant,
+) -> Result<(), SlackError> {
+    let body = notice::render_metadata_update(&app.config.channel_id, &notice_message.raw, payload);
     match app
         .slack
         .update_message(token.expose(), &body, deadline)

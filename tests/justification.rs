@@ -328,3 +328,53 @@ async fn the_export_gives_one_row_per_use_with_the_justification() {
     let parsed: Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert_eq!(parsed.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_lost_escalation_is_posted_by_the_next_sweep_and_a_landed_one_is_not_repeated() {
+    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    for (fault, sweeps_until_posted) in [(Fault::DropBefore, 2), (Fault::DropAfter, 1)] {
+        let sandbox = sandbox().await;
+        let app = app_for(&sandbox);
+        handle(
+            &app,
+            &use_at("saml-identity-center-admin.json", "lost-1", 0),
+            deadline(10),
+        )
+        .await
+        .unwrap();
+        sandbox.age_messages(31 * 60);
+        // The escalation reply's answer never arrives; with DropBefore it was not posted either.
+        sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+            method: "chat.postMessage".into(),
+            thread_reply: Some(true),
+            fault: fault.clone(),
+            times: 1,
+        }]));
+        let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+        let escalations = || {
+            replies(&sandbox, &ts)
+                .into_iter()
+                .filter(|m| {
+                    m.metadata
+                        .as_ref()
+                        .is_some_and(|md| md["event_type"] == "privileged_use_escalation")
+                })
+                .count()
+        };
+        handle(&app, &sweep_event(), deadline(10)).await.unwrap();
+        let after_first = escalations();
+        handle(&app, &sweep_event(), deadline(10)).await.unwrap();
+        handle(&app, &sweep_event(), deadline(10)).await.unwrap();
+        assert_eq!(
+            escalations(),
+            1,
+            "{fault:?}: exactly one escalation in the end"
+        );
+        assert_eq!(
+            after_first,
+            usize::from(sweeps_until_posted == 1),
+            "{fault:?}"
+        );
+        assert!(notice_payloads(&sandbox)[0].1.escalated, "{fault:?}");
+    }
+}

@@ -268,13 +268,9 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let blocks = match p.get("blocks") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v) => Some(v),
-            Err(_) => return Answer::err("invalid_blocks_format"),
-        },
-        Some(v) => Some(v.clone()),
+    let (blocks, metadata) = match blocks_and_metadata(p) {
+        Ok(both) => both,
+        Err(answer) => return answer,
     };
     if text.trim().is_empty() && blocks.is_none() {
         return Answer::err("no_text");
@@ -282,19 +278,6 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
     if text.chars().count() > 40_000 {
         return Answer::err("msg_too_long");
     }
-    if let Some(blocks) = &blocks {
-        if let Err(problem) = render::validate_blocks(blocks) {
-            return Answer::err("invalid_blocks")
-                .with("response_metadata", json!({"messages": [problem]}));
-        }
-    }
-    let metadata = match p.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(m) => match validate_metadata(m) {
-            Ok(m) => Some(m),
-            Err(code) => return Answer::err(code),
-        },
-    };
     let thread_ts = match str_param(p, "thread_ts") {
         None => None,
         Some(ts) => match state.find(&channel, ts) {
@@ -332,6 +315,27 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
     Answer::ok(json!({"channel": channel, "ts": ts, "message": api}))
 }
 
+/// The `blocks` (JSON or a JSON string) and `metadata` of a write, checked as Slack checks them.
+fn blocks_and_metadata(p: &Map<String, Value>) -> Result<(Option<Value>, Option<Value>), Answer> {
+    let blocks = match p.get("blocks") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            serde_json::from_str::<Value>(s).map_err(|_| Answer::err("invalid_blocks_format"))?,
+        ),
+        Some(v) => Some(v.clone()),
+    };
+    if let Some(blocks) = &blocks {
+        render::validate_blocks(blocks).map_err(|problem| {
+            Answer::err("invalid_blocks").with("response_metadata", json!({"messages": [problem]}))
+        })?;
+    }
+    let metadata = match p.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(m) => Some(validate_metadata(m).map_err(Answer::err)?),
+    };
+    Ok((blocks, metadata))
+}
+
 fn validate_metadata(m: &Value) -> Result<Value, &'static str> {
     let m = match m {
         Value::String(s) => {
@@ -361,19 +365,9 @@ fn update_message(state: &mut State, p: &Map<String, Value>) -> Answer {
     let Some(ts) = str_param(p, "ts") else {
         return Answer::err("message_not_found");
     };
-    let blocks = p.get("blocks").cloned();
-    if let Some(blocks) = &blocks {
-        if let Err(problem) = render::validate_blocks(blocks) {
-            return Answer::err("invalid_blocks")
-                .with("response_metadata", json!({"messages": [problem]}));
-        }
-    }
-    let metadata = match p.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(m) => match validate_metadata(m) {
-            Ok(m) => Some(m),
-            Err(code) => return Answer::err(code),
-        },
+    let (blocks, metadata) = match blocks_and_metadata(p) {
+        Ok(both) => both,
+        Err(answer) => return answer,
     };
     let Some(message) = state.find_mut(&channel, ts) else {
         return Answer::err("message_not_found");

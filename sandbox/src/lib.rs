@@ -138,10 +138,6 @@ impl Sandbox {
         self.shared.lock().unwrap().config.tokens = tokens;
     }
 
-    pub fn set_latency(&self, latency: Duration) {
-        self.shared.lock().unwrap().config.latency = latency;
-    }
-
     /// Posts a message as a person (a human reply in a thread, for the justification loop).
     pub fn post_as_user(
         &self,
@@ -154,12 +150,6 @@ impl Sandbox {
             .lock()
             .unwrap()
             .post_as_user(channel, user, text, thread_ts)
-    }
-
-    /// The channel as a reader sees it, in plain text.
-    pub fn transcript(&self, channel: &str) -> String {
-        let state = self.shared.lock().unwrap();
-        render::transcript(&state.messages(channel), &state.config.users)
     }
 
     /// Moves every message `secs` into the past, as if that much time had passed since it was

@@ -82,6 +82,20 @@ fn with_event_id(event: &Value, id: String) -> Vec<u8> {
 }
 
 fn spawn(o: &Options, runtime: &RuntimeApi, sandbox: &Sandbox, token_from_secret: bool) -> Child {
+    let mut command = function_command(o, runtime, &sandbox.api_url());
+    if token_from_secret {
+        command
+            .env_remove("SLACK_BOT_TOKEN")
+            .env("SLACK_TOKEN_SECRET_ARN", o.secret_arn.as_ref().unwrap())
+            .env("AWS_ENDPOINT_URL", o.aws_endpoint.as_ref().unwrap())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+    }
+    command.spawn().expect("start the privwatch binary")
+}
+
+/// The release binary with Lambda's environment, the demo token and `slack_api_url`.
+fn function_command(o: &Options, runtime: &RuntimeApi, slack_api_url: &str) -> Command {
     let mut command = Command::new(&o.binary);
     command
         .env_clear()
@@ -95,20 +109,12 @@ fn spawn(o: &Options, runtime: &RuntimeApi, sandbox: &Sandbox, token_from_secret
         .env("AWS_REGION", "us-east-1")
         .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
         .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_API_URL", sandbox.api_url())
+        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
+        .env("SLACK_API_URL", slack_api_url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    if token_from_secret {
-        command
-            .env("SLACK_TOKEN_SECRET_ARN", o.secret_arn.as_ref().unwrap())
-            .env("AWS_ENDPOINT_URL", o.aws_endpoint.as_ref().unwrap())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
-    } else {
-        command.env("SLACK_BOT_TOKEN", DEMO_TOKEN);
-    }
-    command.spawn().expect("start the privwatch binary")
+    command
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -173,23 +179,7 @@ async fn first_client_hello_ms(o: &Options) -> f64 {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
-        let mut command = Command::new(&o.binary);
-        command
-            .env_clear()
-            .env("AWS_LAMBDA_FUNCTION_NAME", "privwatch")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/privwatch")
-            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
-            .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-            .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-            .env("SLACK_API_URL", format!("https://127.0.0.1:{port}/api"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+        let mut command = function_command(o, &runtime, &format!("https://127.0.0.1:{port}/api"));
         let started = Instant::now();
         let mut child = command.spawn().expect("start the privwatch binary");
         let (mut socket, _) = listener.accept().await.unwrap();
@@ -286,7 +276,7 @@ async fn main() {
         "—".into(),
     ));
     rows.push((
-        "per event: sequential Slack round trips on the critical path".into(),
+        "per event: sequential Slack round trips on the critical path (wall time ÷ latency per call)".into(),
         format!("{sequential} (of {calls_per_event:.1} calls)"),
         "≤ 3".into(),
     ));
