@@ -304,21 +304,20 @@ async fn find_line(
     deadline: Instant,
 ) -> Result<Option<String>, SlackError> {
     let wanted = event_key(event_id);
-    let mut pages = app.slack.replies(
-        token.expose(),
-        &app.config.channel_id,
-        thread_ts,
-        MAX_HISTORY_PAGES,
-    );
-    while let Some(messages) = pages.next(deadline).await? {
-        if let Some(found) = messages.into_iter().find(|m| {
+    let found = app
+        .slack
+        .replies(
+            token.expose(),
+            &app.config.channel_id,
+            thread_ts,
+            MAX_HISTORY_PAGES,
+        )
+        .find(deadline, |m| {
             payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
                 .is_some_and(|line| line.event_id == wanted)
-        }) {
-            return Ok(Some(found.ts));
-        }
-    }
-    Ok(None)
+        })
+        .await?;
+    Ok(found.map(|m| m.ts))
 }
 
 /// Search history from a little before the event (all of it, within the page bound, if the

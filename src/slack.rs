@@ -185,6 +185,20 @@ impl<'a> Pages<'a> {
         }
         Ok(Some(messages))
     }
+
+    /// The first message, page by page, that `wanted` accepts.
+    pub async fn find(
+        mut self,
+        deadline: Instant,
+        wanted: impl Fn(&FoundMessage) -> bool,
+    ) -> Result<Option<FoundMessage>, SlackError> {
+        while let Some(messages) = self.next(deadline).await? {
+            if let Some(found) = messages.into_iter().find(|m| wanted(m)) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Clone)]

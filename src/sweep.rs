@@ -172,21 +172,19 @@ async fn has_escalation(
     thread_ts: &str,
     deadline: Instant,
 ) -> Result<bool, SlackError> {
-    let mut pages = app.slack.replies(
-        token.expose(),
-        &app.config.channel_id,
-        thread_ts,
-        MAX_HISTORY_PAGES,
-    );
-    while let Some(messages) = pages.next(deadline).await? {
-        if messages
-            .iter()
-            .any(|m| m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE)
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let found = app
+        .slack
+        .replies(
+            token.expose(),
+            &app.config.channel_id,
+            thread_ts,
+            MAX_HISTORY_PAGES,
+        )
+        .find(deadline, |m| {
+            m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE
+        })
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Writes the notice's metadata flags. Setting a flag twice is harmless: an unconfirmed update
