@@ -4,7 +4,7 @@
 # written into README.md between the bench markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LATENCY_MS="${LATENCY_MS:-50}" RUNS="${RUNS:-15}" EVENTS="${EVENTS:-200}" BURST="${BURST:-100}"
+LATENCY_MS="${LATENCY_MS:-50}" RUNS="${RUNS:-15}" EVENTS="${EVENTS:-100}" CPU_EVENTS="${CPU_EVENTS:-1000}" BURST="${BURST:-100}"
 
 echo "==> building the release binary and the bench"
 cargo build --quiet --release --bin privwatch
@@ -15,12 +15,12 @@ run() {
   arn=$(aws secretsmanager create-secret --name "privwatch-bench-$$" \
     --secret-string '{"bot_token":"xoxb-sandbox-demo-token"}' --query ARN --output text)
   target/release/privwatch-bench target/release/privwatch fixtures \
-    --latency-ms "$LATENCY_MS" --runs "$RUNS" --events "$EVENTS" --burst "$BURST" \
+    --latency-ms "$LATENCY_MS" --runs "$RUNS" --events "$EVENTS" --cpu-events "$CPU_EVENTS" --burst "$BURST" \
     --zip target/lambda/arm64/privwatch/bootstrap.zip \
     --secret-arn "$arn" --aws-endpoint "$AWS_ENDPOINT_URL"
 }
 export -f run
-export LATENCY_MS RUNS EVENTS BURST
+export LATENCY_MS RUNS EVENTS CPU_EVENTS BURST
 scripts/with-moto.sh bash -c run | tee target/bench.md
 
 python3 - <<'PY'
