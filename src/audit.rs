@@ -3,7 +3,7 @@
 //! the Lambda; progress goes to stderr, rows to stdout.
 
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
-use crate::slack::SlackError;
+use crate::slack::{BotUser, SlackError};
 use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
@@ -52,7 +52,7 @@ pub const COLUMNS: [&str; 12] = [
 pub fn rows_for_thread(
     notice: &Value,
     thread: &[Value],
-    bot_user: &str,
+    bot_user: &BotUser,
     permalink: &str,
 ) -> Vec<AuditRow> {
     let Some(payload) = payload_of::<NoticePayload>(notice, NOTICE_EVENT_TYPE) else {
@@ -62,7 +62,7 @@ pub fn rows_for_thread(
     let human: Vec<&Value> = thread
         .iter()
         .filter(|m| m["ts"].as_str() != Some(notice_ts))
-        .filter(|m| m["bot_id"].is_null() && m["user"].as_str().is_some_and(|u| u != bot_user))
+        .filter(|m| is_person(m, bot_user))
         .collect();
     let justification = human
         .first()
@@ -102,6 +102,7 @@ pub fn rows_for_thread(
     )];
     for line in thread
         .iter()
+        .filter(|m| m["user"].as_str() == Some(bot_user.0.as_str()))
         .filter_map(|m| payload_of::<LinePayload>(m, LINE_EVENT_TYPE))
     {
         if line.repeat && line.event_id != payload.event_id {
@@ -115,6 +116,17 @@ pub fn rows_for_thread(
         }
     }
     rows
+}
+
+/// A person's message: not a bot or app (`bot_id`, `bot_message`), not a system message
+/// (`subtype`), not privwatch. The sweep applies the same rule (`FoundMessage::from_person`).
+fn is_person(m: &Value, bot_user: &BotUser) -> bool {
+    m["bot_id"].is_null()
+        && m["bot_profile"].is_null()
+        && m["subtype"].is_null()
+        && m["user"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty() && u != bot_user.0)
 }
 
 /// Reads every notice posted since `since` ago, with its thread and permalink.
@@ -136,19 +148,24 @@ pub async fn export(
         .unwrap_or(0);
     let oldest = format!("{}.000000", now.saturating_sub(since.as_secs()));
     let mut notices = Vec::new();
-    let mut pages = app.slack.history(token, channel, Some(&oldest), MAX_PAGES);
+    let mut pages = app
+        .slack
+        .history(token, channel, Some(&oldest), None, MAX_PAGES);
     let mut page = 0;
     while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
         page += 1;
-        notices.extend(
-            messages
-                .into_iter()
-                .filter(|m| payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()),
-        );
+        // Only privwatch's own notices: another app's message with the same metadata is not one.
+        notices.extend(messages.into_iter().filter(|m| {
+            m.posted_by(&bot_user)
+                && payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()
+        }));
         progress(&format!(
             "history page {page}: {} notices so far",
             notices.len()
         ));
+    }
+    if let Some(reason) = pages.stopped_early() {
+        progress(&format!("history stopped early: {reason}"));
     }
     let mut rows = Vec::new();
     for (i, notice) in notices.iter().enumerate() {
@@ -173,6 +190,9 @@ async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, Sl
         .replies(token, &app.config.channel_id, ts, MAX_PAGES);
     while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
         all.extend(messages.into_iter().map(|m| m.raw));
+    }
+    if let Some(reason) = pages.stopped_early() {
+        tracing::warn!(thread_ts = ts, reason, "a thread was read only in part");
     }
     Ok(all)
 }
@@ -291,7 +311,12 @@ mod tests {
                        "source_ip": "5.6.7.8", "role": "arn:r", "repeat": true}}}),
             json!({"ts": "100.4", "user": "U1", "text": "Rotating keys, see <https://tickets.example/T-1|T-1> &amp; done"}),
         ];
-        let rows = rows_for_thread(&notice, &thread, "UBOT", "https://slack/p1");
+        let rows = rows_for_thread(
+            &notice,
+            &thread,
+            &BotUser("UBOT".into()),
+            "https://slack/p1",
+        );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].event_id, "e1");
         assert_eq!(rows[0].time, "2026-11-01T10:00:00Z");
@@ -309,7 +334,12 @@ mod tests {
     #[test]
     fn unanswered_threads_are_not_justified() {
         let notice = json!({"ts": "1.1", "metadata": {"event_type": "privileged_use", "event_payload": {"event_id": "e"}}});
-        let rows = rows_for_thread(&notice, std::slice::from_ref(&notice), "UBOT", "");
+        let rows = rows_for_thread(
+            &notice,
+            std::slice::from_ref(&notice),
+            &BotUser("UBOT".into()),
+            "",
+        );
         assert!(!rows[0].justified && rows[0].justification.is_empty());
     }
 

@@ -83,6 +83,12 @@ impl Config {
                         why: "does not look like a Slack token (xoxb-…)".into(),
                     });
                 }
+                if !is_token_shaped(&token) {
+                    return Err(ConfigError::Invalid {
+                        name: "SLACK_BOT_TOKEN",
+                        why: "contains a space, line break or other control character (copied with extra characters?)".into(),
+                    });
+                }
                 TokenSetting::Env(token)
             }
             (None, Some(arn)) => {
@@ -183,6 +189,13 @@ impl Config {
             escalation_mention,
         })
     }
+}
+
+/// A Slack token is `xox…` followed by printable ASCII only: anything else (a line break pasted
+/// along, a control character) could never authenticate and would make every call fail as a
+/// transport error, so it is refused where it is read.
+pub fn is_token_shaped(value: &str) -> bool {
+    value.starts_with("xox") && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// `<!here>`, `<!channel>`, `<!everyone>`, `<@U…>`, `<!subteam^S…>`: the mentions an operator may
@@ -300,6 +313,31 @@ mod tests {
             let err = config(vars).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");
         }
+    }
+
+    #[test]
+    fn tokens_with_control_characters_are_refused_at_init() {
+        for bad in [
+            "xoxb-1\n2",
+            "xoxb-1\r\n2",
+            "xoxb-1\u{0}2",
+            "xoxb-1 2",
+            "xoxb-1\u{7f}",
+        ] {
+            let err = config(&[("SLACK_CHANNEL_ID", "C1"), ("SLACK_BOT_TOKEN", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("SLACK_BOT_TOKEN") && err.contains("control"),
+                "{err}"
+            );
+            assert!(!err.contains("xoxb-1"), "the token is not echoed: {err}");
+        }
+        assert!(config(&[
+            ("SLACK_CHANNEL_ID", "C1"),
+            ("SLACK_BOT_TOKEN", " xoxb-1-2\n")
+        ])
+        .is_ok());
     }
 
     #[test]

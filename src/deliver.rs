@@ -3,9 +3,14 @@
 //! update the notice → post the thread line. The only module that decides order and
 //! concurrency, and the only one that talks to Slack for an event.
 //!
-//! Exactly once per CloudTrail event ID: every write is preceded by a look for what an earlier
-//! attempt (or an earlier invocation) already posted, and a write whose fate is unknown
-//! (timeout, dropped connection, 5xx) is followed by another look instead of a blind repeat.
+//! Exactly once per CloudTrail event ID, resting on three conditions (README, *Exactly once*):
+//! one invocation at a time per deployment (reserved concurrency 1, which the template holds);
+//! Slack carries out a write within `RetryPolicy::write_settle` of sending it, or never; and only
+//! privwatch's own bot user's messages count. Every write is preceded by a look for what an
+//! earlier attempt posted; a write whose fate is unknown is looked for until it has settled and
+//! is never sent again before then (if the deadline comes first, the invocation fails and
+//! Lambda's retry, a minute or more later, looks first). A search that cannot reach its end
+//! fails the invocation instead of guessing "not posted".
 
 use crate::detect::PrivilegedUse;
 use crate::metadata::{
@@ -13,16 +18,24 @@ use crate::metadata::{
     NOTICE_EVENT_TYPE,
 };
 use crate::notice::{self, Mention};
-use crate::slack::{FoundMessage, SlackError};
+use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
-/// How many times a write whose fate was unknown is checked and tried again in one invocation.
-const MAX_WRITE_ROUNDS: u32 = 3;
-/// History pages (of 200 messages) searched for an existing notice.
-const MAX_HISTORY_PAGES: u32 = 10;
+/// How many times a write that surely did not land (looked for until it settled) is sent again
+/// in one invocation.
+const MAX_WRITE_ROUNDS: u32 = 2;
+/// Upper bound on history pages (of 200 messages) searched for an existing notice: 50,000
+/// messages between the event and now. Reaching it fails the invocation loudly.
+const MAX_SEARCH_PAGES: u32 = 250;
+/// Thread pages (of 200 lines) searched for an event's line.
+const MAX_THREAD_PAGES: u32 = 100;
+/// How long the notice waits for `users.lookupByEmail` before using the fallback mention.
+const MENTION_WAIT: Duration = Duration::from_secs(2);
+/// Time kept for one more look after a write's fate turned out unknown.
+const LOOK_MARGIN: Duration = Duration::from_millis(300);
 
 /// What one event led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,19 +83,32 @@ async fn deliver_with(
     u: &PrivilegedUse,
     deadline: Instant,
 ) -> Result<Delivery, SlackError> {
+    let bot = app.bot_user(token, deadline).await?;
     let (place, mention) = tokio::join!(
-        find_place(app, token, u, deadline),
+        find_place(app, token, bot, u, deadline),
         mention_for(app, token, u, deadline)
     );
     let wording = &app.config.wording;
     let channel = &app.config.channel_id;
+    let settle = app.slack.write_settle();
 
-    match place? {
+    let place = match place? {
+        // A long series no longer lists every event ID in the notice: its line in the thread
+        // says whether this event was already counted.
+        Place::Join(found, payload) if payload.ids_evicted() => {
+            match find_line(app, token, bot, &found.ts, &u.event_id, deadline).await? {
+                Some(_) => Place::Own(found, payload),
+                None => Place::Join(found, payload),
+            }
+        }
+        place => place,
+    };
+    match place {
         Place::Own(found, payload) => {
             // An earlier attempt posted (or counted) this event: add only what is missing.
             let is_first = payload.event_id == event_key(&u.event_id);
             if found.reply_count > 0
-                && find_line(app, token, &found.ts, &u.event_id, deadline)
+                && find_line(app, token, bot, &found.ts, &u.event_id, deadline)
                     .await?
                     .is_some()
             {
@@ -100,7 +126,7 @@ async fn deliver_with(
             } else {
                 (notice::render_repeat_line(u, wording), "none")
             };
-            post_line(app, token, &found.ts, &u.event_id, &line, deadline).await?;
+            post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
             Ok(Delivery {
                 notice_ts: found.ts,
                 notice_existed: true,
@@ -122,6 +148,8 @@ async fn deliver_with(
             }
             let update = notice::render_count_update(channel, &found.raw, &payload, wording);
             write_once(
+                settle,
+                deadline,
                 || async {
                     app.slack
                         .update_message(token.expose(), &update, deadline)
@@ -129,7 +157,7 @@ async fn deliver_with(
                     Ok(found.ts.clone())
                 },
                 || async {
-                    Ok(match find_place(app, token, u, deadline).await? {
+                    Ok(match find_place(app, token, bot, u, deadline).await? {
                         Place::Own(m, _) => Some(m.ts),
                         _ => None,
                     })
@@ -137,7 +165,7 @@ async fn deliver_with(
             )
             .await?;
             let line = notice::render_repeat_line(u, wording);
-            post_line(app, token, &found.ts, &u.event_id, &line, deadline).await?;
+            post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
             Ok(Delivery {
                 notice_ts: found.ts,
                 notice_existed: false,
@@ -150,9 +178,11 @@ async fn deliver_with(
             let (mention, mention_kind) = mention?;
             let body = notice::render_notice(u, wording).to_post_body(channel, None);
             let ts = write_once(
+                settle,
+                deadline,
                 || app.slack.post_message(token.expose(), &body, deadline),
                 || async {
-                    Ok(match find_place(app, token, u, deadline).await? {
+                    Ok(match find_place(app, token, bot, u, deadline).await? {
                         Place::Own(m, _) => Some(m.ts),
                         _ => None,
                     })
@@ -160,7 +190,7 @@ async fn deliver_with(
             )
             .await?;
             let reply = notice::render_reply(u, &mention, wording);
-            post_line(app, token, &ts, &u.event_id, &reply, deadline).await?;
+            post_line(app, token, bot, &ts, &u.event_id, &reply, deadline).await?;
             Ok(Delivery {
                 notice_ts: ts,
                 notice_existed: false,
@@ -176,6 +206,7 @@ async fn deliver_with(
 async fn post_line(
     app: &App,
     token: &BotToken,
+    bot: &BotUser,
     notice_ts: &str,
     event_id: &str,
     line: &notice::Message,
@@ -183,14 +214,24 @@ async fn post_line(
 ) -> Result<String, SlackError> {
     let body = line.to_post_body(&app.config.channel_id, Some(notice_ts));
     write_once(
+        app.slack.write_settle(),
+        deadline,
         || app.slack.post_message(token.expose(), &body, deadline),
-        || find_line(app, token, notice_ts, event_id, deadline),
+        || find_line(app, token, bot, notice_ts, event_id, deadline),
     )
     .await
 }
 
-/// Runs a write; when its fate is unknown, looks whether it landed before trying again.
-async fn write_once<W, WF, C, CF>(write: W, check: C) -> Result<String, SlackError>
+/// Runs a write exactly once. When its fate is unknown (timeout, dropped connection, 5xx), it
+/// looks for the write until Slack can no longer carry it out (`settle` after sending) and sends
+/// it again only then. If the deadline comes first, the invocation fails without a second copy:
+/// Lambda's retry comes later than `settle` and looks first.
+async fn write_once<W, WF, C, CF>(
+    settle: Duration,
+    deadline: Instant,
+    write: W,
+    check: C,
+) -> Result<String, SlackError>
 where
     W: Fn() -> WF,
     WF: std::future::Future<Output = Result<String, SlackError>>,
@@ -199,23 +240,45 @@ where
 {
     let mut round = 1;
     loop {
-        match write().await {
-            Err(SlackError::Unconfirmed { method, detail }) => {
-                tracing::warn!(method, reason = %detail, round, "Slack did not confirm a write; checking whether it landed");
-                if let Some(ts) = check().await? {
-                    return Ok(ts);
-                }
-                if round >= MAX_WRITE_ROUNDS {
-                    return Err(SlackError::Unavailable {
-                        method,
-                        detail,
-                        attempts: round,
-                    });
-                }
-                round += 1;
-            }
+        let sent = Instant::now();
+        let (method, detail) = match write().await {
+            Err(SlackError::Unconfirmed { method, detail }) => (method, detail),
             other => return other,
+        };
+        tracing::warn!(method, reason = %detail, round, "Slack did not confirm a write; looking whether it landed");
+        let settled = sent + settle;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            if let Some(ts) = check().await? {
+                return Ok(ts);
+            }
+            let now = Instant::now();
+            if now >= settled {
+                break;
+            }
+            let next = (now + pause).min(settled);
+            if next + LOOK_MARGIN >= deadline {
+                tracing::warn!(method, "a write's fate is still unknown at the deadline; failing so that Lambda's retry looks first");
+                return Err(SlackError::Unconfirmed {
+                    method,
+                    detail: format!("{detail}; not seen within the time left, and not sent twice"),
+                });
+            }
+            tokio::time::sleep_until(next).await;
+            pause = (pause * 2).min(Duration::from_secs(4));
         }
+        if round >= MAX_WRITE_ROUNDS {
+            return Err(SlackError::Unavailable {
+                method,
+                detail,
+                attempts: round,
+            });
+        }
+        tracing::warn!(
+            method,
+            "the write did not land within its settle time; sending it again"
+        );
+        round += 1;
     }
 }
 
@@ -236,11 +299,17 @@ async fn mention_for(
     let Some(email) = u.identity.email() else {
         return Ok(fallback());
     };
-    match app
-        .slack
-        .lookup_user_by_email(token.expose(), email, deadline)
-        .await
-    {
+    // The notice does not wait long for the person: a slow lookup means the fallback.
+    let lookup = app.slack.lookup_user_by_email(
+        token.expose(),
+        email,
+        deadline.min(Instant::now() + MENTION_WAIT),
+    );
+    let Ok(answer) = tokio::time::timeout(MENTION_WAIT, lookup).await else {
+        tracing::warn!(event_id = %u.event_id, "Slack did not answer the person's lookup in time; mentioning the fallback");
+        return Ok(fallback());
+    };
+    match answer {
         Ok(Some(user_id)) => Ok((Mention::User(user_id), "user")),
         Ok(None) => Ok(fallback()),
         Err(e) if e.is_auth() => Err(e),
@@ -251,11 +320,13 @@ async fn mention_for(
     }
 }
 
-/// Searches the channel (newest first) for a notice holding this event ID, remembering the
-/// newest notice of the same principal within the coalescing window on the way.
+/// Searches the channel (newest first, from a little before the event to now, to the end of
+/// that range however busy the channel) for privwatch's notice holding this event ID,
+/// remembering the newest notice of the same principal within the coalescing window on the way.
 async fn find_place(
     app: &App,
     token: &BotToken,
+    bot: &BotUser,
     u: &PrivilegedUse,
     deadline: Instant,
 ) -> Result<Place, SlackError> {
@@ -270,10 +341,15 @@ async fn find_place(
         token.expose(),
         &app.config.channel_id,
         oldest.as_deref(),
-        MAX_HISTORY_PAGES,
+        None,
+        MAX_SEARCH_PAGES,
     );
     while let Some(messages) = pages.next(deadline).await? {
         for message in messages {
+            // Another app's message proves nothing, whatever metadata it carries.
+            if !message.posted_by(bot) {
+                continue;
+            }
             let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
                 continue;
             };
@@ -289,41 +365,49 @@ async fn find_place(
             }
         }
     }
+    if let Err(e) = pages.require_complete() {
+        tracing::error!(event_id = %u.event_id, error = %e, "the search for an earlier notice stopped before its end");
+        return Err(e);
+    }
     Ok(match join {
         Some((message, payload)) => Place::Join(message, payload),
         None => Place::New,
     })
 }
 
-/// The `ts` of the thread line for this event ID in the notice's thread, if any.
+/// The `ts` of privwatch's thread line for this event ID in the notice's thread, if any.
 async fn find_line(
     app: &App,
     token: &BotToken,
+    bot: &BotUser,
     thread_ts: &str,
     event_id: &str,
     deadline: Instant,
 ) -> Result<Option<String>, SlackError> {
     let wanted = event_key(event_id);
-    let found = app
-        .slack
-        .replies(
-            token.expose(),
-            &app.config.channel_id,
-            thread_ts,
-            MAX_HISTORY_PAGES,
-        )
-        .find(deadline, |m| {
-            payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
-                .is_some_and(|line| line.event_id == wanted)
-        })
-        .await?;
-    Ok(found.map(|m| m.ts))
+    let mut pages = app.slack.replies(
+        token.expose(),
+        &app.config.channel_id,
+        thread_ts,
+        MAX_THREAD_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
+        let found = messages.into_iter().find(|m| {
+            m.posted_by(bot)
+                && payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
+                    .is_some_and(|line| line.event_id == wanted)
+        });
+        if let Some(found) = found {
+            return Ok(Some(found.ts));
+        }
+    }
+    pages.require_complete()?;
+    Ok(None)
 }
 
-/// Search history from a little before the event (all of it, within the page bound, if the
-/// record has no time).
+/// Search history from a little before the event (all of it if the record has no time).
 fn oldest_for(u: &PrivilegedUse, lookback: Duration) -> Option<String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    let now = chrono::Utc::now().timestamp();
     let event_time = u.time?.timestamp().min(now);
     let oldest = event_time - lookback.as_secs() as i64;
     (oldest > 0).then(|| format!("{oldest}.000000"))

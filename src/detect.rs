@@ -98,8 +98,12 @@ impl PrivilegedUse {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Classified {
     Use(Box<PrivilegedUse>),
-    /// The periodic sweep of the justification loop (an EventBridge schedule).
-    Sweep,
+    /// The periodic sweep of the justification loop (an EventBridge schedule). `account` is the
+    /// schedule's own account: a sweep acts only on that account's notices, so deployments of
+    /// several accounts can share one channel.
+    Sweep {
+        account: String,
+    },
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
 }
@@ -151,7 +155,11 @@ pub fn classify(event: &Event) -> Classified {
     let is_sts = detail.event_source.as_deref() == Some("sts.amazonaws.com");
 
     let kind = match event.detail_type.as_str() {
-        SCHEDULED_DETAIL_TYPE if event.source == "aws.events" => return Classified::Sweep,
+        SCHEDULED_DETAIL_TYPE if event.source == "aws.events" => {
+            return Classified::Sweep {
+                account: event.account.clone().unwrap_or_default(),
+            }
+        }
         SIGN_IN_DETAIL_TYPE => {
             if identity_type != Some("Root") {
                 return Classified::Ignored("console sign-in by a non-root identity");

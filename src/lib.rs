@@ -28,6 +28,9 @@ pub struct App {
     pub config: Config,
     pub slack: SlackClient,
     pub tokens: TokenSource,
+    /// privwatch's own Slack bot user, learned once with `auth.test`: only its messages are
+    /// privwatch's notices and lines, whatever metadata another app's message carries.
+    pub bot: tokio::sync::OnceCell<slack::BotUser>,
 }
 
 impl App {
@@ -49,7 +52,19 @@ impl App {
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
             tokens: TokenSource::new(config.token.clone(), secrets),
             config,
+            bot: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// privwatch's bot user (one `auth.test` per execution environment).
+    pub async fn bot_user(
+        &self,
+        token: &token::BotToken,
+        deadline: Instant,
+    ) -> Result<&slack::BotUser, slack::SlackError> {
+        self.bot
+            .get_or_try_init(|| self.slack.auth_test(token.expose(), deadline))
+            .await
     }
 }
 
@@ -99,7 +114,9 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             );
             return Ok(Outcome::Ignored(reason));
         }
-        Classified::Sweep => return Ok(Outcome::Swept(sweep::sweep(app, deadline).await?)),
+        Classified::Sweep { account } => {
+            return Ok(Outcome::Swept(sweep::sweep(app, &account, deadline).await?))
+        }
         Classified::Use(u) => u,
     };
     let event_id = use_.event_id.clone();

@@ -104,8 +104,9 @@ async fn warm_up(app: &'static App) {
     };
     tokio::spawn(async move {
         let deadline = Instant::now() + WARM_UP_BUDGET;
-        match app.slack.auth_test(token.expose(), deadline).await {
-            Ok(bot_user) => tracing::debug!(bot_user, "Slack connection ready"),
+        // Learns privwatch's own bot user once (`auth.test`), which also opens the connection.
+        match app.bot_user(&token, deadline).await {
+            Ok(bot_user) => tracing::debug!(bot_user = %bot_user.0, "Slack connection ready"),
             Err(error) => {
                 tracing::warn!(%error, "Slack warm-up failed; events will still be tried")
             }

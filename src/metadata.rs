@@ -40,7 +40,10 @@ pub struct NoticePayload {
     pub count: u32,
     /// Unix seconds of the last use coalesced into this notice.
     pub last_time: i64,
-    /// Every event ID of this notice (bounded by [`MAX_EVENT_IDS`]).
+    /// Event IDs of this notice (bounded by [`MAX_EVENT_IDS`]; once `count` is larger, the rest
+    /// are only in the thread's lines). Written as `[{"id": …}]`: Slack's metadata types allow
+    /// arrays of objects, not of strings. Read in both forms.
+    #[serde(with = "event_id_list")]
     pub event_ids: Vec<String>,
     pub justified: bool,
     pub escalated: bool,
@@ -49,6 +52,11 @@ pub struct NoticePayload {
 impl NoticePayload {
     pub fn holds(&self, event_id: &str) -> bool {
         self.event_id == event_id || self.event_ids.iter().any(|id| id == event_id)
+    }
+
+    /// Some of this notice's event IDs are no longer in its metadata (only in its thread).
+    pub fn ids_evicted(&self) -> bool {
+        self.count as usize > self.event_ids.len()
     }
 
     /// Same person, same account, same outcome: what may share a thread. Root activity joins
@@ -83,6 +91,40 @@ impl LinePayload {
     }
 }
 
+/// `event_ids` as `[{"id": "…"}]` (what Slack's `MessageMetadata` type allows); an older
+/// notice's plain array of strings still reads.
+mod event_id_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry<'a> {
+        #[serde(borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Object { id: String },
+        Plain(String),
+    }
+
+    pub fn serialize<S: Serializer>(ids: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(ids.iter().map(|id| Entry {
+            id: std::borrow::Cow::Borrowed(id),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(Vec::<Either>::deserialize(d)?
+            .into_iter()
+            .map(|e| match e {
+                Either::Object { id } | Either::Plain(id) => id,
+            })
+            .collect())
+    }
+}
+
 /// The payload of `message`'s metadata if it is of `event_type`.
 pub fn payload_of<T: for<'de> Deserialize<'de>>(message: &Value, event_type: &str) -> Option<T> {
     let metadata = &message["metadata"];
@@ -107,6 +149,16 @@ mod tests {
         let message = json!({"metadata": payload.to_metadata()});
         let back: NoticePayload = payload_of(&message, NOTICE_EVENT_TYPE).unwrap();
         assert_eq!(back, payload);
+        // Slack's types allow arrays of objects only.
+        assert_eq!(
+            message["metadata"]["event_payload"]["event_ids"],
+            json!([{"id": "e1"}, {"id": "e2"}])
+        );
+        // A notice written with a plain array of strings still reads.
+        let strings = json!({"metadata": {"event_type": "privileged_use",
+            "event_payload": {"event_id": "e1", "event_ids": ["e1", "e9"]}}});
+        let old_form: NoticePayload = payload_of(&strings, NOTICE_EVENT_TYPE).unwrap();
+        assert_eq!(old_form.event_ids, vec!["e1".to_string(), "e9".to_string()]);
         assert!(back.holds("e2") && !back.holds("e3"));
         // A notice written before coalescing existed: missing fields take defaults.
         let old = json!({"metadata": {"event_type": "privileged_use", "event_payload": {"event_id": "x"}}});

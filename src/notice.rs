@@ -9,8 +9,14 @@ use crate::metadata::{
 };
 use serde_json::{json, Value};
 
-/// `block_id` of the context block that counts coalesced uses.
+/// `block_id` prefix of the context block that counts coalesced uses. Each update gives it a new
+/// suffix: Slack asks for a new `block_id` whenever a message is updated.
 const REPEATS_BLOCK_ID: &str = "privwatch-repeats";
+/// Slack's limits, applied to the text as sent (after escaping): a section's or context
+/// element's text, a field, and a message's `text` (`chat.update` answers `msg_too_long` above it).
+const SECTION_MAX_CHARS: usize = 3000;
+const FIELD_TEXT_MAX_CHARS: usize = 2000;
+pub const MESSAGE_TEXT_MAX_CHARS: usize = 4000;
 
 /// Longest value shown in a field (before escaping, which may grow it up to 5×; Slack allows
 /// 2,000 characters per field and 3,000 per section text).
@@ -43,7 +49,7 @@ impl Message {
     pub fn to_post_body(&self, channel: &str, thread_ts: Option<&str>) -> Value {
         let mut body = json!({
             "channel": channel,
-            "text": self.text,
+            "text": clip_mrkdwn(&self.text, MESSAGE_TEXT_MAX_CHARS),
             "metadata": self.metadata,
             "unfurl_links": false,
             "unfurl_media": false,
@@ -156,6 +162,11 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
         )));
     }
     fields.truncate(10); // Slack allows at most 10 fields in a section.
+    for f in &mut fields {
+        if let Some(text) = f["text"].as_str() {
+            f["text"] = json!(clip_mrkdwn(text, FIELD_TEXT_MAX_CHARS));
+        }
+    }
 
     let mut context = format!("CloudTrail event `{}`", field(&u.event_id));
     if let Some(link) = console_link(u) {
@@ -294,12 +305,9 @@ pub fn render_count_update(
     wording: &Wording,
 ) -> Value {
     let ja = wording.lang == Lang::Ja;
-    let mut blocks: Vec<Value> = existing["blocks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let mut blocks: Vec<Value> = renew_block_ids(&existing["blocks"])
         .into_iter()
-        .filter(|b| b["block_id"] != REPEATS_BLOCK_ID)
+        .filter(|b| !is_repeats_block(b))
         .collect();
     let date = |unix: i64| {
         let plain = chrono::DateTime::from_timestamp(unix, 0)
@@ -323,14 +331,16 @@ pub fn render_count_update(
         )
     };
     blocks.push(
-        json!({"type": "context", "block_id": REPEATS_BLOCK_ID, "elements": [mrkdwn(summary)]}),
+        json!({"type": "context", "block_id": new_repeats_block_id(), "elements": [mrkdwn(summary)]}),
     );
     let base_text = existing["text"].as_str().unwrap_or_default();
     let base_text = base_text.split(" [×").next().unwrap_or(base_text);
+    let suffix = format!(" [×{}]", payload.count);
+    let base_text = clip_mrkdwn(base_text, MESSAGE_TEXT_MAX_CHARS - suffix.chars().count());
     json!({
         "channel": channel,
         "ts": existing["ts"],
-        "text": format!("{base_text} [×{}]", payload.count),
+        "text": format!("{base_text}{suffix}"),
         "blocks": blocks,
         "metadata": payload.to_metadata(),
     })
@@ -339,16 +349,53 @@ pub fn render_count_update(
 /// A `chat.update` body that changes only the metadata (justified, escalated), keeping the
 /// notice as it is.
 pub fn render_metadata_update(channel: &str, existing: &Value, payload: &NoticePayload) -> Value {
+    let text = clip_mrkdwn(
+        existing["text"].as_str().unwrap_or_default(),
+        MESSAGE_TEXT_MAX_CHARS,
+    );
     let mut body = json!({
         "channel": channel,
         "ts": existing["ts"],
-        "text": existing["text"],
+        "text": text,
         "metadata": payload.to_metadata(),
     });
     if existing["blocks"].is_array() {
-        body["blocks"] = existing["blocks"].clone();
+        body["blocks"] = json!(renew_block_ids(&existing["blocks"]));
     }
     body
+}
+
+/// The blocks of a message read back, ready to be sent in an update: Slack's own `block_id`s are
+/// dropped (it assigns new ones) and the repeats block gets a new one of ours.
+fn renew_block_ids(blocks: &Value) -> Vec<Value> {
+    let mut blocks = blocks.as_array().cloned().unwrap_or_default();
+    for block in &mut blocks {
+        let repeats = is_repeats_block(block);
+        if let Some(map) = block.as_object_mut() {
+            map.remove("block_id");
+            if repeats {
+                map.insert("block_id".into(), json!(new_repeats_block_id()));
+            }
+        }
+    }
+    blocks
+}
+
+fn is_repeats_block(block: &Value) -> bool {
+    block["block_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with(REPEATS_BLOCK_ID))
+}
+
+/// A `block_id` for the repeats block that no earlier version of the message carried.
+fn new_repeats_block_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let micros = chrono::Utc::now().timestamp_micros();
+    format!(
+        "{REPEATS_BLOCK_ID}-{micros}-{}",
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The chase: one reply in an unanswered thread, mentioning who must follow up.
@@ -505,9 +552,32 @@ fn t<'a>(ja: bool, en: &'a str, jp: &'a str) -> &'a str {
     }
 }
 
-/// A mrkdwn text object that Slack must not auto-link (`verbatim`).
+/// A mrkdwn text object that Slack must not auto-link (`verbatim`), within Slack's 3,000
+/// characters as sent.
 fn mrkdwn(text: String) -> Value {
-    json!({"type": "mrkdwn", "text": text, "verbatim": true})
+    json!({"type": "mrkdwn", "text": clip_mrkdwn(&text, SECTION_MAX_CHARS), "verbatim": true})
+}
+
+/// Shortens already escaped mrkdwn to at most `max` characters, never cutting inside an entity
+/// (`&amp;`) or markup (`<…>`), and marks the cut with `…`.
+pub fn clip_mrkdwn(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    // An entity or markup left open at the cut is dropped whole.
+    if let Some(amp) = kept.rfind('&') {
+        if !kept[amp..].contains(';') {
+            kept.truncate(amp);
+        }
+    }
+    if let Some(open) = kept.rfind('<') {
+        if !kept[open..].contains('>') {
+            kept.truncate(open);
+        }
+    }
+    kept.push('…');
+    kept
 }
 
 /// An untrusted value, shortened and escaped for display.
@@ -692,6 +762,120 @@ mod tests {
             }
         }
         assert!(n.text.chars().count() <= 4000);
+    }
+
+    /// Every untrusted value at its longest and most hostile (each `<` grows to `&lt;`): the
+    /// texts as sent stay within Slack's limits, and no cut leaves half an entity.
+    #[test]
+    fn hostile_values_stay_within_slack_limits_after_escaping() {
+        let hostile = "<&>@".repeat(5_000);
+        let mut u = root_sign_in();
+        u.kind = Kind::AdminRoleViaSaml;
+        u.identity = Identity::Person {
+            email: hostile.clone(),
+        };
+        u.role_arn = Some(hostile.clone());
+        u.permission_set = Some(hostile.clone());
+        u.event_name = Some(hostile.clone());
+        u.source_ip = Some(hostile.clone());
+        u.user_agent = Some(hostile.clone());
+        u.region = Some(hostile.clone());
+        u.failure = Some(hostile.clone());
+        let wording = Wording {
+            lang: Lang::En,
+            account_name: Some(hostile.clone()),
+        };
+        let notice = render_notice(&u, &wording);
+        let post = notice.to_post_body("C1", None);
+        let blocks = post["blocks"].as_array().unwrap();
+        let mut texts = vec![];
+        for block in blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                assert!(text.chars().count() <= SECTION_MAX_CHARS, "{}", text.len());
+                texts.push(text.to_string());
+            }
+            for f in block["fields"].as_array().into_iter().flatten() {
+                let text = f["text"].as_str().unwrap();
+                assert!(text.chars().count() <= FIELD_TEXT_MAX_CHARS);
+                texts.push(text.to_string());
+            }
+            for e in block["elements"].as_array().into_iter().flatten() {
+                let text = e["text"].as_str().unwrap();
+                assert!(text.chars().count() <= SECTION_MAX_CHARS);
+                texts.push(text.to_string());
+            }
+        }
+        let text = post["text"].as_str().unwrap();
+        assert!(text.chars().count() <= MESSAGE_TEXT_MAX_CHARS);
+        texts.push(text.to_string());
+        // A coalesced update of that notice, and a metadata update, keep the limit too.
+        let existing = json!({"ts": "1.2", "text": text.repeat(3), "blocks": post["blocks"]});
+        let payload = notice_payload(&u);
+        let update = render_count_update("C1", &existing, &payload, &wording);
+        assert!(update["text"].as_str().unwrap().chars().count() <= MESSAGE_TEXT_MAX_CHARS);
+        let flags = render_metadata_update("C1", &existing, &payload);
+        assert!(flags["text"].as_str().unwrap().chars().count() <= MESSAGE_TEXT_MAX_CHARS);
+        for t in texts {
+            // No entity cut in half at the clip: every `&` starts a whole entity.
+            for (i, _) in t.match_indices('&') {
+                let rest = &t[i..];
+                assert!(
+                    rest.starts_with("&amp;")
+                        || rest.starts_with("&lt;")
+                        || rest.starts_with("&gt;"),
+                    "half an entity at {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn clip_mrkdwn_never_splits_an_entity_or_markup() {
+        assert_eq!(clip_mrkdwn("ab&amp;cd", 5), "ab…");
+        assert_eq!(clip_mrkdwn("ab<!date^1|x>cd", 8), "ab…");
+        assert_eq!(clip_mrkdwn("short", 10), "short");
+        assert_eq!(clip_mrkdwn("abcdef", 4), "abc…");
+    }
+
+    /// Slack: "If a message is updated, use a new block_id". The blocks read back keep none of
+    /// their ids, and the repeats block gets a new one on every update.
+    #[test]
+    fn updates_carry_new_block_ids() {
+        let u = root_sign_in();
+        let mut blocks = render_notice(&u, &Wording::default()).blocks.unwrap();
+        for (i, b) in blocks.as_array_mut().unwrap().iter_mut().enumerate() {
+            b["block_id"] = json!(format!("slack-assigned-{i}"));
+        }
+        let existing = json!({"ts": "1.2", "text": "x", "blocks": blocks});
+        let payload = NoticePayload {
+            count: 2,
+            ..notice_payload(&u)
+        };
+        let first = render_count_update("C1", &existing, &payload, &Wording::default());
+        let ids = |v: &Value| -> Vec<String> {
+            v["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|b| b["block_id"].as_str().map(str::to_string))
+                .collect()
+        };
+        let first_ids = ids(&first);
+        assert_eq!(
+            first_ids.len(),
+            1,
+            "only the repeats block carries an id of ours"
+        );
+        assert!(first_ids[0].starts_with(REPEATS_BLOCK_ID));
+        let again = render_count_update("C1", &first, &payload, &Wording::default());
+        assert_eq!(ids(&again).len(), 1);
+        assert_ne!(ids(&again), first_ids, "a new id on every update");
+        let flags = render_metadata_update("C1", &first, &payload);
+        assert_ne!(ids(&flags), first_ids);
+        assert_eq!(
+            flags["blocks"].as_array().unwrap().len(),
+            first["blocks"].as_array().unwrap().len()
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Upper bound of one HTTP request; shortened to the time left before the deadline.
     pub request_timeout: Duration,
+    /// How long after a write was sent Slack may still carry it out. A write whose fate is
+    /// unknown is looked for until then and never sent again before then (exactly-once rests on
+    /// Slack carrying out a write within this time, or never).
+    pub write_settle: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -25,6 +29,7 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
             request_timeout: Duration::from_secs(8),
+            write_settle: Duration::from_secs(30),
         }
     }
 }
@@ -51,6 +56,13 @@ pub enum SlackError {
         method: &'static str,
         detail: String,
     },
+    /// A search of history or a thread stopped before its end (page bound, looping cursor, or the
+    /// deadline): privwatch does not guess that what it looked for is absent.
+    #[error("Slack {method}: the search stopped before its end ({reason}); not guessing that nothing is there")]
+    Incomplete {
+        method: &'static str,
+        reason: String,
+    },
     /// The answer was not a Slack Web API response.
     #[error("Slack {method} answered something that is not a Slack Web API response ({detail}); check SLACK_API_URL")]
     Protocol {
@@ -69,12 +81,14 @@ impl SlackError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            SlackError::Unavailable { .. } | SlackError::Unconfirmed { .. }
+            SlackError::Unavailable { .. }
+                | SlackError::Unconfirmed { .. }
+                | SlackError::Incomplete { .. }
         )
     }
 }
 
-const AUTH_ERRORS: &[&str] = &[
+pub(crate) const AUTH_ERRORS: &[&str] = &[
     "invalid_auth",
     "not_authed",
     "token_revoked",
@@ -129,8 +143,28 @@ enum Body<'a> {
 pub struct FoundMessage {
     pub ts: String,
     pub reply_count: u64,
+    /// The poster's user ID (`user`); for a bot, its bot user.
+    pub user: String,
+    /// Set for messages posted by any bot or app.
+    pub from_bot: bool,
     pub raw: Value,
 }
+
+impl FoundMessage {
+    /// Posted by this bot user (privwatch itself), not by a person or another app.
+    pub fn posted_by(&self, bot: &BotUser) -> bool {
+        self.user == bot.0
+    }
+
+    /// Written by a person: not a bot, not an app, not a system message.
+    pub fn from_person(&self) -> bool {
+        !self.from_bot && self.raw["subtype"].is_null() && !self.user.is_empty()
+    }
+}
+
+/// The Slack user ID of privwatch's own bot (`auth.test`), which alone makes a message privwatch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotUser(pub String);
 
 /// A walk through the pages of a history or replies listing, following Slack's cursor.
 pub struct Pages<'a> {
@@ -139,7 +173,10 @@ pub struct Pages<'a> {
     method: &'static str,
     query: Vec<(&'static str, String)>,
     cursor: Option<String>,
+    seen: std::collections::HashSet<String>,
     pages_left: u32,
+    done: bool,
+    stopped: Option<String>,
 }
 
 impl<'a> Pages<'a> {
@@ -158,7 +195,27 @@ impl<'a> Pages<'a> {
             method,
             query,
             cursor: None,
+            seen: std::collections::HashSet::new(),
             pages_left: max_pages,
+            done: false,
+            stopped: None,
+        }
+    }
+
+    /// Why the walk ended before the listing's end (page bound, a cursor Slack sent twice), if
+    /// it did.
+    pub fn stopped_early(&self) -> Option<&str> {
+        self.stopped.as_deref()
+    }
+
+    /// The walk reached the end of the listing (so what it did not find is not there).
+    pub fn require_complete(&self) -> Result<(), SlackError> {
+        match &self.stopped {
+            None => Ok(()),
+            Some(reason) => Err(SlackError::Incomplete {
+                method: self.method,
+                reason: reason.clone(),
+            }),
         }
     }
 
@@ -167,7 +224,12 @@ impl<'a> Pages<'a> {
         &mut self,
         deadline: Instant,
     ) -> Result<Option<Vec<FoundMessage>>, SlackError> {
+        if self.done {
+            return Ok(None);
+        }
         if self.pages_left == 0 {
+            self.done = true;
+            self.stopped = Some("page bound reached".into());
             return Ok(None);
         }
         self.pages_left -= 1;
@@ -180,8 +242,17 @@ impl<'a> Pages<'a> {
             .page(self.method, self.token, &query, deadline)
             .await?;
         match next {
+            // A cursor Slack already sent would walk the same pages again, for ever.
+            Some(next) if !self.seen.insert(next.clone()) => {
+                tracing::warn!(
+                    method = self.method,
+                    "Slack sent a paging cursor a second time; stopping the walk"
+                );
+                self.done = true;
+                self.stopped = Some("Slack sent the same cursor twice".into());
+            }
             Some(next) => self.cursor = Some(next),
-            None => self.pages_left = 0,
+            None => self.done = true,
         }
         Ok(Some(messages))
     }
@@ -215,6 +286,11 @@ impl SlackClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             policy,
         }
+    }
+
+    /// How long after sending Slack may still carry out a write (see [`RetryPolicy::write_settle`]).
+    pub fn write_settle(&self) -> Duration {
+        self.policy.write_settle
     }
 
     /// `chat.postMessage`; returns the new message's `ts`.
@@ -306,11 +382,16 @@ impl SlackClient {
         token: &'a str,
         channel: &str,
         oldest: Option<&str>,
+        latest: Option<&str>,
         max_pages: u32,
     ) -> Pages<'a> {
         let mut query = vec![("channel", channel.to_string())];
         if let Some(oldest) = oldest {
             query.push(("oldest", oldest.to_string()));
+        }
+        if let Some(latest) = latest {
+            query.push(("latest", latest.to_string()));
+            query.push(("inclusive", "true".to_string()));
         }
         Pages::new(self, token, "conversations.history", query, max_pages)
     }
@@ -332,11 +413,18 @@ impl SlackClient {
     }
 
     /// `auth.test`: opens (and so warms) the connection; returns the bot's user ID.
-    pub async fn auth_test(&self, token: &str, deadline: Instant) -> Result<String, SlackError> {
+    pub async fn auth_test(&self, token: &str, deadline: Instant) -> Result<BotUser, SlackError> {
+        let method = "auth.test";
         let answer = self
-            .call("auth.test", token, Body::Query(&[]), Effect::Read, deadline)
+            .call(method, token, Body::Query(&[]), Effect::Read, deadline)
             .await?;
-        Ok(answer["user_id"].as_str().unwrap_or_default().to_string())
+        match answer["user_id"].as_str() {
+            Some(id) if !id.is_empty() => Ok(BotUser(id.to_string())),
+            _ => Err(SlackError::Protocol {
+                method,
+                detail: "no `user_id` in the answer".into(),
+            }),
+        }
     }
 
     /// `chat.getPermalink`.
@@ -386,6 +474,10 @@ impl SlackClient {
                 Some(FoundMessage {
                     ts: m["ts"].as_str()?.to_string(),
                     reply_count: m["reply_count"].as_u64().unwrap_or(0),
+                    user: m["user"].as_str().unwrap_or_default().to_string(),
+                    from_bot: !m["bot_id"].is_null()
+                        || m["subtype"] == "bot_message"
+                        || !m["bot_profile"].is_null(),
                     raw: m,
                 })
             })
@@ -418,7 +510,15 @@ impl SlackClient {
                 });
             }
             let request = match &body {
-                Body::Json(json) => self.http.post(&url).json(json),
+                // Slack asks for the charset (it answers `missing_charset` otherwise).
+                Body::Json(json) => self
+                    .http
+                    .post(&url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/json; charset=utf-8",
+                    )
+                    .body(serde_json::to_vec(json).unwrap_or_default()),
                 Body::Query(query) => self.http.get(&url).query(query),
             }
             .bearer_auth(token)

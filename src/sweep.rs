@@ -1,22 +1,31 @@
 //! The chase, run by a scheduled EventBridge rule: a notice whose thread got a reply from a
 //! person is marked justified (a reaction, and metadata the export reads); one still unanswered
 //! after `ESCALATE_AFTER_MINUTES` gets one escalation reply mentioning `ESCALATION_MENTION`.
-//! Bounded Slack calls per sweep; Slack's rate limits are honoured by the client.
+//!
+//! A sweep acts only on privwatch's own notices (its bot user) of its own account (the
+//! schedule's `account`), so several deployments can share one channel. It reads the whole
+//! window, acts on the oldest first within a per-sweep budget, and logs what it deferred: every
+//! open notice is reached sooner or later. A notice it cannot act on is skipped and logged; it
+//! does not stop the others. Only a person's reply justifies (not a bot's, not an app's).
 
 use crate::metadata::{payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE};
 use crate::notice;
-use crate::slack::{FoundMessage, SlackError};
+use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
-use serde_json::Value;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
-/// Notices looked at per sweep: the last day's, at most this many pages of history.
+/// Notices looked at per sweep: the last day's.
 const SWEEP_LOOKBACK_SECS: i64 = 24 * 3600;
-const MAX_HISTORY_PAGES: u32 = 3;
-/// Notices acted on (marked or escalated) per sweep; the rest wait for the next one.
-const MAX_ACTIONS: usize = 10;
+/// Upper bound on history pages read per sweep (50,000 messages); reaching it is logged.
+const MAX_HISTORY_PAGES: u32 = 250;
+const MAX_THREAD_PAGES: u32 = 100;
+/// Writes (reactions, updates, escalations) per sweep; the rest wait for the next sweep. Slack
+/// allows about 50 `chat.update` and `reactions.add` a minute (Tier 3).
+const MAX_ACTIONS: usize = 20;
+/// Time kept back from the deadline for the last action and the summary.
+const ACTION_MARGIN: Duration = Duration::from_secs(5);
 pub const JUSTIFIED_REACTION: &str = "white_check_mark";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,16 +33,62 @@ pub struct SweepReport {
     pub looked_at: usize,
     pub justified: usize,
     pub escalated: usize,
-    /// Actions left for the next sweep (the per-sweep bound was reached).
+    /// Notices needing action left for the next sweep (budget or time ran out).
     pub deferred: usize,
+    /// Notices that could not be acted on (e.g. Slack refused the update); logged and skipped.
+    pub skipped: usize,
+    /// Notices of other accounts' deployments in the same channel, left to them.
+    pub other_accounts: usize,
+    /// The window could not be read to its end (the reason is logged).
+    pub partial: bool,
 }
 
-pub async fn sweep(app: &App, deadline: Instant) -> Result<SweepReport, crate::HandleError> {
+/// What a notice needs, decided from the history entry alone (pure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Nothing,
+    /// Someone other than privwatch replied: a person's reply justifies, a bot's does not.
+    CheckReplies {
+        overdue: bool,
+    },
+    Escalate,
+}
+
+/// The decision for one notice: `now` and the notice's `ts` in Unix seconds.
+pub fn need(
+    payload: &NoticePayload,
+    notice: &FoundMessage,
+    bot: &BotUser,
+    now: i64,
+    escalate_after: Duration,
+) -> Need {
+    if payload.justified {
+        return Need::Nothing;
+    }
+    let overdue =
+        now - ts_seconds(&notice.ts) >= escalate_after.as_secs() as i64 && !payload.escalated;
+    let others_replied = notice.raw["reply_users"]
+        .as_array()
+        .is_some_and(|users| users.iter().any(|u| u.as_str() != Some(bot.0.as_str())));
+    if others_replied {
+        Need::CheckReplies { overdue }
+    } else if overdue {
+        Need::Escalate
+    } else {
+        Need::Nothing
+    }
+}
+
+pub async fn sweep(
+    app: &App,
+    account: &str,
+    deadline: Instant,
+) -> Result<SweepReport, crate::HandleError> {
     let token = app.tokens.get().await?;
-    match sweep_with(app, &token, deadline).await {
+    match sweep_with(app, &token, account, deadline).await {
         Err(e) if e.is_auth() => {
             let fresh = app.tokens.refresh().await?;
-            Ok(sweep_with(app, &fresh, deadline).await?)
+            Ok(sweep_with(app, &fresh, account, deadline).await?)
         }
         other => Ok(other?),
     }
@@ -42,47 +97,71 @@ pub async fn sweep(app: &App, deadline: Instant) -> Result<SweepReport, crate::H
 async fn sweep_with(
     app: &App,
     token: &BotToken,
+    account: &str,
     deadline: Instant,
 ) -> Result<SweepReport, SlackError> {
-    let bot_user = app.slack.auth_test(token.expose(), deadline).await?;
-    let now = unix_now();
+    let bot = app.bot_user(token, deadline).await?;
+    let now = chrono::Utc::now().timestamp();
     let oldest = format!("{}.000000", now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();
-    let mut actions = 0;
+    let mut open: Vec<(FoundMessage, NoticePayload, Need)> = Vec::new();
     let mut pages = app.slack.history(
         token.expose(),
         &app.config.channel_id,
         Some(&oldest),
+        None,
         MAX_HISTORY_PAGES,
     );
     while let Some(messages) = pages.next(deadline).await? {
         for message in messages {
+            if !message.posted_by(bot) {
+                continue;
+            }
             let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
                 continue;
             };
+            if payload.account != account {
+                report.other_accounts += 1;
+                continue;
+            }
             report.looked_at += 1;
-            if payload.justified {
-                continue;
+            match need(&payload, &message, bot, now, app.config.escalate_after) {
+                Need::Nothing => {}
+                need => open.push((message, payload, need)),
             }
-            let answered = people_who_replied(&message.raw, &bot_user) > 0;
-            let overdue =
-                now - ts_seconds(&message.ts) >= app.config.escalate_after.as_secs() as i64;
-            let needs_action = answered || (overdue && !payload.escalated);
-            if !needs_action {
-                continue;
-            }
-            if actions >= MAX_ACTIONS {
-                report.deferred += 1;
-                continue;
-            }
-            actions += 1;
-            if answered {
-                mark_justified(app, token, &message, payload, deadline).await?;
+        }
+    }
+    if let Some(reason) = pages.stopped_early() {
+        report.partial = true;
+        tracing::warn!(reason, "the sweep read only part of its window");
+    }
+    // Oldest first: whatever is deferred now is first in line next time.
+    open.sort_by(|a, b| ts_order(&a.0.ts, &b.0.ts));
+    let mut actions = 0;
+    let total = open.len();
+    for (done, (message, payload, need)) in open.into_iter().enumerate() {
+        if actions >= MAX_ACTIONS || Instant::now() + ACTION_MARGIN >= deadline {
+            report.deferred = total - done;
+            break;
+        }
+        let result = act(app, token, bot, &message, payload, need, deadline).await;
+        match result {
+            Ok(Acted::Justified) => {
                 report.justified += 1;
-            } else {
-                escalate(app, token, &message, payload, deadline).await?;
-                report.escalated += 1;
+                actions += 1;
             }
+            Ok(Acted::Escalated) => {
+                report.escalated += 1;
+                actions += 1;
+            }
+            Ok(Acted::Nothing) => {}
+            // This notice cannot be acted on (e.g. `cant_update_message`, `message_not_found`):
+            // the others still get theirs.
+            Err(SlackError::Refused { method, code, .. }) if !is_auth_code(&code) => {
+                tracing::warn!(notice_ts = %message.ts, method, code, "could not act on this notice; skipped");
+                report.skipped += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
     tracing::info!(
@@ -90,83 +169,54 @@ async fn sweep_with(
         justified = report.justified,
         escalated = report.escalated,
         deferred = report.deferred,
+        skipped = report.skipped,
+        other_accounts = report.other_accounts,
+        partial = report.partial,
         outcome = "swept",
         "justification sweep"
     );
     Ok(report)
 }
 
-/// People other than the bot who replied in the thread (`reply_users` of the history entry).
-fn people_who_replied(notice: &Value, bot_user: &str) -> usize {
-    notice["reply_users"]
-        .as_array()
-        .map(|users| {
-            users
-                .iter()
-                .filter(|u| u.as_str().is_some_and(|u| u != bot_user))
-                .count()
-        })
-        .unwrap_or(0)
+fn is_auth_code(code: &str) -> bool {
+    crate::slack::AUTH_ERRORS.contains(&code)
 }
 
-async fn mark_justified(
-    app: &App,
-    token: &BotToken,
-    notice_message: &FoundMessage,
-    mut payload: NoticePayload,
-    deadline: Instant,
-) -> Result<(), SlackError> {
-    app.slack
-        .add_reaction(
-            token.expose(),
-            &app.config.channel_id,
-            &notice_message.ts,
-            JUSTIFIED_REACTION,
-            deadline,
-        )
-        .await?;
-    payload.justified = true;
-    save_flags(app, token, notice_message, &payload, deadline).await
+enum Acted {
+    Justified,
+    Escalated,
+    Nothing,
 }
 
-/// One escalation reply per notice: before posting, a look in the thread for an escalation an
-/// earlier sweep posted but could not flag; the flag is set only once the reply is there.
-async fn escalate(
+async fn act(
     app: &App,
     token: &BotToken,
-    notice_message: &FoundMessage,
-    mut payload: NoticePayload,
+    bot: &BotUser,
+    message: &FoundMessage,
+    payload: NoticePayload,
+    need: Need,
     deadline: Instant,
-) -> Result<(), SlackError> {
-    if !has_escalation(app, token, &notice_message.ts, deadline).await? {
-        let minutes = app.config.escalate_after.as_secs() / 60;
-        let message = notice::render_escalation(
-            &payload,
-            &app.config.escalation_mention,
-            minutes,
-            &app.config.wording,
-        );
-        let body = message.to_post_body(&app.config.channel_id, Some(&notice_message.ts));
-        match app
-            .slack
-            .post_message(token.expose(), &body, deadline)
-            .await
-        {
-            Ok(_) => {}
-            // Did it land? If not, leave the flag unset: the next sweep tries again.
-            Err(SlackError::Unconfirmed { .. }) => {
-                if !has_escalation(app, token, &notice_message.ts, deadline).await? {
-                    return Ok(());
-                }
+) -> Result<Acted, SlackError> {
+    let escalate_now = match need {
+        Need::Nothing => false,
+        Need::Escalate => true,
+        Need::CheckReplies { overdue } => {
+            if person_replied(app, token, &message.ts, deadline).await? {
+                mark_justified(app, token, bot, message, deadline).await?;
+                return Ok(Acted::Justified);
             }
-            Err(e) => return Err(e),
+            overdue
         }
+    };
+    if !escalate_now {
+        return Ok(Acted::Nothing);
     }
-    payload.escalated = true;
-    save_flags(app, token, notice_message, &payload, deadline).await
+    escalate(app, token, bot, message, &payload, deadline).await?;
+    Ok(Acted::Escalated)
 }
 
-async fn has_escalation(
+/// A person (not a bot, not an app, not privwatch) wrote in the thread.
+async fn person_replied(
     app: &App,
     token: &BotToken,
     thread_ts: &str,
@@ -178,25 +228,129 @@ async fn has_escalation(
             token.expose(),
             &app.config.channel_id,
             thread_ts,
-            MAX_HISTORY_PAGES,
+            MAX_THREAD_PAGES,
         )
-        .find(deadline, |m| {
-            m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE
-        })
+        .find(deadline, |m| m.ts != thread_ts && m.from_person())
         .await?;
     Ok(found.is_some())
 }
 
-/// Writes the notice's metadata flags. Setting a flag twice is harmless: an unconfirmed update
-/// is simply done again by the next sweep.
-async fn save_flags(
+async fn mark_justified(
     app: &App,
     token: &BotToken,
+    bot: &BotUser,
+    notice_message: &FoundMessage,
+    deadline: Instant,
+) -> Result<(), SlackError> {
+    app.slack
+        .add_reaction(
+            token.expose(),
+            &app.config.channel_id,
+            &notice_message.ts,
+            JUSTIFIED_REACTION,
+            deadline,
+        )
+        .await?;
+    save_flags(app, token, bot, notice_message, deadline, |p| {
+        p.justified = true
+    })
+    .await
+}
+
+/// One escalation reply per notice: before posting, a look in the thread for an escalation an
+/// earlier sweep posted but could not flag; the flag is set only once the reply is there.
+async fn escalate(
+    app: &App,
+    token: &BotToken,
+    bot: &BotUser,
     notice_message: &FoundMessage,
     payload: &NoticePayload,
     deadline: Instant,
 ) -> Result<(), SlackError> {
-    let body = notice::render_metadata_update(&app.config.channel_id, &notice_message.raw, payload);
+    if !has_escalation(app, token, bot, &notice_message.ts, deadline).await? {
+        let minutes = app.config.escalate_after.as_secs() / 60;
+        let message = notice::render_escalation(
+            payload,
+            &app.config.escalation_mention,
+            minutes,
+            &app.config.wording,
+        );
+        let body = message.to_post_body(&app.config.channel_id, Some(&notice_message.ts));
+        match app
+            .slack
+            .post_message(token.expose(), &body, deadline)
+            .await
+        {
+            Ok(_) => {}
+            // Did it land? If not, leave the flag unset: the next sweep (minutes later, after the
+            // write has settled) looks again.
+            Err(SlackError::Unconfirmed { .. }) => {
+                if !has_escalation(app, token, bot, &notice_message.ts, deadline).await? {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    save_flags(app, token, bot, notice_message, deadline, |p| {
+        p.escalated = true
+    })
+    .await
+}
+
+async fn has_escalation(
+    app: &App,
+    token: &BotToken,
+    bot: &BotUser,
+    thread_ts: &str,
+    deadline: Instant,
+) -> Result<bool, SlackError> {
+    let mut pages = app.slack.replies(
+        token.expose(),
+        &app.config.channel_id,
+        thread_ts,
+        MAX_THREAD_PAGES,
+    );
+    while let Some(messages) = pages.next(deadline).await? {
+        if messages
+            .iter()
+            .any(|m| m.posted_by(bot) && m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE)
+        {
+            return Ok(true);
+        }
+    }
+    pages.require_complete()?;
+    Ok(false)
+}
+
+/// Sets a flag in the notice's metadata. The notice is read again first, so an event ID a
+/// coalescing update added since the sweep's history read is kept. Setting a flag twice is
+/// harmless: an unconfirmed update is simply done again by the next sweep.
+async fn save_flags(
+    app: &App,
+    token: &BotToken,
+    bot: &BotUser,
+    notice_message: &FoundMessage,
+    deadline: Instant,
+    set: impl Fn(&mut NoticePayload),
+) -> Result<(), SlackError> {
+    let current = app
+        .slack
+        .history(
+            token.expose(),
+            &app.config.channel_id,
+            Some(&notice_message.ts),
+            Some(&notice_message.ts),
+            1,
+        )
+        .find(deadline, |m| m.ts == notice_message.ts && m.posted_by(bot))
+        .await?
+        .unwrap_or_else(|| notice_message.clone());
+    let Some(mut payload) = payload_of::<NoticePayload>(&current.raw, NOTICE_EVENT_TYPE) else {
+        return Ok(());
+    };
+    set(&mut payload);
+    let body = notice::render_metadata_update(&app.config.channel_id, &current.raw, &payload);
     match app
         .slack
         .update_message(token.expose(), &body, deadline)
@@ -207,16 +361,82 @@ async fn save_flags(
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn ts_seconds(ts: &str) -> i64 {
     ts.split('.')
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// Slack timestamps in time order (`seconds.micros`).
+fn ts_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |ts: &str| {
+        let (s, us) = ts.split_once('.').unwrap_or((ts, "0"));
+        (
+            s.parse::<i64>().unwrap_or(0),
+            us.parse::<i64>().unwrap_or(0),
+        )
+    };
+    key(a).cmp(&key(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn notice(ts: &str, reply_users: &[&str]) -> FoundMessage {
+        FoundMessage {
+            ts: ts.into(),
+            reply_count: reply_users.len() as u64,
+            user: "UBOT".into(),
+            from_bot: true,
+            raw: json!({"ts": ts, "reply_users": reply_users}),
+        }
+    }
+
+    #[test]
+    fn what_a_notice_needs() {
+        let bot = BotUser("UBOT".into());
+        let after = Duration::from_secs(1800);
+        let open = NoticePayload::default();
+        let now = 10_000;
+        // Fresh, only privwatch in the thread: nothing yet.
+        assert_eq!(
+            need(&open, &notice("9000.1", &["UBOT"]), &bot, now, after),
+            Need::Nothing
+        );
+        // Overdue, unanswered: escalate.
+        assert_eq!(
+            need(&open, &notice("8000.1", &["UBOT"]), &bot, now, after),
+            Need::Escalate
+        );
+        // Someone else replied: look who (a person justifies, a bot does not).
+        assert_eq!(
+            need(&open, &notice("8000.1", &["UBOT", "U1"]), &bot, now, after),
+            Need::CheckReplies { overdue: true }
+        );
+        let escalated = NoticePayload {
+            escalated: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            need(&escalated, &notice("8000.1", &["UBOT"]), &bot, now, after),
+            Need::Nothing
+        );
+        let justified = NoticePayload {
+            justified: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            need(&justified, &notice("8000.1", &["U1"]), &bot, now, after),
+            Need::Nothing
+        );
+    }
+
+    #[test]
+    fn timestamps_order_by_seconds_then_micros() {
+        assert!(ts_order("99.000002", "100.000001").is_lt());
+        assert!(ts_order("100.000002", "100.000010").is_lt());
+    }
 }

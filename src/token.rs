@@ -109,7 +109,7 @@ pub fn token_from_secret(secret: &str) -> Option<BotToken> {
     } else {
         secret.to_string()
     };
-    (value.starts_with("xox") && !value.contains(char::is_whitespace)).then(|| BotToken::new(value))
+    crate::config::is_token_shaped(&value).then(|| BotToken::new(value))
 }
 
 #[cfg(test)]
@@ -128,6 +128,8 @@ mod tests {
         );
         assert!(token_from_secret(r#"{"token": "xoxb-3"}"#).is_none());
         assert!(token_from_secret("hunter2").is_none());
+        assert!(token_from_secret("xoxb-1\n2").is_none());
+        assert!(token_from_secret("xoxb-1\u{1b}2").is_none());
     }
 
     #[test]

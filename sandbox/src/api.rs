@@ -87,8 +87,13 @@ async fn web_api(
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let mut bad_body = false;
+    let mut warning = None;
     if !body.is_empty() {
         if content_type.starts_with("application/json") {
+            // Slack: a JSON body without `charset=utf-8` is read, with a warning in the answer.
+            if !content_type.replace(' ', "").contains("charset=utf-8") {
+                warning = Some("missing_charset".to_string());
+            }
             match serde_json::from_slice::<Value>(&body) {
                 Ok(Value::Object(map)) if JSON_METHODS.contains(&method.as_str()) => {
                     params.extend(map)
@@ -133,8 +138,12 @@ async fn web_api(
     };
     let fault_label = fault.as_ref().map(Fault::label);
     if matches!(fault, Some(Fault::DropBefore)) {
-        log_call(&shared, &method, 0, None, fault_label, thread_reply);
+        log_call(&shared, &method, 0, None, fault_label, thread_reply, None);
         return dropped_connection();
+    }
+    // A write that lands late: nothing is visible until it is carried out, `millis` later.
+    if let Some(Fault::LandLate { millis }) = &fault {
+        tokio::time::sleep(Duration::from_millis(*millis)).await;
     }
 
     let answer = match early {
@@ -148,6 +157,17 @@ async fn web_api(
             }
         }
     };
+    let mut answer = answer;
+    if matches!(fault, Some(Fault::RepeatCursor)) && answer.body["ok"] == true {
+        if let Some(cursor) = str_param(&params, "cursor") {
+            answer.body["response_metadata"]["next_cursor"] = json!(cursor);
+            answer.body["has_more"] = json!(true);
+        }
+    }
+    if let Some(w) = &warning {
+        answer.body["warning"] = json!(w);
+        answer.body["response_metadata"]["warnings"] = json!([w]);
+    }
     let error = answer.body["error"].as_str().map(str::to_string);
     log_call(
         &shared,
@@ -156,6 +176,7 @@ async fn web_api(
         error,
         fault_label,
         thread_reply,
+        warning,
     );
 
     match fault {
@@ -181,6 +202,7 @@ fn log_call(
     error: Option<String>,
     fault: Option<String>,
     thread_reply: bool,
+    warning: Option<String>,
 ) {
     shared.lock().unwrap().calls.push(Call {
         method: method.to_string(),
@@ -188,6 +210,7 @@ fn log_call(
         error,
         fault,
         thread_reply: thread_reply && method == "chat.postMessage",
+        warning,
     });
 }
 
@@ -298,11 +321,13 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         };
     }
     let ts = state.next_ts();
+    let blocks = blocks.map(|b| assign_block_ids(b, &ts));
     let message = Message {
         channel: channel.clone(),
         ts: ts.clone(),
         user: BOT_USER_ID.to_string(),
         from_bot: true,
+        bot_id: None,
         text,
         blocks,
         metadata,
@@ -336,6 +361,41 @@ fn blocks_and_metadata(p: &Map<String, Value>) -> Result<(Option<Value>, Option<
     Ok((blocks, metadata))
 }
 
+/// Slack gives every block without one a `block_id`, as it does.
+fn assign_block_ids(mut blocks: Value, seed: &str) -> Value {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if let Some(items) = blocks.as_array_mut() {
+        for block in items {
+            if block["block_id"].is_null() {
+                let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                block["block_id"] = json!(format!("sb{n:x}{}", seed.len()));
+            }
+        }
+    }
+    blocks
+}
+
+fn block_ids(blocks: Option<&Value>) -> Vec<String> {
+    blocks
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["block_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `event_payload` as `@slack/types` `MessageMetadata` allows it: each value a string, number,
+/// boolean, an object of those, or an array of such objects.
+fn payload_value_ok(value: &Value) -> bool {
+    let scalar = |v: &Value| v.is_string() || v.is_number() || v.is_boolean();
+    let flat_object = |v: &Value| v.as_object().is_some_and(|o| o.values().all(scalar));
+    scalar(value)
+        || flat_object(value)
+        || value
+            .as_array()
+            .is_some_and(|items| items.iter().all(flat_object))
+}
+
 fn validate_metadata(m: &Value) -> Result<Value, &'static str> {
     let m = match m {
         Value::String(s) => {
@@ -351,8 +411,11 @@ fn validate_metadata(m: &Value) -> Result<Value, &'static str> {
     {
         return Err("invalid_metadata_format");
     }
-    if !m["event_payload"].is_object() {
+    let Some(payload) = m["event_payload"].as_object() else {
         return Err("invalid_metadata_format");
+    };
+    if !payload.values().all(payload_value_ok) {
+        return Err("invalid_metadata_schema");
     }
     Ok(m)
 }
@@ -369,17 +432,34 @@ fn update_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         Ok(both) => both,
         Err(answer) => return answer,
     };
+    let text = p.get("text").and_then(Value::as_str);
+    // chat.update: "msg_too_long — Message text is too long" (4,000 characters).
+    if text.is_some_and(|t| t.chars().count() > 4_000) {
+        return Answer::err("msg_too_long");
+    }
     let Some(message) = state.find_mut(&channel, ts) else {
         return Answer::err("message_not_found");
     };
-    if !message.from_bot {
+    // Only the poster may edit: another app's (or a person's) message is not the bot's to change.
+    if message.user != BOT_USER_ID {
         return Answer::err("cant_update_message");
     }
-    if let Some(text) = p.get("text").and_then(Value::as_str) {
+    // "If a message is updated, use a new block_id."
+    if let Some(new) = &blocks {
+        let old = block_ids(message.blocks.as_ref());
+        if let Some(reused) = block_ids(Some(new)).into_iter().find(|id| old.contains(id)) {
+            return Answer::err("invalid_blocks").with(
+                "response_metadata",
+                json!({"messages": [format!("block_id {reused} was already used by this message; an update needs new block_ids")]}),
+            );
+        }
+    }
+    if let Some(text) = text {
         message.text = text.to_string();
     }
-    if blocks.is_some() {
-        message.blocks = blocks;
+    if let Some(new) = blocks {
+        let seed = format!("{}u{}", message.ts, message.text.len());
+        message.blocks = Some(assign_block_ids(new, &seed));
     }
     if metadata.is_some() {
         message.metadata = metadata;
@@ -435,11 +515,19 @@ fn history(state: &State, p: &Map<String, Value>) -> Answer {
     };
     let oldest = str_param(p, "oldest").map(ts_value).unwrap_or(0.0);
     let latest = str_param(p, "latest").map(ts_value).unwrap_or(f64::MAX);
+    let inclusive = bool_param(p, "inclusive");
     let with_metadata = bool_param(p, "include_all_metadata");
+    let within = |ts: f64| {
+        if inclusive {
+            ts >= oldest && ts <= latest
+        } else {
+            ts > oldest && ts < latest
+        }
+    };
     let mut top: Vec<Message> = state
         .messages(channel)
         .into_iter()
-        .filter(|m| m.thread_ts.is_none() && ts_value(&m.ts) > oldest && ts_value(&m.ts) < latest)
+        .filter(|m| m.thread_ts.is_none() && within(ts_value(&m.ts)))
         .collect();
     top.reverse(); // newest first
     let (page, next) = page_of(&top, p);

@@ -18,6 +18,12 @@ pub enum Fault {
     SlowAfter { millis: u64 },
     /// HTTP 200 with `ok: false` and this error code, nothing carried out.
     SlackError { code: String },
+    /// The request is carried out only after `millis` (a write that lands late), then answered:
+    /// a client that timed out before sees nothing for a while, then the write.
+    LandLate { millis: u64 },
+    /// A history or replies page whose `next_cursor` is the cursor the request sent (a paging
+    /// loop): a client must stop rather than walk the same pages for ever.
+    RepeatCursor,
 }
 
 impl Fault {
@@ -29,6 +35,8 @@ impl Fault {
             Fault::DropAfter => "drop_after".into(),
             Fault::SlowAfter { millis } => format!("slow_{millis}ms"),
             Fault::SlackError { code } => code.clone(),
+            Fault::LandLate { millis } => format!("land_late_{millis}ms"),
+            Fault::RepeatCursor => "repeat_cursor".into(),
         }
     }
 }

@@ -152,6 +152,22 @@ impl Sandbox {
             .post_as_user(channel, user, text, thread_ts)
     }
 
+    /// Posts a message as another Slack app (bot user `bot_user`), optionally with metadata and
+    /// into a thread.
+    pub fn post_as_app(
+        &self,
+        channel: &str,
+        bot_user: &str,
+        text: &str,
+        metadata: Option<serde_json::Value>,
+        thread_ts: Option<&str>,
+    ) -> String {
+        self.shared
+            .lock()
+            .unwrap()
+            .post_as_app(channel, bot_user, text, metadata, thread_ts)
+    }
+
     /// Moves every message `secs` into the past, as if that much time had passed since it was
     /// posted (the chase's tests).
     pub fn age_messages(&self, secs: u64) {

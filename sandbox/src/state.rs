@@ -21,6 +21,8 @@ pub struct Message {
     pub ts: String,
     pub user: String,
     pub from_bot: bool,
+    /// The app's bot ID for a bot's message (privwatch's is `B0PRIVBOT`).
+    pub bot_id: Option<String>,
     pub text: String,
     pub blocks: Option<Value>,
     pub metadata: Option<Value>,
@@ -40,6 +42,8 @@ pub struct Call {
     pub fault: Option<String>,
     /// A `chat.postMessage` into a thread.
     pub thread_reply: bool,
+    /// A warning Slack would have added to the answer (e.g. `missing_charset`).
+    pub warning: Option<String>,
 }
 
 pub struct State {
@@ -170,9 +174,37 @@ impl State {
             ts: ts.clone(),
             user: user.to_string(),
             from_bot: false,
+            bot_id: None,
             text: text.to_string(),
             blocks: None,
             metadata: None,
+            thread_ts: thread_ts.map(str::to_string),
+            reactions: vec![],
+            edited: false,
+        });
+        ts
+    }
+
+    /// A message posted by another Slack app (its own bot user), with whatever metadata it likes:
+    /// privwatch must not take it for its own.
+    pub fn post_as_app(
+        &mut self,
+        channel: &str,
+        bot_user: &str,
+        text: &str,
+        metadata: Option<Value>,
+        thread_ts: Option<&str>,
+    ) -> String {
+        let ts = self.next_ts();
+        self.push(Message {
+            channel: channel.to_string(),
+            ts: ts.clone(),
+            user: bot_user.to_string(),
+            from_bot: true,
+            bot_id: Some(format!("B{}", bot_user.trim_start_matches('U'))),
+            text: text.to_string(),
+            blocks: None,
+            metadata,
             thread_ts: thread_ts.map(str::to_string),
             reactions: vec![],
             edited: false,
@@ -189,8 +221,10 @@ impl State {
             "text": m.text,
         });
         if m.from_bot {
-            v["bot_id"] = json!("B0PRIVBOT");
-            v["app_id"] = json!("A0PRIVWATCH");
+            let bot_id = m.bot_id.as_deref().unwrap_or("B0PRIVBOT");
+            v["bot_id"] = json!(bot_id);
+            v["app_id"] = json!(format!("A{}", bot_id.trim_start_matches('B')));
+            v["bot_profile"] = json!({"id": bot_id, "app_id": v["app_id"], "name": m.user});
         }
         if let Some(blocks) = &m.blocks {
             v["blocks"] = blocks.clone();
@@ -223,8 +257,12 @@ impl State {
                 .filter(|r| r.thread_ts.as_deref() == Some(&m.ts))
                 .collect();
             if !replies.is_empty() {
-                let mut reply_users: Vec<&str> = replies.iter().map(|r| r.user.as_str()).collect();
-                reply_users.dedup();
+                let mut reply_users: Vec<&str> = Vec::new();
+                for r in &replies {
+                    if !reply_users.contains(&r.user.as_str()) {
+                        reply_users.push(r.user.as_str());
+                    }
+                }
                 v["thread_ts"] = json!(m.ts);
                 v["reply_count"] = json!(replies.len());
                 v["reply_users"] = json!(reply_users);

@@ -111,6 +111,8 @@ pub fn quick_policy() -> RetryPolicy {
         base_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
         request_timeout: Duration::from_millis(1500),
+        // Slow answers in these tests land within a second of the timeout.
+        write_settle: Duration::from_millis(2500),
     }
 }
 
@@ -132,6 +134,7 @@ pub fn app_with(
         ),
         tokens: TokenSource::new(token, secrets),
         config,
+        bot: Default::default(),
     }
 }
 
