@@ -64,7 +64,21 @@ impl Answer {
     }
 }
 
+/// Like Slack, a request once received is carried out whether or not the client is still
+/// waiting: the work runs in its own task, which a client hanging up does not cancel.
 async fn web_api(
+    shared: AxState<Shared>,
+    method: Path<String>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    tokio::spawn(serve_call(shared, method, query, headers, body))
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn serve_call(
     AxState(shared): AxState<Shared>,
     Path(method): Path<String>,
     Query(query): Query<HashMap<String, String>>,
