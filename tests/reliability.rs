@@ -61,6 +61,9 @@ async fn soak(coalescing: bool) {
             Fault::SlackError {
                 code: "internal_error".into(),
             },
+            // Writes carried out only after the client gave up (they land 1.8 s after sending;
+            // the test's settle time is 2.5 s).
+            Fault::LandLate { millis: 1_800 },
         ],
         20261129,
     ));
@@ -68,10 +71,27 @@ async fn soak(coalescing: bool) {
     let events = many_events();
     let mut dead_lettered = Vec::new();
     let mut attempts_used = 0;
-    for event in &events {
+    for (i, event) in events.iter().enumerate() {
+        // Another Slack app in the channel claims every fifth event with privwatch's metadata.
+        if i % 5 == 0 {
+            let id = event["detail"]["eventID"].clone();
+            sandbox.post_as_app(
+                DEMO_CHANNEL,
+                "U0OTHERAPP",
+                "not privwatch",
+                Some(serde_json::json!({"event_type": "privileged_use",
+                    "event_payload": {"event_id": id, "event_ids": [{"id": id}], "count": 1}})),
+                None,
+            );
+        }
         let mut delivered = false;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             attempts_used += 1;
+            if attempt > 0 {
+                // Lambda retries a failed async invocation a minute or more later: after any
+                // write of the failed attempt has settled (scaled down here).
+                tokio::time::sleep(app.slack.write_settle()).await;
+            }
             // A short deadline, so slow answers also run into it.
             match handle(&app, event, deadline(4)).await {
                 Ok(Outcome::Delivered(_)) => {
@@ -86,15 +106,19 @@ async fn soak(coalescing: bool) {
             dead_lettered.push(event["detail"]["eventID"].as_str().unwrap().to_string());
         }
     }
-    // Let late (slow) writes land before counting.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let late writes land before counting.
+    tokio::time::sleep(app.slack.write_settle()).await;
 
     // Per event ID: held by exactly one notice, and exactly one line in that notice's thread
     // (same-person events within the coalescing window share a notice: that is by design).
     let messages = sandbox.messages(DEMO_CHANNEL);
     let mut holders: HashMap<String, Vec<String>> = HashMap::new();
     let mut lines: HashMap<String, usize> = HashMap::new();
-    for m in &messages {
+    // privwatch's own messages only: the other app's claims count for nothing.
+    for m in messages
+        .iter()
+        .filter(|m| m.user == slack_sandbox::BOT_USER_ID)
+    {
         let raw = serde_json::json!({"metadata": m.metadata});
         if let Some(notice) = payload_of::<NoticePayload>(&raw, NOTICE_EVENT_TYPE) {
             for id in &notice.event_ids {
@@ -119,7 +143,10 @@ async fn soak(coalescing: bool) {
             lost += 1;
         }
     }
-    let notices = messages.iter().filter(|m| m.thread_ts.is_none()).count();
+    let notices = messages
+        .iter()
+        .filter(|m| m.thread_ts.is_none() && m.user == slack_sandbox::BOT_USER_ID)
+        .count();
     let faults = sandbox.calls().iter().filter(|c| c.fault.is_some()).count();
     let calls = sandbox.calls().len();
     println!(
