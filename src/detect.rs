@@ -112,8 +112,19 @@ pub enum Classified {
 #[error("the event is not an EventBridge event privwatch can read ({0}); privwatch must be invoked by an EventBridge rule with the CloudTrail record as `detail`")]
 pub struct ParseError(String);
 
+/// Key of the object `main` hands on in place of a payload that is not JSON at all.
+const UNREADABLE_PAYLOAD: &str = "privwatch-unreadable-payload";
+
+/// What stands in for a payload that is not JSON (`why`: the JSON parser's message).
+pub fn unreadable_payload_marker(why: &str) -> Value {
+    serde_json::json!({ UNREADABLE_PAYLOAD: why })
+}
+
 /// Parses the raw invocation payload.
 pub fn parse(payload: &Value) -> Result<Event, ParseError> {
+    if let Some(why) = payload.get(UNREADABLE_PAYLOAD).and_then(Value::as_str) {
+        return Err(ParseError(format!("the payload is not JSON: {why}")));
+    }
     if !payload.is_object() {
         return Err(ParseError(format!(
             "expected a JSON object, got {}",

@@ -92,6 +92,15 @@ impl HandleError {
     }
 }
 
+impl From<HandleError> for lambda_runtime::Diagnostic {
+    fn from(e: HandleError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// What an invocation did, for the one summary log line and for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

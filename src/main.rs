@@ -1,6 +1,9 @@
 //! The Lambda bootstrap: builds everything once at init, then hands events to [`privwatch::handle`].
 
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::{
+    layers, service_fn, Diagnostic, Error, LambdaEvent, LambdaInvocation, Runtime,
+};
 use privwatch::config::Config;
 use privwatch::App;
 use serde_json::Value;
@@ -27,17 +30,54 @@ async fn main() -> Result<(), Error> {
     let app: &'static App = Box::leak(Box::new(app));
     warm_up(app).await;
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline);
         privwatch::handle(app, &event.payload, deadline)
             .await
             .map(|outcome| serde_json::json!({"outcome": format!("{outcome:?}")}))
-            .map_err(|e| Diagnostic {
-                error_type: e.error_type().to_string(),
-                error_message: e.to_string(),
-            })
-    }))
-    .await
+            .map_err(Diagnostic::from)
+    });
+    Runtime::new(handler)
+        .layer(layers::TracingLayer::new())
+        .layer(UnreadablePayloadLayer)
+        .run()
+        .await
+}
+
+/// A payload that is not JSON never reaches the handler as such: the runtime's deserializer would
+/// report it under its own internal type. It is handed on as a marker object instead, so that
+/// `handle` rejects it with privwatch's error (`privwatch.UnreadableEvent`) and a clear message.
+#[derive(Clone, Copy)]
+struct UnreadablePayloadLayer;
+
+impl<S> Layer<S> for UnreadablePayloadLayer {
+    type Service = UnreadablePayload<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        UnreadablePayload(inner)
+    }
+}
+
+struct UnreadablePayload<S>(S);
+
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for UnreadablePayload<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body) {
+            let marker = privwatch::detect::unreadable_payload_marker(&e.to_string());
+            invocation.body = serde_json::to_vec(&marker).unwrap_or_default().into();
+        }
+        self.0.call(invocation)
+    }
 }
 
 const AUDIT_USAGE: &str = "usage: privwatch audit [--since 30d] [--format csv|json]
