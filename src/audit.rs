@@ -123,7 +123,7 @@ pub fn rows_for_thread(
 fn is_person(m: &Value, bot_user: &BotUser) -> bool {
     m["bot_id"].is_null()
         && m["bot_profile"].is_null()
-        && m["subtype"].is_null()
+        && crate::slack::person_subtype(&m["subtype"])
         && m["user"]
             .as_str()
             .is_some_and(|u| !u.is_empty() && u != bot_user.0)

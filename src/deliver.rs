@@ -240,23 +240,25 @@ where
 {
     let mut round = 1;
     loop {
-        let sent = Instant::now();
         let (method, detail) = match write().await {
             Err(SlackError::Unconfirmed { method, detail }) => (method, detail),
             other => return other,
         };
         tracing::warn!(method, reason = %detail, round, "Slack did not confirm a write; looking whether it landed");
-        let settled = sent + settle;
+        // Counted from now, not from the first send: the client may have re-sent the write
+        // (after a 429) moments before it went unanswered.
+        let settled = Instant::now() + settle;
         let mut pause = Duration::from_millis(250);
         loop {
+            // Only a look that started after the settle time proves the write will not land.
+            let started = Instant::now();
             if let Some(ts) = check().await? {
                 return Ok(ts);
             }
-            let now = Instant::now();
-            if now >= settled {
+            if started >= settled {
                 break;
             }
-            let next = (now + pause).min(settled);
+            let next = (Instant::now() + pause).min(settled);
             if next + LOOK_MARGIN >= deadline {
                 tracing::warn!(method, "a write's fate is still unknown at the deadline; failing so that Lambda's retry looks first");
                 return Err(SlackError::Unconfirmed {

@@ -156,9 +156,18 @@ impl FoundMessage {
         self.user == bot.0
     }
 
-    /// Written by a person: not a bot, not an app, not a system message.
+    /// Written by a person: not a bot, not an app, not a system message (a reply also sent to
+    /// the channel, one with a file, or a `/me` line is still a person's).
     pub fn from_person(&self) -> bool {
-        !self.from_bot && self.raw["subtype"].is_null() && !self.user.is_empty()
+        !self.from_bot && person_subtype(&self.raw["subtype"]) && !self.user.is_empty()
+    }
+}
+
+/// Message subtypes a person's own words come with; every other subtype is a system message.
+pub fn person_subtype(subtype: &Value) -> bool {
+    match subtype.as_str() {
+        None => subtype.is_null(),
+        Some(s) => matches!(s, "thread_broadcast" | "file_share" | "me_message"),
     }
 }
 
@@ -652,4 +661,20 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
         "transport error"
     };
     kind.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_persons_reply_may_carry_a_subtype_a_system_message_is_not_one() {
+        for ok in [json!(null), json!("thread_broadcast"), json!("file_share")] {
+            assert!(person_subtype(&ok), "{ok}");
+        }
+        for not in [json!("channel_join"), json!("bot_message"), json!(3)] {
+            assert!(!person_subtype(&not), "{not}");
+        }
+    }
 }

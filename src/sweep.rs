@@ -24,6 +24,9 @@ const MAX_THREAD_PAGES: u32 = 100;
 /// Writes (reactions, updates, escalations) per sweep; the rest wait for the next sweep. Slack
 /// allows about 50 `chat.update` and `reactions.add` a minute (Tier 3).
 const MAX_ACTIONS: usize = 20;
+/// Threads read per sweep to see who replied (Tier 3: about 50 `conversations.replies` a
+/// minute); a thread answered only by bots is read again by every sweep, so reads are bounded too.
+const MAX_THREAD_READS: usize = 40;
 /// Time kept back from the deadline for the last action and the summary.
 const ACTION_MARGIN: Duration = Duration::from_secs(5);
 pub const JUSTIFIED_REACTION: &str = "white_check_mark";
@@ -135,13 +138,31 @@ async fn sweep_with(
         report.partial = true;
         tracing::warn!(reason, "the sweep read only part of its window");
     }
-    // Oldest first: whatever is deferred now is first in line next time.
-    open.sort_by(|a, b| ts_order(&a.0.ts, &b.0.ts));
+    // Escalations and first looks at replies before re-reading threads already escalated; oldest
+    // first within each: whatever is deferred now is first in line next time.
+    let recheck =
+        |p: &NoticePayload, n: &Need| p.escalated && matches!(n, Need::CheckReplies { .. });
+    open.sort_by(|a, b| {
+        recheck(&a.1, &a.2)
+            .cmp(&recheck(&b.1, &b.2))
+            .then_with(|| ts_order(&a.0.ts, &b.0.ts))
+    });
     let mut actions = 0;
+    let mut reads = 0;
     let total = open.len();
     for (done, (message, payload, need)) in open.into_iter().enumerate() {
-        if actions >= MAX_ACTIONS || Instant::now() + ACTION_MARGIN >= deadline {
+        if matches!(need, Need::CheckReplies { .. }) {
+            reads += 1;
+        }
+        if actions >= MAX_ACTIONS
+            || reads > MAX_THREAD_READS
+            || Instant::now() + ACTION_MARGIN >= deadline
+        {
             report.deferred = total - done;
+            tracing::info!(
+                deferred = report.deferred,
+                "the sweep's budget is spent; the oldest of the rest come first next time"
+            );
             break;
         }
         let result = act(app, token, bot, &message, payload, need, deadline).await;

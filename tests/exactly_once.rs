@@ -394,7 +394,7 @@ async fn a_sweep_overlapping_a_coalescing_update_keeps_the_added_event() {
     sandbox.set_faults(FaultPlan::scripted(vec![scripted(
         "reactions.add",
         None,
-        Fault::SlowAfter { millis: 800 },
+        Fault::SlowAfter { millis: 1_200 },
         1,
     )]));
     let sweep = sweep_of("111122223333");
@@ -594,6 +594,10 @@ async fn a_hanging_lookup_does_not_hold_the_notice_back() {
     .unwrap() else {
         panic!()
     };
+    println!(
+        "hanging lookup: notice and ask after {:?}",
+        started.elapsed()
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
