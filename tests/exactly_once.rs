@@ -11,22 +11,10 @@ use privwatch::metadata::{
 };
 use privwatch::{handle, App, HandleError, Outcome};
 use serde_json::{json, Value};
-use slack_sandbox::{
-    Fault, FaultPlan, Sandbox, ScriptedFault, BOT_USER_ID, DEMO_CHANNEL, DEMO_TOKEN,
-};
+use slack_sandbox::{Fault, FaultPlan, Sandbox, ScriptedFault, BOT_USER_ID, DEMO_CHANNEL};
 use std::time::Duration;
 
 const OTHER_APP: &str = "U0OTHERAPP";
-
-/// A copy of `fixture_name` with another event ID (and, if given, account), `minutes` after 10:00.
-fn use_at(fixture_name: &str, event_id: &str, minutes: u32) -> Value {
-    let mut event = fixture(fixture_name);
-    let time = format!("2026-11-01T10:{minutes:02}:00Z");
-    event["time"] = json!(time);
-    event["detail"]["eventTime"] = json!(time);
-    event["detail"]["eventID"] = json!(event_id);
-    event
-}
 
 fn in_account(mut event: Value, account: &str) -> Value {
     event["account"] = json!(account);
@@ -288,15 +276,7 @@ async fn the_sweep_skips_what_it_cannot_update_and_bots_do_not_justify() {
     assert_eq!((report.justified, report.skipped), (1, 1), "{report:?}");
 
     // The audit agrees with the sweep: the bot's reply justified nothing.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", "json"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .output()
-        .await
-        .unwrap();
+    let out = audit_cli(&sandbox, &["--since", "1d", "--format", "json"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -636,15 +616,7 @@ async fn a_looping_cursor_ends_the_audit_walk() {
         1_000,
     )]));
     let calls_before = sandbox.calls().len();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "90d", "--format", "json"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .output()
-        .await
-        .unwrap();
+    let out = audit_cli(&sandbox, &["--since", "90d", "--format", "json"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();

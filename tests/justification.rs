@@ -9,17 +9,7 @@ use privwatch::metadata::{
 };
 use privwatch::{handle, Outcome};
 use serde_json::{json, Value};
-use slack_sandbox::{Sandbox, DEMO_CHANNEL, DEMO_TOKEN};
-
-/// A copy of `fixture` with another event ID, `minutes` after 10:00.
-fn use_at(fixture_name: &str, event_id: &str, minutes: u32) -> Value {
-    let mut event = fixture(fixture_name);
-    let time = format!("2026-11-01T10:{minutes:02}:00Z");
-    event["time"] = json!(time);
-    event["detail"]["eventTime"] = json!(time);
-    event["detail"]["eventID"] = json!(event_id);
-    event
-}
+use slack_sandbox::{Sandbox, DEMO_CHANNEL};
 
 fn notice_payloads(sandbox: &Sandbox) -> Vec<(String, NoticePayload)> {
     sandbox
@@ -47,15 +37,7 @@ fn line_ids(sandbox: &Sandbox, ts: &str) -> Vec<String> {
 
 /// Runs `privwatch audit --since 1d --format FORMAT` against the sandbox.
 async fn audit(sandbox: &Sandbox, format: &str) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", format])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .output()
-        .await
-        .unwrap()
+    audit_cli(sandbox, &["--since", "1d", "--format", format]).await
 }
 
 fn sweep_event() -> Value {

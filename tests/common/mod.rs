@@ -82,6 +82,30 @@ pub fn malformed() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A copy of `fixture_name` with another event ID, `minutes` after 10:00 on 2026-11-01.
+pub fn use_at(fixture_name: &str, event_id: &str, minutes: u32) -> Value {
+    let mut event = fixture(fixture_name);
+    let time = format!("2026-11-01T10:{minutes:02}:00Z");
+    event["time"] = Value::String(time.clone());
+    event["detail"]["eventTime"] = Value::String(time);
+    event["detail"]["eventID"] = Value::String(event_id.to_string());
+    event
+}
+
+/// Runs `privwatch audit ARGS…` against the sandbox, as a user would.
+pub async fn audit_cli(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+        .arg("audit")
+        .args(args)
+        .env_clear()
+        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
+        .env("SLACK_API_URL", sandbox.api_url())
+        .output()
+        .await
+        .unwrap()
+}
+
 pub async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig::default(), 0).await.unwrap()
 }
