@@ -3,7 +3,7 @@
 //! the Lambda; progress goes to stderr, rows to stdout.
 
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
-use crate::slack::{BotUser, SlackError};
+use crate::slack::{written_by_person, BotUser, SlackError};
 use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
@@ -62,7 +62,7 @@ pub fn rows_for_thread(
     let human: Vec<&Value> = thread
         .iter()
         .filter(|m| m["ts"].as_str() != Some(notice_ts))
-        .filter(|m| is_person(m, bot_user))
+        .filter(|m| written_by_person(m) && m["user"].as_str() != Some(bot_user.0.as_str()))
         .collect();
     let justification = human
         .first()
@@ -116,17 +116,6 @@ pub fn rows_for_thread(
         }
     }
     rows
-}
-
-/// A person's message: not a bot or app (`bot_id`, `bot_message`), not a system message
-/// (`subtype`), not privwatch. The sweep applies the same rule (`FoundMessage::from_person`).
-fn is_person(m: &Value, bot_user: &BotUser) -> bool {
-    m["bot_id"].is_null()
-        && m["bot_profile"].is_null()
-        && crate::slack::person_subtype(&m["subtype"])
-        && m["user"]
-            .as_str()
-            .is_some_and(|u| !u.is_empty() && u != bot_user.0)
 }
 
 /// Reads every notice posted since `since` ago, with its thread and permalink.

@@ -301,17 +301,17 @@ async fn mention_for(
     let Some(email) = u.identity.email() else {
         return Ok(fallback());
     };
-    // The notice does not wait long for the person: a slow lookup means the fallback.
-    let lookup = app.slack.lookup_user_by_email(
-        token.expose(),
-        email,
-        deadline.min(Instant::now() + MENTION_WAIT),
-    );
-    let Ok(answer) = tokio::time::timeout(MENTION_WAIT, lookup).await else {
-        tracing::warn!(event_id = %u.event_id, "Slack did not answer the person's lookup in time; mentioning the fallback");
-        return Ok(fallback());
-    };
-    match answer {
+    // The notice does not wait long for the person: the lookup gets its own short deadline, and
+    // running out of it means the fallback.
+    match app
+        .slack
+        .lookup_user_by_email(
+            token.expose(),
+            email,
+            deadline.min(Instant::now() + MENTION_WAIT),
+        )
+        .await
+    {
         Ok(Some(user_id)) => Ok((Mention::User(user_id), "user")),
         Ok(None) => Ok(fallback()),
         Err(e) if e.is_auth() => Err(e),
@@ -387,24 +387,21 @@ async fn find_line(
     deadline: Instant,
 ) -> Result<Option<String>, SlackError> {
     let wanted = event_key(event_id);
-    let mut pages = app.slack.replies(
-        token.expose(),
-        &app.config.channel_id,
-        thread_ts,
-        MAX_THREAD_PAGES,
-    );
-    while let Some(messages) = pages.next(deadline).await? {
-        let found = messages.into_iter().find(|m| {
+    let found = app
+        .slack
+        .replies(
+            token.expose(),
+            &app.config.channel_id,
+            thread_ts,
+            MAX_THREAD_PAGES,
+        )
+        .find(deadline, |m| {
             m.posted_by(bot)
                 && payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
                     .is_some_and(|line| line.event_id == wanted)
-        });
-        if let Some(found) = found {
-            return Ok(Some(found.ts));
-        }
-    }
-    pages.require_complete()?;
-    Ok(None)
+        })
+        .await?;
+    Ok(found.map(|m| m.ts))
 }
 
 /// Search history from a little before the event (all of it if the record has no time).

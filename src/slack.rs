@@ -88,7 +88,7 @@ impl SlackError {
     }
 }
 
-pub(crate) const AUTH_ERRORS: &[&str] = &[
+const AUTH_ERRORS: &[&str] = &[
     "invalid_auth",
     "not_authed",
     "token_revoked",
@@ -145,8 +145,6 @@ pub struct FoundMessage {
     pub reply_count: u64,
     /// The poster's user ID (`user`); for a bot, its bot user.
     pub user: String,
-    /// Set for messages posted by any bot or app.
-    pub from_bot: bool,
     pub raw: Value,
 }
 
@@ -156,19 +154,25 @@ impl FoundMessage {
         self.user == bot.0
     }
 
-    /// Written by a person: not a bot, not an app, not a system message (a reply also sent to
-    /// the channel, one with a file, or a `/me` line is still a person's).
+    /// Written by a person (see [`written_by_person`]).
     pub fn from_person(&self) -> bool {
-        !self.from_bot && person_subtype(&self.raw["subtype"]) && !self.user.is_empty()
+        written_by_person(&self.raw)
     }
 }
 
-/// Message subtypes a person's own words come with; every other subtype is a system message.
-pub fn person_subtype(subtype: &Value) -> bool {
-    match subtype.as_str() {
+/// A message as Slack returns it was written by a person: not by a bot or app (`bot_id`,
+/// `bot_profile`), not a system message. A reply also sent to the channel, one with a file, or a
+/// `/me` line is still a person's. The sweep and the audit both judge replies by this.
+pub fn written_by_person(message: &Value) -> bool {
+    let subtype = &message["subtype"];
+    let person_subtype = match subtype.as_str() {
         None => subtype.is_null(),
         Some(s) => matches!(s, "thread_broadcast" | "file_share" | "me_message"),
-    }
+    };
+    message["bot_id"].is_null()
+        && message["bot_profile"].is_null()
+        && person_subtype
+        && message["user"].as_str().is_some_and(|u| !u.is_empty())
 }
 
 /// The Slack user ID of privwatch's own bot (`auth.test`), which alone makes a message privwatch's.
@@ -266,7 +270,8 @@ impl<'a> Pages<'a> {
         Ok(Some(messages))
     }
 
-    /// The first message, page by page, that `wanted` accepts.
+    /// The first message, page by page, that `wanted` accepts. `None` only after the whole
+    /// listing was read: a walk that stopped early is [`SlackError::Incomplete`], not "absent".
     pub async fn find(
         mut self,
         deadline: Instant,
@@ -277,6 +282,7 @@ impl<'a> Pages<'a> {
                 return Ok(Some(found));
             }
         }
+        self.require_complete()?;
         Ok(None)
     }
 }
@@ -484,9 +490,6 @@ impl SlackClient {
                     ts: m["ts"].as_str()?.to_string(),
                     reply_count: m["reply_count"].as_u64().unwrap_or(0),
                     user: m["user"].as_str().unwrap_or_default().to_string(),
-                    from_bot: !m["bot_id"].is_null()
-                        || m["subtype"] == "bot_message"
-                        || !m["bot_profile"].is_null(),
                     raw: m,
                 })
             })
@@ -671,10 +674,21 @@ mod tests {
     #[test]
     fn a_persons_reply_may_carry_a_subtype_a_system_message_is_not_one() {
         for ok in [json!(null), json!("thread_broadcast"), json!("file_share")] {
-            assert!(person_subtype(&ok), "{ok}");
+            assert!(
+                written_by_person(&json!({"user": "U1", "subtype": ok})),
+                "{ok}"
+            );
         }
         for not in [json!("channel_join"), json!("bot_message"), json!(3)] {
-            assert!(!person_subtype(&not), "{not}");
+            assert!(
+                !written_by_person(&json!({"user": "U1", "subtype": not})),
+                "{not}"
+            );
         }
+        assert!(!written_by_person(&json!({"user": "U1", "bot_id": "B1"})));
+        assert!(!written_by_person(
+            &json!({"user": "U1", "bot_profile": {"id": "B1"}})
+        ));
+        assert!(!written_by_person(&json!({"text": "no user"})));
     }
 }

@@ -176,10 +176,12 @@ async fn sweep_with(
                 actions += 1;
             }
             Ok(Acted::Nothing) => {}
-            // This notice cannot be acted on (e.g. `cant_update_message`, `message_not_found`):
-            // the others still get theirs.
-            Err(SlackError::Refused { method, code, .. }) if !is_auth_code(&code) => {
-                tracing::warn!(notice_ts = %message.ts, method, code, "could not act on this notice; skipped");
+            // This notice cannot be acted on (e.g. `cant_update_message`, `message_not_found`, a
+            // thread whose paging never ends): the others still get theirs.
+            Err(e @ (SlackError::Refused { .. } | SlackError::Incomplete { .. }))
+                if !e.is_auth() =>
+            {
+                tracing::warn!(notice_ts = %message.ts, error = %e, "could not act on this notice; skipped");
                 report.skipped += 1;
             }
             Err(e) => return Err(e),
@@ -197,10 +199,6 @@ async fn sweep_with(
         "justification sweep"
     );
     Ok(report)
-}
-
-fn is_auth_code(code: &str) -> bool {
-    crate::slack::AUTH_ERRORS.contains(&code)
 }
 
 enum Acted {
@@ -326,27 +324,25 @@ async fn has_escalation(
     thread_ts: &str,
     deadline: Instant,
 ) -> Result<bool, SlackError> {
-    let mut pages = app.slack.replies(
-        token.expose(),
-        &app.config.channel_id,
-        thread_ts,
-        MAX_THREAD_PAGES,
-    );
-    while let Some(messages) = pages.next(deadline).await? {
-        if messages
-            .iter()
-            .any(|m| m.posted_by(bot) && m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE)
-        {
-            return Ok(true);
-        }
-    }
-    pages.require_complete()?;
-    Ok(false)
+    let found = app
+        .slack
+        .replies(
+            token.expose(),
+            &app.config.channel_id,
+            thread_ts,
+            MAX_THREAD_PAGES,
+        )
+        .find(deadline, |m| {
+            m.posted_by(bot) && m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE
+        })
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Sets a flag in the notice's metadata. The notice is read again first, so an event ID a
-/// coalescing update added since the sweep's history read is kept. Setting a flag twice is
-/// harmless: an unconfirmed update is simply done again by the next sweep.
+/// coalescing update added since the sweep's history read is kept (a notice that is gone is left
+/// alone). Setting a flag twice is harmless: an unconfirmed update is simply done again by the
+/// next sweep.
 async fn save_flags(
     app: &App,
     token: &BotToken,
@@ -365,8 +361,10 @@ async fn save_flags(
             1,
         )
         .find(deadline, |m| m.ts == notice_message.ts && m.posted_by(bot))
-        .await?
-        .unwrap_or_else(|| notice_message.clone());
+        .await?;
+    let Some(current) = current else {
+        return Ok(());
+    };
     let Some(mut payload) = payload_of::<NoticePayload>(&current.raw, NOTICE_EVENT_TYPE) else {
         return Ok(());
     };
@@ -411,7 +409,6 @@ mod tests {
             ts: ts.into(),
             reply_count: reply_users.len() as u64,
             user: "UBOT".into(),
-            from_bot: true,
             raw: json!({"ts": ts, "reply_users": reply_users}),
         }
     }

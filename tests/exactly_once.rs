@@ -74,13 +74,15 @@ fn posts(sandbox: &Sandbox, thread_reply: bool) -> usize {
         .count()
 }
 
-fn scripted(method: &str, thread_reply: Option<bool>, fault: Fault, times: u32) -> ScriptedFault {
-    ScriptedFault {
+/// The sandbox answers the next `times` calls of `method` with `fault` (only thread replies, or
+/// only top-level posts, when `thread_reply` says so).
+fn script(sandbox: &Sandbox, method: &str, thread_reply: Option<bool>, fault: Fault, times: u32) {
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
         method: method.into(),
         thread_reply,
         fault,
         times,
-    }
+    }]));
 }
 
 /// Lambda's async retry: it comes a minute or more after a failure, i.e. after any write of the
@@ -96,12 +98,13 @@ async fn a_notice_that_lands_after_the_timeout_is_found_not_posted_again() {
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
     // Timeout 1.5 s; the notice lands 2 s after it was sent (settle: 2.5 s).
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "chat.postMessage",
         Some(false),
         Fault::LandLate { millis: 2_000 },
         1,
-    )]));
+    );
     let event = fixture("saml-google-workspace-admin.json");
     let outcome = handle(&app, &event, deadline(20)).await.unwrap();
     assert!(matches!(outcome, Outcome::Delivered(_)));
@@ -117,12 +120,13 @@ async fn a_notice_that_lands_after_the_timeout_is_found_not_posted_again() {
 async fn when_every_write_lands_late_nothing_is_doubled() {
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "chat.postMessage",
         None,
         Fault::LandLate { millis: 2_200 },
         100,
-    )]));
+    );
     let event = fixture("saml-google-workspace-admin.json");
     handle(&app, &event, deadline(20)).await.unwrap();
     lambda_retry_delay(&app).await;
@@ -141,12 +145,13 @@ async fn a_deadline_before_a_late_write_lands_fails_and_the_retry_completes_it()
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
     // The reply lands 2.2 s after it was sent, but the invocation has only ~2 s.
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "chat.postMessage",
         Some(true),
         Fault::LandLate { millis: 2_200 },
         1,
-    )]));
+    );
     let event = fixture("saml-google-workspace-admin.json");
     let first = handle(
         &app,
@@ -259,14 +264,15 @@ async fn the_sweep_skips_what_it_cannot_update_and_bots_do_not_justify() {
         "me too https://t.example/3",
         Some(&own[2].0),
     );
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "chat.update",
         None,
         Fault::SlackError {
             code: "cant_update_message".into(),
         },
         1,
-    )]));
+    );
     let Outcome::Swept(report) = handle(&app, &sweep_of("111122223333"), deadline(20))
         .await
         .unwrap()
@@ -371,12 +377,13 @@ async fn a_sweep_overlapping_a_coalescing_update_keeps_the_added_event() {
         Some(&ts),
     );
     // The sweep's reaction is slow to answer; meanwhile a repeat is coalesced into the notice.
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "reactions.add",
         None,
         Fault::SlowAfter { millis: 1_200 },
         1,
-    )]));
+    );
     let sweep = sweep_of("111122223333");
     let repeat = use_at("saml-google-workspace-admin.json", "second", 2);
     let (swept, delivered) = tokio::join!(handle(&app, &sweep, deadline(10)), async {
@@ -419,12 +426,13 @@ async fn a_search_that_cannot_finish_fails_loudly_instead_of_posting() {
     for i in 0..250 {
         sandbox.post_as_app(DEMO_CHANNEL, OTHER_APP, &format!("chatter {i}"), None, None);
     }
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "conversations.history",
         None,
         Fault::RepeatCursor,
         1_000,
-    )]));
+    );
     let result = handle(
         &app,
         &fixture("saml-google-workspace-admin.json"),
@@ -488,9 +496,10 @@ async fn the_sweep_reaches_every_open_notice_in_a_long_window() {
             "the sweep must make progress: {deferred_seen:?}"
         );
     }
-    assert!(
-        sweeps >= 2,
-        "40 actions take more than one sweep: {deferred_seen:?}"
+    assert_eq!(
+        deferred_seen,
+        vec![20, 0],
+        "40 actions at 20 per sweep: two sweeps, the rest deferred once"
     );
     // Messages moved into the past: find them again by their event IDs.
     let all = notices(&sandbox);
@@ -558,12 +567,13 @@ async fn redelivering_any_event_of_a_long_series_adds_nothing() {
 async fn a_hanging_lookup_does_not_hold_the_notice_back() {
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "users.lookupByEmail",
         None,
         Fault::SlowAfter { millis: 30_000 },
         10,
-    )]));
+    );
     let started = std::time::Instant::now();
     let Outcome::Delivered(d) = handle(
         &app,
@@ -609,12 +619,13 @@ async fn a_looping_cursor_ends_the_audit_walk() {
     for i in 0..250 {
         sandbox.post_as_user(DEMO_CHANNEL, "U02BOB", &format!("chatter {i}"), None);
     }
-    sandbox.set_faults(FaultPlan::scripted(vec![scripted(
+    script(
+        &sandbox,
         "conversations.history",
         None,
         Fault::RepeatCursor,
         1_000,
-    )]));
+    );
     let calls_before = sandbox.calls().len();
     let out = audit_cli(&sandbox, &["--since", "90d", "--format", "json"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

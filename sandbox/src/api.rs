@@ -335,7 +335,7 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         };
     }
     let ts = state.next_ts();
-    let blocks = blocks.map(|b| assign_block_ids(b, &ts));
+    let blocks = blocks.map(assign_block_ids);
     let message = Message {
         channel: channel.clone(),
         ts: ts.clone(),
@@ -376,13 +376,13 @@ fn blocks_and_metadata(p: &Map<String, Value>) -> Result<(Option<Value>, Option<
 }
 
 /// Slack gives every block without one a `block_id`, as it does.
-fn assign_block_ids(mut blocks: Value, seed: &str) -> Value {
+fn assign_block_ids(mut blocks: Value) -> Value {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(items) = blocks.as_array_mut() {
         for block in items {
             if block["block_id"].is_null() {
                 let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                block["block_id"] = json!(format!("sb{n:x}{}", seed.len()));
+                block["block_id"] = json!(format!("sb{n:x}"));
             }
         }
     }
@@ -472,8 +472,7 @@ fn update_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         message.text = text.to_string();
     }
     if let Some(new) = blocks {
-        let seed = format!("{}u{}", message.ts, message.text.len());
-        message.blocks = Some(assign_block_ids(new, &seed));
+        message.blocks = Some(assign_block_ids(new));
     }
     if metadata.is_some() {
         message.metadata = metadata;

@@ -168,21 +168,7 @@ impl State {
         text: &str,
         thread_ts: Option<&str>,
     ) -> String {
-        let ts = self.next_ts();
-        self.push(Message {
-            channel: channel.to_string(),
-            ts: ts.clone(),
-            user: user.to_string(),
-            from_bot: false,
-            bot_id: None,
-            text: text.to_string(),
-            blocks: None,
-            metadata: None,
-            thread_ts: thread_ts.map(str::to_string),
-            reactions: vec![],
-            edited: false,
-        });
-        ts
+        self.post_new(channel, user, None, text, None, thread_ts)
     }
 
     /// A message posted by another Slack app (its own bot user), with whatever metadata it likes:
@@ -195,13 +181,27 @@ impl State {
         metadata: Option<Value>,
         thread_ts: Option<&str>,
     ) -> String {
+        let bot_id = format!("B{}", bot_user.trim_start_matches('U'));
+        self.post_new(channel, bot_user, Some(bot_id), text, metadata, thread_ts)
+    }
+
+    /// A message of `user` (an app's bot user when `bot_id` is set), posted now.
+    fn post_new(
+        &mut self,
+        channel: &str,
+        user: &str,
+        bot_id: Option<String>,
+        text: &str,
+        metadata: Option<Value>,
+        thread_ts: Option<&str>,
+    ) -> String {
         let ts = self.next_ts();
         self.push(Message {
             channel: channel.to_string(),
             ts: ts.clone(),
-            user: bot_user.to_string(),
-            from_bot: true,
-            bot_id: Some(format!("B{}", bot_user.trim_start_matches('U'))),
+            user: user.to_string(),
+            from_bot: bot_id.is_some(),
+            bot_id,
             text: text.to_string(),
             blocks: None,
             metadata,
