@@ -85,6 +85,7 @@ async fn soak(coalescing: bool) {
             );
         }
         let mut delivered = false;
+        let mut last_error = None;
         for attempt in 0..ATTEMPTS {
             attempts_used += 1;
             if attempt > 0 {
@@ -92,18 +93,22 @@ async fn soak(coalescing: bool) {
                 // write of the failed attempt has settled (scaled down here).
                 tokio::time::sleep(app.slack.write_settle()).await;
             }
-            // A short deadline, so slow answers also run into it.
-            match handle(&app, event, deadline(4)).await {
+            // A short deadline, so slow answers also run into it: twice the settle time, as in
+            // production (60 s function timeout, 30 s settle), scaled down.
+            let deadline = tokio::time::Instant::now() + 2 * app.slack.write_settle();
+            match handle(&app, event, deadline).await {
                 Ok(Outcome::Delivered(_)) => {
                     delivered = true;
                     break;
                 }
                 Ok(other) => panic!("unexpected outcome {other:?}"),
-                Err(_) => continue,
+                Err(e) => last_error = Some(e.to_string()),
             }
         }
         if !delivered {
-            dead_lettered.push(event["detail"]["eventID"].as_str().unwrap().to_string());
+            let id = event["detail"]["eventID"].as_str().unwrap().to_string();
+            println!("to the on-failure destination: {id}: {last_error:?}");
+            dead_lettered.push(id);
         }
     }
     // Let late writes land before counting.
