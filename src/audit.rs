@@ -2,6 +2,7 @@
 //! row per privileged use — what an auditor asks for. Reads Slack with the same token source as
 //! the Lambda; progress goes to stderr, rows to stdout.
 
+use crate::mrkdwn::{first_url, plain_text};
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
 use crate::slack::{written_by_person, BotUser, SlackError};
 use crate::App;
@@ -241,35 +242,6 @@ pub fn parse_since(value: &str) -> Option<Duration> {
         _ => return None,
     };
     (secs > 0).then(|| Duration::from_secs(secs))
-}
-
-/// Slack message text as a person reads it: entities decoded, links as their URL.
-fn plain_text(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        let Some(len) = rest[start..].find('>') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let inner = &rest[start + 1..start + len];
-        out.push_str(inner.split('|').next().unwrap_or(inner));
-        rest = &rest[start + len + 1..];
-    }
-    out.push_str(rest);
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The first http(s) URL in a message: Slack sends links as `<url>` or `<url|label>`.
-fn first_url(text: &str) -> Option<String> {
-    plain_text(text)
-        .split_whitespace()
-        .find(|w| w.starts_with("https://") || w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(['.', ',', ')', ']', '>']).to_string())
 }
 
 fn rfc3339(unix: i64) -> String {

@@ -1,6 +1,7 @@
 //! Every environment variable privwatch reads, parsed and validated once at init.
 
-use crate::notice::{Lang, Wording};
+use crate::detect::Deployment;
+use crate::wording::{Lang, Wording};
 use std::time::Duration;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -48,6 +49,11 @@ pub struct Config {
     pub escalate_after: Duration,
     /// Who the escalation mentions (`ESCALATION_MENTION`, default: the fallback mention).
     pub escalation_mention: String,
+    /// Owners of OIDC workloads (`OIDC_OWNERS`: `<subject pattern>=<mention>,…`, `*` wildcards),
+    /// tried in order; a subject no pattern matches gets the fallback mention.
+    pub oidc_owners: Vec<(String, String)>,
+    /// privwatch's own names (function, token secret, deploy role), for the tampering rules.
+    pub deployment: Deployment,
 }
 
 impl Config {
@@ -174,6 +180,36 @@ impl Config {
             });
         }
 
+        let mut oidc_owners = Vec::new();
+        for entry in get("OIDC_OWNERS").unwrap_or_default().split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (pattern, mention) = entry
+                .rsplit_once('=')
+                .map(|(p, m)| (p.trim(), m.trim()))
+                .filter(|(p, m)| !p.is_empty() && is_mention_markup(m))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "OIDC_OWNERS",
+                    why: format!(
+                        "{entry:?} is not <subject pattern>=<mention>, e.g. repo:my-org/infra:*=<!subteam^S0123>"
+                    ),
+                })?;
+            oidc_owners.push((pattern.to_string(), mention.to_string()));
+        }
+        let function_name =
+            get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
+        let secret_arn = match &token {
+            TokenSetting::Secret(arn) => Some(arn.as_str()),
+            TokenSetting::Env(_) => None,
+        };
+        let deployment = Deployment::new(
+            &function_name,
+            secret_arn,
+            get("DEPLOY_ROLE_ARN").as_deref(),
+        );
+
         Ok(Config {
             channel_id,
             token,
@@ -181,12 +217,15 @@ impl Config {
             wording: Wording {
                 lang,
                 account_name: get("ACCOUNT_NAME"),
+                critical_mention: Some(escalation_mention.clone()),
             },
             fallback_mention,
             dedupe_lookback: Duration::from_secs(dedupe_minutes * 60),
             coalesce_window: Duration::from_secs(coalesce_minutes * 60),
             escalate_after: Duration::from_secs(escalate_minutes * 60),
             escalation_mention,
+            oidc_owners,
+            deployment,
         })
     }
 }

@@ -17,7 +17,8 @@ use crate::metadata::{
     event_key, payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, MAX_EVENT_IDS,
     NOTICE_EVENT_TYPE,
 };
-use crate::notice::{self, Mention};
+use crate::detect::Identity;
+use crate::render::{self, Mention};
 use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
@@ -57,6 +58,8 @@ enum Place {
     Own(FoundMessage, NoticePayload),
     /// A recent notice of the same principal to coalesce into.
     Join(FoundMessage, NoticePayload),
+    /// The notice of the same cross-account call as recorded in the other account.
+    Twin(FoundMessage, NoticePayload),
     New,
 }
 
@@ -104,6 +107,16 @@ async fn deliver_with(
         place => place,
     };
     match place {
+        Place::Own(found, payload) if payload.twin_event_id == event_key(&u.event_id) => {
+            // The other account's record of this call: it is already named by the notice.
+            Ok(Delivery {
+                notice_ts: found.ts,
+                notice_existed: true,
+                reply_existed: true,
+                coalesced: true,
+                mention: "none",
+            })
+        }
         Place::Own(found, payload) => {
             // An earlier attempt posted (or counted) this event: add only what is missing.
             let is_first = payload.event_id == event_key(&u.event_id);
@@ -122,9 +135,9 @@ async fn deliver_with(
             }
             let (line, mention_kind) = if is_first {
                 let (mention, kind) = mention?;
-                (notice::render_reply(u, &mention, wording), kind)
+                (render::render_reply(u, &mention, wording), kind)
             } else {
-                (notice::render_repeat_line(u, wording), "none")
+                (render::render_repeat_line(u, wording), "none")
             };
             post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
             Ok(Delivery {
@@ -146,7 +159,7 @@ async fn deliver_with(
             if payload.event_ids.len() > MAX_EVENT_IDS {
                 payload.event_ids.remove(1);
             }
-            let update = notice::render_count_update(channel, &found.raw, &payload, wording);
+            let update = render::render_count_update(channel, &found.raw, &payload, wording);
             write_once(
                 settle,
                 deadline,
@@ -164,7 +177,7 @@ async fn deliver_with(
                 },
             )
             .await?;
-            let line = notice::render_repeat_line(u, wording);
+            let line = render::render_repeat_line(u, wording);
             post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
             Ok(Delivery {
                 notice_ts: found.ts,
@@ -174,9 +187,39 @@ async fn deliver_with(
                 mention: "none",
             })
         }
+        Place::Twin(found, mut payload) => {
+            // One call, two records (the caller's account and the role's): one notice naming
+            // both accounts, no second ask.
+            payload.twin_event_id = event_key(&u.event_id);
+            let update = render::render_twin_update(channel, &found.raw, &payload, u, wording);
+            let ts = write_once(
+                settle,
+                deadline,
+                || async {
+                    app.slack
+                        .update_message(token.expose(), &update, deadline)
+                        .await?;
+                    Ok(found.ts.clone())
+                },
+                || async {
+                    Ok(match find_place(app, token, bot, u, deadline).await? {
+                        Place::Own(m, _) => Some(m.ts),
+                        _ => None,
+                    })
+                },
+            )
+            .await?;
+            Ok(Delivery {
+                notice_ts: ts,
+                notice_existed: true,
+                reply_existed: false,
+                coalesced: true,
+                mention: "none",
+            })
+        }
         Place::New => {
             let (mention, mention_kind) = mention?;
-            let body = notice::render_notice(u, wording).to_post_body(channel, None);
+            let body = render::render_notice(u, wording).to_post_body(channel, None);
             let ts = write_once(
                 settle,
                 deadline,
@@ -189,7 +232,7 @@ async fn deliver_with(
                 },
             )
             .await?;
-            let reply = notice::render_reply(u, &mention, wording);
+            let reply = render::render_reply(u, &mention, wording);
             post_line(app, token, bot, &ts, &u.event_id, &reply, deadline).await?;
             Ok(Delivery {
                 notice_ts: ts,
@@ -209,7 +252,7 @@ async fn post_line(
     bot: &BotUser,
     notice_ts: &str,
     event_id: &str,
-    line: &notice::Message,
+    line: &render::Message,
     deadline: Instant,
 ) -> Result<String, SlackError> {
     let body = line.to_post_body(&app.config.channel_id, Some(notice_ts));
@@ -294,10 +337,21 @@ async fn mention_for(
 ) -> Result<(Mention, &'static str), SlackError> {
     let fallback = || {
         (
-            Mention::Fallback(app.config.fallback_mention.clone()),
+            Mention::Configured(app.config.fallback_mention.clone()),
             "fallback",
         )
     };
+    if let Identity::Workload { subject } = &u.identity {
+        // A CI workload has no e-mail: its owner is configured (`OIDC_OWNERS`).
+        return Ok(app
+            .config
+            .oidc_owners
+            .iter()
+            .find(|(pattern, _)| crate::pattern::wildcard(pattern, subject))
+            .map_or_else(fallback, |(_, owner)| {
+                (Mention::Configured(owner.clone()), "owner")
+            }));
+    }
     let Some(email) = u.identity.email() else {
         return Ok(fallback());
     };
@@ -333,7 +387,7 @@ async fn find_place(
     deadline: Instant,
 ) -> Result<Place, SlackError> {
     let window = app.config.coalesce_window.as_secs() as i64;
-    let ours = notice::notice_payload(u);
+    let ours = render::notice_payload(u);
     let oldest = oldest_for(
         u,
         app.config.dedupe_lookback.max(app.config.coalesce_window),
@@ -357,6 +411,9 @@ async fn find_place(
             };
             if payload.holds(&ours.event_id) {
                 return Ok(Place::Own(message, payload));
+            }
+            if payload.is_twin_of(&ours) {
+                return Ok(Place::Twin(message, payload));
             }
             let within = window > 0
                 && ours.event_time > 0

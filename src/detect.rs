@@ -1,58 +1,35 @@
 //! EventBridge event → what kind of privileged use it records, if any. No I/O.
+//!
+//! A record is tried against the kinds' own rule patterns (`kind`, evaluated by `pattern`), so the
+//! function reports exactly what the deployed rules deliver; then the kind's declaration says
+//! where its person and its facts are.
 
 use crate::cloudtrail::{Detail, Event};
+use crate::kind::{Kind, Person};
+use crate::pattern;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub const SIGN_IN_DETAIL_TYPE: &str = "AWS Console Sign In via CloudTrail";
-pub const API_CALL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+pub use crate::kind::{API_CALL as API_CALL_DETAIL_TYPE, SIGN_IN as SIGN_IN_DETAIL_TYPE};
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
-
-/// The kinds of privileged use privwatch reports. A new kind is one variant here, one wording
-/// in `notice`, and one rule in `infra/notifier.yaml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// The root user signed in (or tried to) to the AWS console.
-    RootConsoleSignIn,
-    /// Someone federated into an admin role through SAML (Google Workspace, IAM Identity Center).
-    AdminRoleViaSaml,
-    /// The root user called an AWS API (CreateAccessKey, EnableMFADevice, …).
-    RootApiCall,
-    /// Someone assumed an admin role with sts:AssumeRole (role chaining, cross-account switch).
-    AdminRoleViaAssumeRole,
-}
-
-impl Kind {
-    /// Stable machine name, used in Slack metadata and log lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::RootConsoleSignIn => "root_console_sign_in",
-            Kind::AdminRoleViaSaml => "admin_role_via_saml",
-            Kind::RootApiCall => "root_api_call",
-            Kind::AdminRoleViaAssumeRole => "admin_role_via_assume_role",
-        }
-    }
-}
 
 /// Who used the privilege, as far as the record tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     Root,
-    /// A person known by e-mail (SAML user name, session name).
-    Person {
-        email: String,
-    },
+    /// A person known by e-mail (SAML user name, session name, switched-from user).
+    Person { email: String },
+    /// A workload known by its OIDC subject (`repo:org/repo:ref:…`).
+    Workload { subject: String },
     /// Only an ARN or principal ID is known.
-    Principal {
-        id: String,
-    },
+    Principal { id: String },
 }
 
 impl Identity {
     pub fn email(&self) -> Option<&str> {
         match self {
             Identity::Person { email } => Some(email),
-            _ => None,
+            Identity::Root | Identity::Workload { .. } | Identity::Principal { .. } => None,
         }
     }
 
@@ -61,13 +38,14 @@ impl Identity {
         match self {
             Identity::Root => "root",
             Identity::Person { email } => email,
+            Identity::Workload { subject } => subject,
             Identity::Principal { id } => id,
         }
     }
 }
 
-/// One privileged use, as plain data for `notice` to render. Every `String` here except `kind`
-/// came from the record and is untrusted text.
+/// One privileged use, as plain data for `wording` and `render`. Every `String` here came from
+/// the record and is untrusted text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrivilegedUse {
     pub kind: Kind,
@@ -77,7 +55,7 @@ pub struct PrivilegedUse {
     pub role_arn: Option<String>,
     /// IAM Identity Center permission set, read from an `AWSReservedSSO_<set>_<id>` role name.
     pub permission_set: Option<String>,
-    /// The API called (root API activity, failed calls).
+    /// The API called.
     pub event_name: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -86,6 +64,21 @@ pub struct PrivilegedUse {
     pub time: Option<DateTime<Utc>>,
     /// Why the attempt failed (failed sign-in, denied call); `None` when it succeeded.
     pub failure: Option<String>,
+    /// What was acted on (a trail, a rule, a function, a role, a secret).
+    pub target: Option<String>,
+    /// AssumeRoot: the member account the root session is for, and the task policy.
+    pub target_account: Option<String>,
+    pub task: Option<String>,
+    /// AssumeRoleWithWebIdentity: the OIDC provider.
+    pub provider: Option<String>,
+    /// SwitchRole: the identity that switched.
+    pub switched_from: Option<String>,
+    /// A cross-account call: the account on the other side (the caller's, or the role's).
+    pub other_account: Option<String>,
+    /// CloudTrail's `sharedEventID`: the same call as recorded in the other account.
+    pub shared_event_id: Option<String>,
+    /// A root call made in a centralized root session (`sessionContext.assumedRoot`).
+    pub centralized_root: bool,
 }
 
 impl PrivilegedUse {
@@ -101,11 +94,72 @@ pub enum Classified {
     /// The periodic sweep of the justification loop (an EventBridge schedule). `account` is the
     /// schedule's own account: a sweep acts only on that account's notices, so deployments of
     /// several accounts can share one channel.
-    Sweep {
-        account: String,
-    },
+    Sweep { account: String },
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
+}
+
+/// What the function knows of its own deployment: it fills the placeholders of the rule
+/// patterns that name privwatch's own resources (the admin roles stay the rules' decision).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// `AWS_LAMBDA_FUNCTION_NAME` (the rules are named `<function>-…`).
+    pub function_name: String,
+    /// Names by which the token secret may be addressed (`secretId` matchers).
+    pub token_secret_ids: Vec<String>,
+    /// `DEPLOY_ROLE_ARN`: changes made by it are privwatch's own deploys, not tampering.
+    pub deploy_role: Option<String>,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment::new("privwatch", None, None)
+    }
+}
+
+impl Deployment {
+    pub fn new(function_name: &str, secret_arn: Option<&str>, deploy_role: Option<&str>) -> Self {
+        let mut token_secret_ids = vec![format!("{function_name}/slack-bot-token")];
+        if let Some(name) = secret_arn.and_then(secret_name) {
+            token_secret_ids.push(name);
+        }
+        Deployment {
+            function_name: function_name.to_string(),
+            token_secret_ids,
+            deploy_role: deploy_role.map(str::to_string),
+        }
+    }
+
+    /// A rule's pattern with this deployment's names filled in.
+    fn pattern(&self, raw: &str) -> Value {
+        let secret_ids: Vec<Value> = self
+            .token_secret_ids
+            .iter()
+            .map(|name| serde_json::json!({"wildcard": format!("*{name}*")}))
+            .collect();
+        let text = raw.replace("${FunctionName}", &self.function_name).replace(
+            "\"$TOKEN_SECRET_IDS\"",
+            &Value::Array(secret_ids).to_string(),
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+/// `arn:aws:secretsmanager:r:a:secret:name-AbCdEf` → `name` (Secrets Manager adds 6 characters).
+fn secret_name(arn: &str) -> Option<String> {
+    let (_, name) = arn.split_once(":secret:")?;
+    let name = match name.rsplit_once('-') {
+        Some((stem, suffix)) if suffix.len() == 6 => stem,
+        _ => name,
+    };
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// A parsed invocation: the typed event and the JSON it came from (patterns read the JSON).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event: Event,
+    pub raw: Value,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +175,7 @@ pub fn unreadable_payload_marker(why: &str) -> Value {
 }
 
 /// Parses the raw invocation payload.
-pub fn parse(payload: &Value) -> Result<Event, ParseError> {
+pub fn parse(payload: &Value) -> Result<Record, ParseError> {
     if let Some(why) = payload.get(UNREADABLE_PAYLOAD).and_then(Value::as_str) {
         return Err(ParseError(format!("the payload is not JSON: {why}")));
     }
@@ -141,7 +195,11 @@ pub fn parse(payload: &Value) -> Result<Event, ParseError> {
         }
         None => return Err(ParseError("missing field `detail`".into())),
     }
-    serde_json::from_value(payload.clone()).map_err(|e| ParseError(e.to_string()))
+    let event = serde_json::from_value(payload.clone()).map_err(|e| ParseError(e.to_string()))?;
+    Ok(Record {
+        event,
+        raw: payload.clone(),
+    })
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -155,70 +213,115 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Decides what kind of privileged use `event` records.
-pub fn classify(event: &Event) -> Classified {
-    let detail = &event.detail;
-    let identity_type = detail
-        .user_identity
-        .as_ref()
-        .and_then(|u| u.identity_type.as_deref());
-    let event_name = detail.event_name.as_deref();
-    let is_sts = detail.event_source.as_deref() == Some("sts.amazonaws.com");
-
-    let kind = match event.detail_type.as_str() {
-        SCHEDULED_DETAIL_TYPE if event.source == "aws.events" => {
-            return Classified::Sweep {
-                account: event.account.clone().unwrap_or_default(),
-            }
-        }
-        SIGN_IN_DETAIL_TYPE => {
-            if identity_type != Some("Root") {
-                return Classified::Ignored("console sign-in by a non-root identity");
-            }
-            if event_name.is_some_and(|n| n != "ConsoleLogin") {
-                return Classified::Ignored("sign-in event other than ConsoleLogin");
-            }
-            Kind::RootConsoleSignIn
-        }
-        API_CALL_DETAIL_TYPE => {
-            if is_sts && event_name == Some("AssumeRoleWithSAML") {
-                Kind::AdminRoleViaSaml
-            } else if identity_type == Some("Root") {
-                Kind::RootApiCall
-            } else if is_sts && event_name == Some("AssumeRole") {
-                Kind::AdminRoleViaAssumeRole
-            } else {
-                return Classified::Ignored(
-                    "API call that is neither root activity nor an admin role assumption",
-                );
-            }
-        }
-        _ => return Classified::Ignored("detail-type privwatch does not handle"),
+/// Decides what kind of privileged use `record` records: the first kind (in [`Kind::ALL`]'s
+/// order) one of whose rules matches it.
+pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
+    let event = &record.event;
+    if event.detail_type == SCHEDULED_DETAIL_TYPE && event.source == "aws.events" {
+        return Classified::Sweep {
+            account: event.account.clone().unwrap_or_default(),
+        };
+    }
+    let matched = Kind::ALL.into_iter().find_map(|kind| {
+        kind.spec()
+            .rules
+            .iter()
+            .find(|rule| pattern::matches(&deployment.pattern(rule.pattern), &record.raw))
+            .map(|rule| (kind, rule))
+    });
+    let Some((kind, rule)) = matched else {
+        return Classified::Ignored("matches none of privwatch's rules");
     };
-    Classified::Use(Box::new(describe(kind, event)))
+    if rule.spares_deployer
+        && deployment.deploy_role.is_some()
+        && text(&record.raw, &["detail", "userIdentity", "sessionContext", "sessionIssuer", "arn"])
+            == deployment.deploy_role.as_deref()
+    {
+        return Classified::Ignored("a change made by privwatch's own deploy role");
+    }
+    if kind == Kind::AlarmTampering && trail_change_keeps_management_events(&record.raw) {
+        return Classified::Ignored("a trail change that keeps recording management events");
+    }
+    Classified::Use(Box::new(describe(kind, record)))
 }
 
-fn describe(kind: Kind, event: &Event) -> PrivilegedUse {
+/// `UpdateTrail` and `PutEventSelectors` are tampering only when they narrow what the trail
+/// records: management events no longer all recorded, or global and other regions' events lost.
+fn trail_change_keeps_management_events(raw: &Value) -> bool {
+    let detail = &raw["detail"];
+    let params = &detail["requestParameters"];
+    match detail["eventName"].as_str() {
+        Some("UpdateTrail") => {
+            params["isMultiRegionTrail"] != Value::Bool(false)
+                && params["includeGlobalServiceEvents"] != Value::Bool(false)
+        }
+        Some("PutEventSelectors") => {
+            let basic = params["eventSelectors"].as_array();
+            let advanced = params["advancedEventSelectors"].as_array();
+            let basic_keeps = basic.is_some_and(|selectors| {
+                selectors.iter().any(|s| {
+                    s["includeManagementEvents"] != Value::Bool(false)
+                        && matches!(s["readWriteType"].as_str(), None | Some("All"))
+                })
+            });
+            let advanced_keeps = advanced.is_some_and(|selectors| {
+                selectors.iter().any(|s| {
+                    let fields = s["fieldSelectors"].as_array().cloned().unwrap_or_default();
+                    let management = fields.iter().any(|f| {
+                        f["field"] == "eventCategory"
+                            && f["equals"]
+                                .as_array()
+                                .is_some_and(|v| v.iter().any(|x| x == "Management"))
+                    });
+                    let narrowed = fields
+                        .iter()
+                        .any(|f| f["field"] == "readOnly" || f["field"] == "eventSource");
+                    management && !narrowed
+                })
+            });
+            basic_keeps || advanced_keeps
+        }
+        _ => false,
+    }
+}
+
+fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
+    let (event, raw) = (&record.event, &record.raw);
     let detail = &event.detail;
+    let spec = kind.spec();
     let identity_record = detail.user_identity.clone().unwrap_or_default();
     let params = detail.request_parameters.clone().unwrap_or_default();
+    let d = |path: &[&str]| {
+        let mut full = vec!["detail"];
+        full.extend_from_slice(path);
+        text(raw, &full).map(str::to_string)
+    };
 
-    let identity = match kind {
-        Kind::RootConsoleSignIn | Kind::RootApiCall => Identity::Root,
-        Kind::AdminRoleViaSaml => saml_identity(detail),
-        Kind::AdminRoleViaAssumeRole => caller_identity(detail),
+    let identity = match spec.person {
+        Person::Root => Identity::Root,
+        Person::SamlUser => saml_identity(detail),
+        Person::Caller => caller_identity(detail),
+        Person::SwitchedFrom => switched_from_identity(raw, detail),
+        Person::WebIdentity => {
+            match d(&["userIdentity", "userName"])
+                .or_else(|| d(&["responseElements", "subjectFromWebIdentityToken"]))
+                .filter(|s| !s.trim().is_empty())
+            {
+                Some(subject) => Identity::Workload { subject },
+                None => caller_identity(detail),
+            }
+        }
     };
-    let role_arn = match kind {
-        Kind::AdminRoleViaSaml | Kind::AdminRoleViaAssumeRole => non_empty(params.role_arn),
-        _ => None,
-    };
+    let role_arn = non_empty(params.role_arn.clone()).or_else(|| match spec.person {
+        // SwitchRole: the role is only in the new session's ARN.
+        Person::SwitchedFrom => identity_record.arn.as_deref().and_then(role_of_session),
+        Person::Root | Person::SamlUser | Person::Caller | Person::WebIdentity => None,
+    });
     let permission_set = role_arn.as_deref().and_then(permission_set_of);
-    let mfa_used = match kind {
-        Kind::RootConsoleSignIn => detail
-            .additional_event_data
-            .as_ref()
-            .and_then(|d| d.mfa_used.as_deref())
-            .map(|v| v.trim().eq_ignore_ascii_case("yes")),
+    let mfa_used = match d(&["additionalEventData", "MFAUsed"]) {
+        Some(v) if detail.event_name.as_deref() == Some("ConsoleLogin") => {
+            Some(v.trim().eq_ignore_ascii_case("yes"))
+        }
         _ => identity_record
             .session_context
             .as_ref()
@@ -226,28 +329,14 @@ fn describe(kind: Kind, event: &Event) -> PrivilegedUse {
             .and_then(|a| a.mfa_authenticated.as_deref())
             .map(|v| v.trim().eq_ignore_ascii_case("true")),
     };
-    let failure = match kind {
-        Kind::RootConsoleSignIn => {
-            let login = detail
-                .response_elements
-                .as_ref()
-                .and_then(|r| r.console_login.as_deref());
-            if login.is_some_and(|l| l.eq_ignore_ascii_case("failure")) {
-                Some(
-                    non_empty(detail.error_message.clone())
-                        .unwrap_or_else(|| "sign-in failed".to_string()),
-                )
-            } else {
-                None
-            }
-        }
-        _ => non_empty(detail.error_code.clone()).map(|code| {
+    let failure = sign_in_failure(raw, detail).or_else(|| {
+        non_empty(detail.error_code.clone()).map(|code| {
             match non_empty(detail.error_message.clone()) {
                 Some(message) => format!("{code}: {message}"),
                 None => code,
             }
-        }),
-    };
+        })
+    });
     let event_id = non_empty(detail.event_id.clone())
         .or_else(|| non_empty(event.id.clone()))
         .unwrap_or_else(|| "unknown".to_string());
@@ -261,6 +350,24 @@ fn describe(kind: Kind, event: &Event) -> PrivilegedUse {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .or(event.time);
+    // A cross-account call: the caller's account seen from the role's, or the role's account
+    // seen from the caller's.
+    let role_account = role_arn.as_deref().and_then(account_of_arn);
+    let caller_account = non_empty(identity_record.account_id.clone());
+    let other_account = [role_account, caller_account]
+        .into_iter()
+        .flatten()
+        .find(|a| *a != account_id && a.chars().all(|c| c.is_ascii_digit()));
+    let target = [
+        &["requestParameters", "name"][..],
+        &["requestParameters", "rule"],
+        &["requestParameters", "functionName"],
+        &["requestParameters", "roleName"],
+        &["requestParameters", "secretId"],
+        &["requestParameters", "trailName"],
+    ]
+    .iter()
+    .find_map(|path| d(path));
 
     PrivilegedUse {
         kind,
@@ -276,7 +383,65 @@ fn describe(kind: Kind, event: &Event) -> PrivilegedUse {
         region: non_empty(detail.aws_region.clone()).or_else(|| non_empty(event.region.clone())),
         time,
         failure,
+        target: match kind {
+            Kind::AlarmTampering => target,
+            Kind::RootConsoleSignIn
+            | Kind::RootPassword
+            | Kind::RootApiCall
+            | Kind::CentralizedRootSession
+            | Kind::AdminRoleViaSaml
+            | Kind::AdminRoleViaAssumeRole
+            | Kind::AdminRoleViaSwitchRole
+            | Kind::AdminRoleViaWebIdentity => None,
+        },
+        target_account: d(&["requestParameters", "targetPrincipal"]),
+        task: d(&["requestParameters", "taskPolicyArn", "arn"])
+            .map(|arn| arn.rsplit('/').next().unwrap_or(&arn).to_string()),
+        provider: d(&["userIdentity", "identityProvider"])
+            .or_else(|| d(&["responseElements", "provider"]))
+            .map(|p| p.rsplit_once("oidc-provider/").map_or(p.clone(), |(_, host)| host.to_string())),
+        switched_from: d(&["additionalEventData", "SwitchFrom"]),
+        other_account,
+        shared_event_id: d(&["sharedEventID"]),
+        centralized_root: d(&["userIdentity", "sessionContext", "assumedRoot"])
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            && identity_record.identity_type.as_deref() == Some("Root"),
     }
+}
+
+/// A string at `path` in `value`, if it is one and not blank.
+fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// A sign-in record's own outcome (`responseElements.ConsoleLogin`, `SwitchRole`,
+/// `PasswordUpdated`, … `: "Failure"`).
+fn sign_in_failure(raw: &Value, detail: &Detail) -> Option<String> {
+    let outcome = detail
+        .event_name
+        .as_deref()
+        .and_then(|name| text(raw, &["detail", "responseElements", name]))?;
+    outcome.eq_ignore_ascii_case("failure").then(|| {
+        non_empty(detail.error_message.clone()).unwrap_or_else(|| "sign-in failed".to_string())
+    })
+}
+
+/// `arn:aws:sts::1:assumed-role/Admin/bob` → `arn:aws:iam::1:role/Admin` (the path is not in
+/// the session's ARN).
+fn role_of_session(session_arn: &str) -> Option<String> {
+    let (prefix, rest) = session_arn.split_once(":assumed-role/")?;
+    let (role, _session) = rest.split_once('/')?;
+    let account = prefix.rsplit(':').next()?;
+    let partition = prefix.split(':').nth(1).unwrap_or("aws");
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+}
+
+fn account_of_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (!account.is_empty()).then(|| account.to_string())
 }
 
 /// The person behind an AssumeRoleWithSAML: `userIdentity.userName`, else the role session
@@ -306,9 +471,15 @@ fn saml_identity(detail: &Detail) -> Identity {
     Identity::Principal { id: fallback }
 }
 
-/// The caller of an AssumeRole: its session name when that is an e-mail, else its ARN.
+/// Whoever made a call: the root user; else the session name of an assumed role, the IAM user's
+/// name, or — for another account's caller, which the role's account sees only as
+/// `AWSAccount` — the requested session name, whichever is an e-mail; else an ARN or ID.
 fn caller_identity(detail: &Detail) -> Identity {
     let identity = detail.user_identity.clone().unwrap_or_default();
+    let params = detail.request_parameters.clone().unwrap_or_default();
+    if identity.identity_type.as_deref() == Some("Root") {
+        return Identity::Root;
+    }
     let session_name = identity
         .arn
         .as_deref()
@@ -322,16 +493,50 @@ fn caller_identity(detail: &Detail) -> Identity {
                 .and_then(|p| p.split_once(':'))
                 .map(|(_, tail)| tail.to_string())
         });
-    let candidates = [session_name, identity.user_name.clone()];
+    let cross_account = identity.identity_type.as_deref() == Some("AWSAccount");
+    let requested_session = cross_account
+        .then_some(params.role_session_name)
+        .flatten();
+    let candidates = [session_name, identity.user_name.clone(), requested_session];
     if let Some(email) = candidates.iter().flatten().find(|c| looks_like_email(c)) {
         return Identity::Person {
             email: email.clone(),
         };
     }
     let fallback = non_empty(identity.arn)
+        .or_else(|| {
+            cross_account.then(|| {
+                format!(
+                    "account {} ({})",
+                    identity.account_id.as_deref().unwrap_or("?"),
+                    identity.principal_id.as_deref().unwrap_or("?")
+                )
+            })
+        })
         .or_else(|| non_empty(identity.principal_id))
         .unwrap_or_else(|| "unknown caller".to_string());
     Identity::Principal { id: fallback }
+}
+
+/// Console SwitchRole: the identity in `SwitchFrom` (a user or a session named by e-mail), else
+/// the new session's name, else `SwitchFrom` itself.
+fn switched_from_identity(raw: &Value, detail: &Detail) -> Identity {
+    let from = text(raw, &["detail", "additionalEventData", "SwitchFrom"]);
+    let from_name = from.and_then(|arn| arn.rsplit('/').next());
+    let session = detail
+        .user_identity
+        .as_ref()
+        .and_then(|u| u.arn.as_deref())
+        .and_then(|arn| arn.rsplit('/').next());
+    if let Some(email) = [from_name, session].into_iter().flatten().find(|c| looks_like_email(c)) {
+        return Identity::Person {
+            email: email.to_string(),
+        };
+    }
+    match from {
+        Some(arn) => Identity::Principal { id: arn.to_string() },
+        None => caller_identity(detail),
+    }
 }
 
 /// `AWSReservedSSO_AdministratorAccess_0123abcd` → `AdministratorAccess`.
@@ -367,10 +572,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(detail_type: &str, detail: Value) -> Event {
+    fn event(detail_type: &str, detail: Value) -> Record {
+        let source = match detail["eventSource"].as_str() {
+            Some(s) => format!("aws.{}", s.split('.').next().unwrap_or_default()),
+            None => "aws.signin".to_string(),
+        };
         parse(&json!({
             "version": "0", "id": "eb-1", "detail-type": detail_type,
-            "source": "aws.signin", "account": "111122223333",
+            "source": source, "account": "111122223333",
             "time": "2026-11-01T10:00:00Z", "region": "us-east-1", "resources": [],
             "detail": detail
         }))
@@ -393,7 +602,7 @@ mod tests {
                        "eventID": "e1", "responseElements": {"ConsoleLogin": "Success"},
                        "additionalEventData": {"MFAUsed": raw}}),
             );
-            let u = use_of(classify(&e));
+            let u = use_of(classify(&e, &Deployment::default()));
             assert_eq!(u.kind, Kind::RootConsoleSignIn);
             assert_eq!(u.mfa_used, Some(expected), "MFAUsed={raw}");
             assert!(!u.failed());
@@ -408,7 +617,7 @@ mod tests {
                    "responseElements": {"ConsoleLogin": "Failure"},
                    "errorMessage": "Failed authentication"}),
         );
-        let u = use_of(classify(&e));
+        let u = use_of(classify(&e, &Deployment::default()));
         assert_eq!(u.failure.as_deref(), Some("Failed authentication"));
         assert_eq!(u.event_id, "eb-1", "falls back to the EventBridge id");
     }
@@ -419,7 +628,7 @@ mod tests {
             SIGN_IN_DETAIL_TYPE,
             json!({"userIdentity": {"type": "IAMUser", "userName": "alice"}}),
         );
-        assert!(matches!(classify(&e), Classified::Ignored(_)));
+        assert!(matches!(classify(&e, &Deployment::default()), Classified::Ignored(_)));
     }
 
     #[test]
@@ -437,19 +646,21 @@ mod tests {
             ),
             (
                 json!({"principalId": "abc=:bob@example.com"}),
-                Value::Null,
+                json!({}),
                 "bob@example.com",
             ),
         ];
         for (identity, params, expected) in cases {
             let mut identity = identity;
             identity["type"] = json!("SAMLUser");
+            let mut params = params;
+            params["roleArn"] = json!("arn:aws:iam::111122223333:role/Admin");
             let e = event(
                 API_CALL_DETAIL_TYPE,
                 json!({"eventSource": "sts.amazonaws.com", "eventName": "AssumeRoleWithSAML",
                        "userIdentity": identity, "requestParameters": params}),
             );
-            let u = use_of(classify(&e));
+            let u = use_of(classify(&e, &Deployment::default()));
             assert_eq!(u.kind, Kind::AdminRoleViaSaml);
             assert_eq!(u.identity.email(), Some(expected));
         }
@@ -475,7 +686,7 @@ mod tests {
             json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
                    "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}}),
         );
-        let u = use_of(classify(&e));
+        let u = use_of(classify(&e, &Deployment::default()));
         assert_eq!(u.kind, Kind::RootApiCall);
         assert_eq!(u.event_name.as_deref(), Some("CreateAccessKey"));
         assert_eq!(u.identity, Identity::Root);
@@ -489,7 +700,7 @@ mod tests {
                    "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Base/dave@example.com"},
                    "requestParameters": {"roleArn": "arn:aws:iam::444455556666:role/Admin"}}),
         );
-        let u = use_of(classify(&with_email));
+        let u = use_of(classify(&with_email, &Deployment::default()));
         assert_eq!(u.identity.email(), Some("dave@example.com"));
         assert_eq!(
             u.role_arn.as_deref(),
@@ -499,9 +710,10 @@ mod tests {
         let without = event(
             API_CALL_DETAIL_TYPE,
             json!({"eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
-                   "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Base/i-0abc"}}),
+                   "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Base/i-0abc"},
+                   "requestParameters": {"roleArn": "arn:aws:iam::111122223333:role/Admin"}}),
         );
-        let u = use_of(classify(&without));
+        let u = use_of(classify(&without, &Deployment::default()));
         assert_eq!(
             u.identity,
             Identity::Principal {
@@ -517,7 +729,7 @@ mod tests {
             json!({"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
                    "userIdentity": {"type": "AssumedRole"}}),
         );
-        assert!(matches!(classify(&e), Classified::Ignored(_)));
+        assert!(matches!(classify(&e, &Deployment::default()), Classified::Ignored(_)));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! request for its justification.
 //!
 //! One event's way, in one direction:
-//! `EventBridge JSON → detect → PrivilegedUse → notice → (Notice, Reply) → deliver → Slack`.
+//! `EventBridge JSON → detect (kind) → PrivilegedUse → wording → render → deliver → Slack`.
 //! [`handle`] is what the Lambda runtime (in `main.rs`) and the tests both call.
 
 pub mod audit;
@@ -10,11 +10,15 @@ pub mod cloudtrail;
 pub mod config;
 pub mod deliver;
 pub mod detect;
+pub mod kind;
 pub mod metadata;
-pub mod notice;
+pub mod mrkdwn;
+pub mod pattern;
+pub mod render;
 pub mod slack;
 pub mod sweep;
 pub mod token;
+pub mod wording;
 
 use config::Config;
 use detect::Classified;
@@ -111,8 +115,9 @@ pub enum Outcome {
 
 /// Handles one invocation payload. `deadline` is when the work must be finished by.
 pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Outcome, HandleError> {
-    let event = detect::parse(payload)?;
-    let use_ = match detect::classify(&event) {
+    let record = detect::parse(payload)?;
+    let event = &record.event;
+    let use_ = match detect::classify(&record, &app.config.deployment) {
         Classified::Ignored(reason) => {
             tracing::info!(
                 event_id = event.detail.event_id.as_deref().or(event.id.as_deref()).unwrap_or("unknown"),

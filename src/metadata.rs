@@ -2,7 +2,7 @@
 //! store (no database). `deliver` (dedupe, coalesce), `sweep` (chase) and `audit` (export) all
 //! go through these types.
 
-use crate::detect::Kind;
+use crate::kind::Kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -20,7 +20,7 @@ pub const MAX_VALUE_CHARS: usize = 256;
 
 /// A value as metadata keeps it: an event ID is compared in this form, too.
 pub fn event_key(value: &str) -> String {
-    crate::notice::clip(value, MAX_VALUE_CHARS)
+    crate::mrkdwn::clip(value, MAX_VALUE_CHARS)
 }
 
 /// `event_payload` of a notice.
@@ -47,11 +47,26 @@ pub struct NoticePayload {
     pub event_ids: Vec<String>,
     pub justified: bool,
     pub escalated: bool,
+    /// CloudTrail's `sharedEventID` of the first use: a cross-account call recorded in both
+    /// accounts carries the same one.
+    pub shared_event_id: String,
+    /// The other account's record of that same call, once it joined this notice.
+    pub twin_event_id: String,
 }
 
 impl NoticePayload {
     pub fn holds(&self, event_id: &str) -> bool {
-        self.event_id == event_id || self.event_ids.iter().any(|id| id == event_id)
+        self.event_id == event_id
+            || self.twin_event_id == event_id
+            || self.event_ids.iter().any(|id| id == event_id)
+    }
+
+    /// `other` is the other account's record of this notice's cross-account call.
+    pub fn is_twin_of(&self, other: &NoticePayload) -> bool {
+        !self.shared_event_id.is_empty()
+            && self.shared_event_id == other.shared_event_id
+            && self.account != other.account
+            && self.twin_event_id.is_empty()
     }
 
     /// Some of this notice's event IDs are no longer in its metadata (only in its thread).
@@ -59,12 +74,11 @@ impl NoticePayload {
         self.count as usize > self.event_ids.len()
     }
 
-    /// Same person, same account, same outcome: what may share a thread. Root activity joins
-    /// a root sign-in's thread; admin-role uses join the same person's.
-    pub fn coalesce_key(&self) -> (&str, &str, bool, bool) {
-        let root = self.kind == Kind::RootConsoleSignIn.as_str()
-            || self.kind == Kind::RootApiCall.as_str();
-        (&self.account, &self.principal, self.failed, root)
+    /// Same person, same account, same outcome, same group of kinds (`kind::Group`): what may
+    /// share a thread. A kind this version does not know shares only with its own kind.
+    pub fn coalesce_key(&self) -> (&str, &str, bool, &str) {
+        let group = Kind::from_name(&self.kind).map_or(self.kind.as_str(), |k| k.spec().group.as_str());
+        (&self.account, &self.principal, self.failed, group)
     }
 
     pub fn to_metadata(&self) -> Value {

@@ -9,7 +9,7 @@
 //! does not stop the others. Only a person's reply justifies (not a bot's, not an app's).
 
 use crate::metadata::{payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE};
-use crate::notice;
+use crate::render;
 use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
@@ -288,7 +288,7 @@ async fn escalate(
 ) -> Result<(), SlackError> {
     if !has_escalation(app, token, bot, &notice_message.ts, deadline).await? {
         let minutes = app.config.escalate_after.as_secs() / 60;
-        let message = notice::render_escalation(
+        let message = render::render_escalation(
             payload,
             &app.config.escalation_mention,
             minutes,
@@ -369,7 +369,7 @@ async fn save_flags(
         return Ok(());
     };
     set(&mut payload);
-    let body = notice::render_metadata_update(&app.config.channel_id, &current.raw, &payload);
+    let body = render::render_metadata_update(&app.config.channel_id, &current.raw, &payload);
     match app
         .slack
         .update_message(token.expose(), &body, deadline)

@@ -5,7 +5,9 @@ mod common;
 
 use common::{texts_in, unexpected_markup};
 use privwatch::detect::{self, Classified};
-use privwatch::notice::{escape, render_notice, render_reply, Lang, Mention, Wording};
+use privwatch::mrkdwn::escape;
+use privwatch::render::{render_notice, render_reply, Mention};
+use privwatch::wording::{Lang, Wording};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
@@ -134,12 +136,13 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
                 Ok(e) => e,
                 Err(_) => return Ok(()),
             };
-            let Classified::Use(u) = detect::classify(&event) else {
+            let Classified::Use(u) = detect::classify(&event, &detect::Deployment::default()) else {
                 return Ok(());
             };
             let wording = Wording {
                 lang: if ja { Lang::Ja } else { Lang::En },
                 account_name: Some("<!here>".into()),
+                critical_mention: Some("<!subteam^S1>".into()),
             };
             let notice = render_notice(&u, &wording);
             let mut texts = vec![notice.text.clone()];

@@ -1,40 +1,27 @@
-//! PrivilegedUse → the Slack notice (Block Kit + fallback text + metadata) and its thread reply.
-//!
-//! Everything that came from CloudTrail goes through [`escape`] before it reaches a Slack text:
-//! only the mention privwatch itself chooses is ever live. Slack's size limits are kept here.
+//! Slack rendering: a privileged use as a Block Kit notice (with fallback text and metadata), its
+//! thread lines, and the `chat.update` bodies that keep a notice current. The words come from
+//! `wording`; this module knows Block Kit's shapes and Slack's size limits.
 
-use crate::detect::{Kind, PrivilegedUse};
+use crate::detect::PrivilegedUse;
 use crate::metadata::{
     event_key, LinePayload, NoticePayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
 };
+use crate::mrkdwn::{clip, clip_mrkdwn, escape, field};
+use crate::wording::{Label, Wording};
 use serde_json::{json, Value};
 
 /// `block_id` prefix of the context block that counts coalesced uses. Each update gives it a new
 /// suffix: Slack asks for a new `block_id` whenever a message is updated.
 const REPEATS_BLOCK_ID: &str = "privwatch-repeats";
+/// `block_id` prefix of the context block naming the other account of a cross-account call.
+const TWIN_BLOCK_ID: &str = "privwatch-twin";
 /// Slack's limits, applied to the text as sent (after escaping): a section's or context
 /// element's text, a field, and a message's `text` (`chat.update` answers `msg_too_long` above it).
 const SECTION_MAX_CHARS: usize = 3000;
 const FIELD_TEXT_MAX_CHARS: usize = 2000;
 pub const MESSAGE_TEXT_MAX_CHARS: usize = 4000;
-
-/// Longest value shown in a field (before escaping, which may grow it up to 5×; Slack allows
-/// 2,000 characters per field and 3,000 per section text).
-const FIELD_MAX_CHARS: usize = 300;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Ja,
-}
-
-/// Settings the wording depends on (from `Config`).
-#[derive(Debug, Clone, Default)]
-pub struct Wording {
-    pub lang: Lang,
-    pub account_name: Option<String>,
-}
+/// Slack allows at most 10 fields in a section.
+const MAX_FIELDS: usize = 10;
 
 /// A rendered `chat.postMessage` body, less the channel (and `thread_ts` for a reply).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +57,12 @@ impl Message {
 pub enum Mention {
     /// A Slack user found by e-mail.
     User(String),
-    /// The configured fallback (`<!here>`, `<!subteam^S…>`): trusted operator configuration.
-    Fallback(String),
+    /// Operator configuration (`FALLBACK_MENTION`, an `OIDC_OWNERS` entry): trusted markup.
+    Configured(String),
 }
 
 impl Mention {
-    fn markup(&self) -> String {
+    pub fn markup(&self) -> String {
         match self {
             // Slack user IDs are upper-case letters and digits; anything else is not a user ID.
             Mention::User(id)
@@ -84,84 +71,65 @@ impl Mention {
                 format!("<@{id}>")
             }
             Mention::User(id) => escape(id),
-            Mention::Fallback(markup) => markup.clone(),
+            Mention::Configured(markup) => markup.clone(),
         }
     }
 }
 
 /// The top-level notice for a privileged use.
 pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
-    let ja = wording.lang == Lang::Ja;
-    let account = account_label(&u.account_id, wording.account_name.as_deref());
-    let who = field(u.identity.label());
-    let headline = headline(u, ja);
-    let summary = summary(u, ja, &who, &account);
+    let headline = wording.headline(u);
+    let summary = wording.summary(u);
+    let field_of = |label: Label, value: String| {
+        mrkdwn(format!("*{}*\n{}", wording.label(label), value))
+    };
 
     let mut fields = vec![
-        mrkdwn(format!("*{}*\n{}", t(ja, "Account", "アカウント"), account)),
-        mrkdwn(format!("*{}*\n{}", t(ja, "Identity", "ID"), who)),
+        field_of(Label::Account, wording.account(&u.account_id)),
+        field_of(Label::Identity, field(u.identity.label())),
     ];
     if let Some(role) = &u.role_arn {
         let mut role_text = field(role);
         if let Some(set) = &u.permission_set {
             role_text = format!(
                 "{}: *{}*\n{}",
-                t(ja, "Permission set", "許可セット"),
+                wording.label(Label::PermissionSet),
                 field(set),
                 role_text
             );
         }
-        fields.push(mrkdwn(format!(
-            "*{}*\n{}",
-            t(ja, "Role", "ロール"),
-            role_text
-        )));
+        fields.push(field_of(Label::Role, role_text));
     }
-    if u.kind == Kind::RootApiCall {
+    if u.kind.spec().shows_action {
         if let Some(name) = &u.event_name {
-            fields.push(mrkdwn(format!(
-                "*{}*\n`{}`",
-                t(ja, "Action", "操作"),
-                field(name)
-            )));
+            fields.push(field_of(Label::Action, format!("`{}`", field(name))));
         }
     }
-    if let Some(ip) = &u.source_ip {
-        fields.push(mrkdwn(format!(
-            "*{}*\n{}",
-            t(ja, "Source IP", "送信元IP"),
-            field(ip)
-        )));
+    let optional = [
+        (Label::Target, &u.target),
+        (Label::TargetAccount, &u.target_account),
+        (Label::Task, &u.task),
+        (Label::Provider, &u.provider),
+        (Label::SwitchedFrom, &u.switched_from),
+        (Label::OtherAccount, &u.other_account),
+        (Label::SourceIp, &u.source_ip),
+    ];
+    for (label, value) in optional {
+        if let Some(value) = value {
+            fields.push(field_of(label, field(value)));
+        }
     }
     if let Some(mfa) = u.mfa_used {
-        let value = match (mfa, ja) {
-            (true, false) => "yes",
-            (false, false) => ":warning: no",
-            (true, true) => "あり",
-            (false, true) => ":warning: なし",
-        };
-        fields.push(mrkdwn(format!("*MFA*\n{value}")));
+        fields.push(mrkdwn(format!("*MFA*\n{}", wording.mfa(mfa))));
     }
     if let Some(region) = &u.region {
-        fields.push(mrkdwn(format!(
-            "*{}*\n{}",
-            t(ja, "Region", "リージョン"),
-            field(region)
-        )));
+        fields.push(field_of(Label::Region, field(region)));
     }
-    fields.push(mrkdwn(format!(
-        "*{}*\n{}",
-        t(ja, "Time", "日時"),
-        time_token(u)
-    )));
+    fields.push(field_of(Label::Time, time_token(u)));
     if let Some(agent) = &u.user_agent {
-        fields.push(mrkdwn(format!(
-            "*{}*\n{}",
-            t(ja, "User agent", "ユーザーエージェント"),
-            field(agent)
-        )));
+        fields.push(field_of(Label::UserAgent, field(agent)));
     }
-    fields.truncate(10); // Slack allows at most 10 fields in a section.
+    fields.truncate(MAX_FIELDS);
     for f in &mut fields {
         if let Some(text) = f["text"].as_str() {
             f["text"] = json!(clip_mrkdwn(text, FIELD_TEXT_MAX_CHARS));
@@ -170,10 +138,7 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
 
     let mut context = format!("CloudTrail event `{}`", field(&u.event_id));
     if let Some(link) = console_link(u) {
-        context.push_str(&format!(
-            " · <{link}|{}>",
-            t(ja, "Open in CloudTrail", "CloudTrailで開く")
-        ));
+        context.push_str(&format!(" · <{link}|{}>", wording.label(Label::OpenInCloudTrail)));
     }
 
     let blocks = json!([
@@ -193,45 +158,8 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
 
 /// The reply in the notice's thread that asks the person for the purpose and the ticket.
 pub fn render_reply(u: &PrivilegedUse, mention: &Mention, wording: &Wording) -> Message {
-    let who = mention.markup();
-    let text = match (wording.lang, u.kind, u.failed()) {
-        (Lang::En, Kind::RootConsoleSignIn, true) => format!(
-            "{who} Someone tried to sign in to the console as *root* and failed. *Was this you?* \
-             If it was, reply in this thread with the purpose of the work and the ticket URL. \
-             If nobody here did it, treat it as a security incident."
-        ),
-        (Lang::En, Kind::RootConsoleSignIn, false) => format!(
-            "{who} The *root user* signed in to the console. Whoever did it: please reply in this \
-             thread with the purpose of the work and the ticket URL."
-        ),
-        (Lang::En, Kind::RootApiCall, _) => format!(
-            "{who} The *root user* called an AWS API. Whoever did it: please reply in this thread \
-             with the purpose of the work and the ticket URL."
-        ),
-        (Lang::En, _, _) => format!(
-            "{who} You are using an *admin role*. Please reply in this thread with the purpose of \
-             the work and the ticket URL."
-        ),
-        (Lang::Ja, Kind::RootConsoleSignIn, true) => format!(
-            "{who} rootユーザーによるコンソールログインが失敗しました。*ご本人の操作ですか?* \
-             ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。\
-             心当たりがない場合はセキュリティインシデントとして対応してください。"
-        ),
-        (Lang::Ja, Kind::RootConsoleSignIn, false) => format!(
-            "{who} rootユーザーによるコンソールログインが行われました。\
-             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
-        ),
-        (Lang::Ja, Kind::RootApiCall, _) => format!(
-            "{who} rootユーザーによるAPI操作が行われました。\
-             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
-        ),
-        (Lang::Ja, _, _) => format!(
-            "{who} 管理者ロールが使用されました。\
-             このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
-        ),
-    };
     Message {
-        text,
+        text: wording.ask(u, &mention.markup()),
         blocks: None,
         metadata: line_payload(u, false).to_metadata(),
     }
@@ -255,6 +183,8 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
         last_time: time,
         justified: false,
         escalated: false,
+        shared_event_id: u.shared_event_id.as_deref().map(event_key).unwrap_or_default(),
+        twin_event_id: String::new(),
     }
 }
 
@@ -272,25 +202,8 @@ fn line_payload(u: &PrivilegedUse, repeat: bool) -> LinePayload {
 /// The short thread line for a further use coalesced into an existing notice (no mention: the
 /// person was already asked in this thread).
 pub fn render_repeat_line(u: &PrivilegedUse, wording: &Wording) -> Message {
-    let ja = wording.lang == Lang::Ja;
-    let what = match (u.kind, &u.event_name) {
-        (Kind::RootApiCall, Some(name)) => format!("`{}`", field(name)),
-        _ => headline(u, ja),
-    };
-    let from = u
-        .source_ip
-        .as_deref()
-        .map(|ip| format!(" {} {}", t(ja, "from", "送信元"), field(ip)))
-        .unwrap_or_default();
-    let text = format!(
-        "{} {}: {what}{from} ({} `{}`)",
-        t(ja, "Again", "再度"),
-        time_token(u),
-        t(ja, "event", "イベント"),
-        field(&u.event_id)
-    );
     Message {
-        text,
+        text: wording.repeat(u, &time_token(u)),
         blocks: None,
         metadata: line_payload(u, true).to_metadata(),
     }
@@ -304,35 +217,12 @@ pub fn render_count_update(
     payload: &NoticePayload,
     wording: &Wording,
 ) -> Value {
-    let ja = wording.lang == Lang::Ja;
     let mut blocks: Vec<Value> = renew_block_ids(&existing["blocks"])
         .into_iter()
-        .filter(|b| !is_repeats_block(b))
+        .filter(|b| !has_block_id(b, REPEATS_BLOCK_ID))
         .collect();
-    let date = |unix: i64| {
-        let plain = chrono::DateTime::from_timestamp(unix, 0)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_else(|| unix.to_string());
-        format!("<!date^{unix}^{{date_short_pretty}} {{time_secs}}|{plain}>")
-    };
-    let summary = if ja {
-        format!(
-            "{} 回の使用（{} 〜 {}）。各イベントはスレッドにあります。",
-            payload.count,
-            date(payload.event_time),
-            date(payload.last_time)
-        )
-    } else {
-        format!(
-            "Used *{}* times between {} and {}; every event is in the thread.",
-            payload.count,
-            date(payload.event_time),
-            date(payload.last_time)
-        )
-    };
-    blocks.push(
-        json!({"type": "context", "block_id": new_repeats_block_id(), "elements": [mrkdwn(summary)]}),
-    );
+    let summary = wording.count(payload.count, payload.event_time, payload.last_time);
+    blocks.push(json!({"type": "context", "block_id": new_block_id(REPEATS_BLOCK_ID), "elements": [mrkdwn(summary)]}));
     let base_text = existing["text"].as_str().unwrap_or_default();
     let base_text = base_text.split(" [×").next().unwrap_or(base_text);
     let suffix = format!(" [×{}]", payload.count);
@@ -341,6 +231,30 @@ pub fn render_count_update(
         "channel": channel,
         "ts": existing["ts"],
         "text": format!("{base_text}{suffix}"),
+        "blocks": blocks,
+        "metadata": payload.to_metadata(),
+    })
+}
+
+/// The `chat.update` body that adds the other account's record of a cross-account call to its
+/// notice (one notice naming both accounts).
+pub fn render_twin_update(
+    channel: &str,
+    existing: &Value,
+    payload: &NoticePayload,
+    u: &PrivilegedUse,
+    wording: &Wording,
+) -> Value {
+    let mut blocks: Vec<Value> = renew_block_ids(&existing["blocks"])
+        .into_iter()
+        .filter(|b| !has_block_id(b, TWIN_BLOCK_ID))
+        .collect();
+    let line = wording.twin(&u.account_id, &u.event_id);
+    blocks.push(json!({"type": "context", "block_id": new_block_id(TWIN_BLOCK_ID), "elements": [mrkdwn(line)]}));
+    json!({
+        "channel": channel,
+        "ts": existing["ts"],
+        "text": clip_mrkdwn(existing["text"].as_str().unwrap_or_default(), MESSAGE_TEXT_MAX_CHARS),
         "blocks": blocks,
         "metadata": payload.to_metadata(),
     })
@@ -366,36 +280,35 @@ pub fn render_metadata_update(channel: &str, existing: &Value, payload: &NoticeP
 }
 
 /// The blocks of a message read back, ready to be sent in an update: Slack's own `block_id`s are
-/// dropped (it assigns new ones) and the repeats block gets a new one of ours.
+/// dropped (it assigns new ones) and our context blocks get new ones of ours.
 fn renew_block_ids(blocks: &Value) -> Vec<Value> {
     let mut blocks = blocks.as_array().cloned().unwrap_or_default();
     for block in &mut blocks {
-        let repeats = is_repeats_block(block);
+        let ours = [REPEATS_BLOCK_ID, TWIN_BLOCK_ID]
+            .into_iter()
+            .find(|prefix| has_block_id(block, prefix));
         if let Some(map) = block.as_object_mut() {
             map.remove("block_id");
-            if repeats {
-                map.insert("block_id".into(), json!(new_repeats_block_id()));
+            if let Some(prefix) = ours {
+                map.insert("block_id".into(), json!(new_block_id(prefix)));
             }
         }
     }
     blocks
 }
 
-fn is_repeats_block(block: &Value) -> bool {
+fn has_block_id(block: &Value, prefix: &str) -> bool {
     block["block_id"]
         .as_str()
-        .is_some_and(|id| id.starts_with(REPEATS_BLOCK_ID))
+        .is_some_and(|id| id.starts_with(prefix))
 }
 
-/// A `block_id` for the repeats block that no earlier version of the message carried.
-fn new_repeats_block_id() -> String {
+/// A `block_id` that no earlier version of the message carried.
+fn new_block_id(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let micros = chrono::Utc::now().timestamp_micros();
-    format!(
-        "{REPEATS_BLOCK_ID}-{micros}-{}",
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{micros}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The chase: one reply in an unanswered thread, mentioning who must follow up.
@@ -405,18 +318,8 @@ pub fn render_escalation(
     minutes: u64,
     wording: &Wording,
 ) -> Message {
-    let text = match wording.lang {
-        Lang::En => format!(
-            "{mention} Nobody has explained this privileged use in {minutes} minutes. Please find out \
-             who it was and have them reply here with the purpose of the work and the ticket URL."
-        ),
-        Lang::Ja => format!(
-            "{mention} {minutes}分経っても、この特権利用の「作業目的や内容」「タスクチケットURL」が記入されていません。\
-             利用者を確認し、このスレッドに記入してもらってください。"
-        ),
-    };
     Message {
-        text,
+        text: wording.escalation(mention, minutes),
         blocks: None,
         metadata: json!({
             "event_type": ESCALATION_EVENT_TYPE,
@@ -425,104 +328,10 @@ pub fn render_escalation(
     }
 }
 
-fn headline(u: &PrivilegedUse, ja: bool) -> String {
-    let (icon, en, jp) = match (u.kind, u.failed()) {
-        (Kind::RootConsoleSignIn, false) => (
-            ":rotating_light:",
-            "Root user signed in to the AWS console",
-            "rootユーザーによるコンソールログイン",
-        ),
-        (Kind::RootConsoleSignIn, true) => (
-            ":no_entry:",
-            "FAILED root sign-in to the AWS console",
-            "rootユーザーのコンソールログイン失敗",
-        ),
-        (Kind::RootApiCall, _) => (
-            ":rotating_light:",
-            "Root user called an AWS API",
-            "rootユーザーによるAPI操作",
-        ),
-        (Kind::AdminRoleViaSaml, _) => (
-            ":key:",
-            "Admin role assumed via SAML",
-            "SAMLによる管理者ロールの使用",
-        ),
-        (Kind::AdminRoleViaAssumeRole, _) => (
-            ":key:",
-            "Admin role assumed via AssumeRole",
-            "AssumeRoleによる管理者ロールの使用",
-        ),
-    };
-    format!("{icon} {}", if ja { jp } else { en })
-}
-
-fn summary(u: &PrivilegedUse, ja: bool, who: &str, account: &str) -> String {
-    let mut text = match (u.kind, ja) {
-        (Kind::RootConsoleSignIn, false) if u.failed() => {
-            format!("A sign-in as *root* to account *{account}* failed.")
-        }
-        (Kind::RootConsoleSignIn, false) => {
-            format!("*root* signed in to the console of account *{account}*.")
-        }
-        (Kind::RootApiCall, false) => format!(
-            "*root* called `{}` in account *{account}*.",
-            field(u.event_name.as_deref().unwrap_or("?"))
-        ),
-        (_, false) => format!(
-            "*{who}* assumed *{}* in account *{account}*.",
-            field(role_short(u))
-        ),
-        (Kind::RootConsoleSignIn, true) if u.failed() => {
-            format!("アカウント *{account}* へのrootログインが失敗しました。")
-        }
-        (Kind::RootConsoleSignIn, true) => {
-            format!("アカウント *{account}* でrootユーザーがコンソールにログインしました。")
-        }
-        (Kind::RootApiCall, true) => format!(
-            "アカウント *{account}* でrootユーザーが `{}` を実行しました。",
-            field(u.event_name.as_deref().unwrap_or("?"))
-        ),
-        (_, true) => format!(
-            "*{who}* がアカウント *{account}* で *{}* を使用しました。",
-            field(role_short(u))
-        ),
-    };
-    if let Some(reason) = &u.failure {
-        text.push_str(&format!(
-            "\n{}: {}",
-            t(ja, "Error", "エラー"),
-            field(reason)
-        ));
-    }
-    text
-}
-
-/// Permission set, else role name, else "a role".
-fn role_short(u: &PrivilegedUse) -> &str {
-    if let Some(set) = &u.permission_set {
-        return set;
-    }
-    u.role_arn
-        .as_deref()
-        .and_then(|arn| arn.rsplit('/').next())
-        .unwrap_or("an admin role")
-}
-
-fn account_label(account_id: &str, account_name: Option<&str>) -> String {
-    match account_name {
-        Some(name) if !name.is_empty() => format!("{} ({})", field(account_id), field(name)),
-        _ => field(account_id),
-    }
-}
-
 /// `<!date^…>` shows the time in each reader's time zone; the fallback is UTC.
 fn time_token(u: &PrivilegedUse) -> String {
     match u.time {
-        Some(time) => format!(
-            "<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>",
-            time.timestamp(),
-            time.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
+        Some(time) => crate::mrkdwn::date(time.timestamp()),
         None => "?".to_string(),
     }
 }
@@ -544,83 +353,19 @@ fn console_link(u: &PrivilegedUse) -> Option<String> {
     })
 }
 
-fn t<'a>(ja: bool, en: &'a str, jp: &'a str) -> &'a str {
-    if ja {
-        jp
-    } else {
-        en
-    }
-}
-
 /// A mrkdwn text object that Slack must not auto-link (`verbatim`), within Slack's 3,000
 /// characters as sent.
 fn mrkdwn(text: String) -> Value {
     json!({"type": "mrkdwn", "text": clip_mrkdwn(&text, SECTION_MAX_CHARS), "verbatim": true})
 }
 
-/// Shortens already escaped mrkdwn to at most `max` characters, never cutting inside an entity
-/// (`&amp;`) or markup (`<…>`), and marks the cut with `…`.
-pub fn clip_mrkdwn(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    // An entity or markup left open at the cut is dropped whole.
-    if let Some(amp) = kept.rfind('&') {
-        if !kept[amp..].contains(';') {
-            kept.truncate(amp);
-        }
-    }
-    if let Some(open) = kept.rfind('<') {
-        if !kept[open..].contains('>') {
-            kept.truncate(open);
-        }
-    }
-    kept.push('…');
-    kept
-}
-
-/// An untrusted value, shortened and escaped for display.
-pub fn field(value: &str) -> String {
-    escape(&clip(value, FIELD_MAX_CHARS))
-}
-
-/// Shortens `value` to `max` characters, saying visibly how much was cut.
-pub fn clip(value: &str, max: usize) -> String {
-    let count = value.chars().count();
-    if count <= max {
-        return value.to_string();
-    }
-    let kept: String = value.chars().take(max).collect();
-    format!("{kept}…(+{} chars)", count - max)
-}
-
-/// Makes untrusted text inert in Slack mrkdwn: `&`, `<`, `>` become entities (so no `<!here>`,
-/// `<@U…>` or `<https://…|…>` can form), control and bidi-override characters become spaces, and
-/// a zero-width word joiner after `@` keeps `@here`/`@channel`/`@everyone` from being parsed.
-pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '@' => out.push_str("@\u{2060}"),
-            c if c.is_control() => out.push(' '),
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => {
-                out.push(' ')
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::Identity;
+    use crate::kind::Kind;
     use crate::metadata::NOTICE_EVENT_TYPE;
+    use crate::wording::Lang;
     use chrono::TimeZone;
 
     fn root_sign_in() -> PrivilegedUse {
@@ -638,6 +383,14 @@ mod tests {
             region: Some("us-east-1".into()),
             time: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
             failure: None,
+            target: None,
+            target_account: None,
+            task: None,
+            provider: None,
+            switched_from: None,
+            other_account: None,
+            shared_event_id: None,
+            centralized_root: false,
         }
     }
 
@@ -650,26 +403,11 @@ mod tests {
     }
 
     #[test]
-    fn escape_neutralises_mentions_links_and_entities() {
-        assert_eq!(escape("<!channel>"), "&lt;!channel&gt;");
-        assert_eq!(escape("<https://evil|click>"), "&lt;https://evil|click&gt;");
-        assert_eq!(escape("a & b"), "a &amp; b");
-        assert_eq!(escape("&lt;"), "&amp;lt;");
-        assert_eq!(escape("x\ny\u{7}\u{202E}"), "x y  ");
-        assert_eq!(escape("@here"), "@\u{2060}here");
-    }
-
-    #[test]
-    fn clip_says_how_much_was_cut() {
-        assert_eq!(clip("abcdef", 3), "abc…(+3 chars)");
-        assert_eq!(clip("日本語", 3), "日本語");
-    }
-
-    #[test]
     fn notice_has_the_facts_a_reader_needs() {
         let wording = Wording {
             lang: Lang::En,
             account_name: Some("prod".into()),
+            ..Wording::default()
         };
         let n = render_notice(&root_sign_in(), &wording);
         let all = all_texts(&n);
@@ -700,7 +438,7 @@ mod tests {
         let n = render_notice(&u, &wording);
         assert!(all_texts(&n).contains("FAILED root sign-in"));
         assert!(all_texts(&n).contains("Failed authentication"));
-        let r = render_reply(&u, &Mention::Fallback("<!here>".into()), &wording);
+        let r = render_reply(&u, &Mention::Configured("<!here>".into()), &wording);
         assert!(r.text.starts_with("<!here> "));
         assert!(r.text.contains("Was this you?"));
     }
@@ -710,10 +448,11 @@ mod tests {
         let wording = Wording {
             lang: Lang::Ja,
             account_name: None,
+            ..Wording::default()
         };
         let r = render_reply(
             &root_sign_in(),
-            &Mention::Fallback("<!here>".into()),
+            &Mention::Configured("<!here>".into()),
             &wording,
         );
         assert!(r
@@ -784,6 +523,7 @@ mod tests {
         let wording = Wording {
             lang: Lang::En,
             account_name: Some(hostile.clone()),
+            ..Wording::default()
         };
         let notice = render_notice(&u, &wording);
         let post = notice.to_post_body("C1", None);
@@ -827,14 +567,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn clip_mrkdwn_never_splits_an_entity_or_markup() {
-        assert_eq!(clip_mrkdwn("ab&amp;cd", 5), "ab…");
-        assert_eq!(clip_mrkdwn("ab<!date^1|x>cd", 8), "ab…");
-        assert_eq!(clip_mrkdwn("short", 10), "short");
-        assert_eq!(clip_mrkdwn("abcdef", 4), "abc…");
     }
 
     /// Slack: "If a message is updated, use a new block_id". The blocks read back keep none of

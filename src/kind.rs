@@ -1,0 +1,638 @@
+//! The kinds of privileged use privwatch reports, each one declaration: the EventBridge rules that
+//! deliver its records (the same pattern classifies them in the function, see `pattern`), how its
+//! person is found, its words in English and Japanese, its severity and what it coalesces with.
+//!
+//! A new kind is a variant of [`Kind`] and its arm in [`Kind::spec`]; the compiler points at
+//! nothing else, because nothing else matches over kinds. `infra/rules.json` is rendered from this
+//! table (`make rules`; a unit test fails while it is stale), and `scripts/synth.py` puts those
+//! rules into both templates.
+
+use serde_json::{json, Value};
+
+/// Detail types of the records privwatch reads.
+pub const SIGN_IN: &str = "AWS Console Sign In via CloudTrail";
+pub const API_CALL: &str = "AWS API Call via CloudTrail";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    RootConsoleSignIn,
+    RootPassword,
+    RootApiCall,
+    CentralizedRootSession,
+    AdminRoleViaSaml,
+    AdminRoleViaAssumeRole,
+    AdminRoleViaSwitchRole,
+    AdminRoleViaWebIdentity,
+    AlarmTampering,
+}
+
+/// How loud a notice is. `Critical` also mentions the escalation contact in the first reply,
+/// instead of waiting for the chase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Notable,
+    High,
+    Critical,
+}
+
+/// What may share a thread: uses of one group, by one principal, in one account, with one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Root,
+    CentralizedRoot,
+    AdminRole,
+    Tampering,
+}
+
+impl Group {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Root => "root",
+            Group::CentralizedRoot => "centralized_root",
+            Group::AdminRole => "admin_role",
+            Group::Tampering => "tampering",
+        }
+    }
+}
+
+/// Where the person behind a record is found (see `detect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    /// The root user: the account is the identity.
+    Root,
+    /// A SAML federated user: `userName`, role session name or `principalId`, as an e-mail.
+    SamlUser,
+    /// Whoever made the call (an assumed role's session, an IAM user, another account's caller).
+    Caller,
+    /// Console SwitchRole: `additionalEventData.SwitchFrom`, else the new session's name.
+    SwitchedFrom,
+    /// An OIDC workload (CI): the token's subject; its owner comes from `OIDC_OWNERS`.
+    WebIdentity,
+}
+
+/// English and Japanese. Placeholders (`{who}`, `{account}`, `{role}`, `{action}`, `{target}`,
+/// `{task}`, `{target_account}`, `{subject}`, `{provider}`, `{mention}`) are filled by `wording`
+/// with escaped values.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    pub en: &'static str,
+    pub ja: &'static str,
+}
+
+/// A kind's words: the notice's headline and summary and the thread's ask, and their forms when
+/// the attempt failed (`None`: the same words, with the error appended).
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    pub icon: &'static str,
+    pub headline: Text,
+    pub summary: Text,
+    pub ask: Text,
+    pub failed: Option<FailedWords>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FailedWords {
+    pub icon: &'static str,
+    pub headline: Text,
+    pub summary: Text,
+    pub ask: Text,
+}
+
+/// A template condition a rule can be switched off by (both templates define them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// `WatchRootApiActivity`.
+    RootApi,
+    /// `WatchAdminAssumeRole`.
+    AssumeRole,
+}
+
+/// One EventBridge rule of a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Logical name (`<id>Rule` in the templates; `rule` in `fixtures/expected.json`).
+    pub id: &'static str,
+    /// The rule's name after `${FunctionName}-`.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The records are `readOnly: true`: only a rule in state
+    /// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS` receives them.
+    pub read_only: bool,
+    pub switch: Option<Switch>,
+    /// Changes by `DEPLOY_ROLE_ARN` (privwatch's own deploys) do not match, when it is set.
+    pub spares_deployer: bool,
+    /// The event pattern (JSON). Placeholders decided at deploy time: `"$ADMIN_ROLE_ARNS"`,
+    /// `"$ADMIN_ROLE_SESSIONS"`, `"$TOKEN_SECRET_IDS"` in place of a matcher list, and
+    /// `${FunctionName}` inside a string.
+    pub pattern: &'static str,
+}
+
+impl Rule {
+    pub fn pattern(&self) -> Value {
+        serde_json::from_str(self.pattern).expect("kind.rs patterns are valid JSON (tested)")
+    }
+}
+
+/// Everything about a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    pub severity: Severity,
+    pub group: Group,
+    pub person: Person,
+    /// The notice names the API action (`eventName`).
+    pub shows_action: bool,
+    pub words: Words,
+    pub rules: &'static [Rule],
+}
+
+impl Kind {
+    /// Every kind, in the order records are tried against them (the first match wins).
+    pub const ALL: [Kind; 9] = [
+        Kind::RootConsoleSignIn,
+        Kind::RootPassword,
+        Kind::AlarmTampering,
+        Kind::CentralizedRootSession,
+        Kind::AdminRoleViaSaml,
+        Kind::AdminRoleViaWebIdentity,
+        Kind::AdminRoleViaSwitchRole,
+        Kind::AdminRoleViaAssumeRole,
+        Kind::RootApiCall,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The kind a metadata name stands for (`None`: written by a newer or older privwatch).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The declaration of each kind.
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            Kind::RootConsoleSignIn => &Spec {
+                name: "root_console_sign_in",
+                severity: Severity::High,
+                group: Group::Root,
+                person: Person::Root,
+                shows_action: false,
+                words: Words {
+                    icon: ":rotating_light:",
+                    headline: Text {
+                        en: "Root user signed in to the AWS console",
+                        ja: "rootユーザーによるコンソールログイン",
+                    },
+                    summary: Text {
+                        en: "*root* signed in to the console of account *{account}*.",
+                        ja: "アカウント *{account}* でrootユーザーがコンソールにログインしました。",
+                    },
+                    ask: Text {
+                        en: "{mention} The *root user* signed in to the console. Whoever did it: please reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} rootユーザーによるコンソールログインが行われました。このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: Some(FailedWords {
+                        icon: ":no_entry:",
+                        headline: Text {
+                            en: "FAILED root sign-in to the AWS console",
+                            ja: "rootユーザーのコンソールログイン失敗",
+                        },
+                        summary: Text {
+                            en: "A sign-in as *root* to account *{account}* failed.",
+                            ja: "アカウント *{account}* へのrootログインが失敗しました。",
+                        },
+                        ask: Text {
+                            en: "{mention} Someone tried to sign in to the console as *root* and failed. *Was this you?* If it was, reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident.",
+                            ja: "{mention} rootユーザーによるコンソールログインが失敗しました。*ご本人の操作ですか?* ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合はセキュリティインシデントとして対応してください。",
+                        },
+                    }),
+                },
+                rules: &[Rule {
+                    id: "RootConsoleSignIn",
+                    name: "root-console-sign-in",
+                    description: "Root user console sign-in, success or failure.",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
+                        "detail": {"userIdentity": {"type": ["Root"]}, "eventName": ["ConsoleLogin"]}}"#,
+                }],
+            },
+            Kind::RootPassword => &Spec {
+                name: "root_password",
+                severity: Severity::Critical,
+                group: Group::Root,
+                person: Person::Root,
+                shows_action: true,
+                words: Words {
+                    icon: ":rotating_light:",
+                    headline: Text {
+                        en: "Root user password changed or recovered",
+                        ja: "rootユーザーのパスワード変更・復旧",
+                    },
+                    summary: Text {
+                        en: "`{action}` for the *root user* of account *{account}*: whoever controls the root password controls the account.",
+                        ja: "アカウント *{account}* のrootユーザーで `{action}` が行われました。rootのパスワードを握る者がアカウントを握ります。",
+                    },
+                    ask: Text {
+                        en: "{mention} The *root user's password* was changed or recovered. *Was this you?* If it was, reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
+                        ja: "{mention} rootユーザーのパスワードが変更・復旧されました。*ご本人の操作ですか?* ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合は直ちにセキュリティインシデントとして対応してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "RootPassword",
+                    name: "root-password",
+                    description: "Root user password changed, recovery requested or completed.",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
+                        "detail": {"userIdentity": {"type": ["Root"]},
+                                   "eventName": ["PasswordUpdated", "PasswordRecoveryRequested", "PasswordRecoveryCompleted"]}}"#,
+                }],
+            },
+            Kind::RootApiCall => &Spec {
+                name: "root_api_call",
+                severity: Severity::High,
+                group: Group::Root,
+                person: Person::Root,
+                shows_action: true,
+                words: Words {
+                    icon: ":rotating_light:",
+                    headline: Text {
+                        en: "Root user called an AWS API",
+                        ja: "rootユーザーによるAPI操作",
+                    },
+                    summary: Text {
+                        en: "*root* called `{action}` in account *{account}*.",
+                        ja: "アカウント *{account}* でrootユーザーが `{action}` を実行しました。",
+                    },
+                    ask: Text {
+                        en: "{mention} The *root user* called an AWS API. Whoever did it: please reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} rootユーザーによるAPI操作が行われました。このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "RootApiCall",
+                    name: "root-api-activity",
+                    description: "API calls that change something, made as the root user.",
+                    read_only: false,
+                    switch: Some(Switch::RootApi),
+                    spares_deployer: false,
+                    pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"userIdentity": {"type": ["Root"]}}}"#,
+                }],
+            },
+            Kind::CentralizedRootSession => &Spec {
+                name: "centralized_root_session",
+                severity: Severity::High,
+                group: Group::CentralizedRoot,
+                person: Person::Caller,
+                shows_action: false,
+                words: Words {
+                    icon: ":rotating_light:",
+                    headline: Text {
+                        en: "Root session opened for a member account (AssumeRoot)",
+                        ja: "メンバーアカウントのrootセッション開始（AssumeRoot）",
+                    },
+                    summary: Text {
+                        en: "*{who}* opened a *root* session in account *{target_account}* from account *{account}* for the task *{task}*.",
+                        ja: "*{who}* がアカウント *{account}* から、アカウント *{target_account}* のrootセッションをタスク *{task}* のために開始しました。",
+                    },
+                    ask: Text {
+                        en: "{mention} You opened a centralized *root* session (AssumeRoot). Please reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} 一元管理されたrootセッション（AssumeRoot）が開始されました。このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "CentralizedRootSession",
+                    name: "assume-root",
+                    description: "sts:AssumeRoot: a root session for a member account (regional STS endpoints only).",
+                    read_only: true,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.sts"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["sts.amazonaws.com"], "eventName": ["AssumeRoot"]}}"#,
+                }],
+            },
+            Kind::AdminRoleViaSaml => &Spec {
+                name: "admin_role_via_saml",
+                severity: Severity::Notable,
+                group: Group::AdminRole,
+                person: Person::SamlUser,
+                shows_action: false,
+                words: Words {
+                    icon: ":key:",
+                    headline: Text {
+                        en: "Admin role assumed via SAML",
+                        ja: "SAMLによる管理者ロールの使用",
+                    },
+                    summary: ROLE_SUMMARY,
+                    ask: ROLE_ASK,
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "AdminRoleViaSaml",
+                    name: "admin-role-via-saml",
+                    description: "AssumeRoleWithSAML into an admin role (Google Workspace, IAM Identity Center).",
+                    read_only: true,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.sts"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["sts.amazonaws.com"], "eventName": ["AssumeRoleWithSAML"],
+                                   "requestParameters": {"roleArn": "$ADMIN_ROLE_ARNS"}}}"#,
+                }],
+            },
+            Kind::AdminRoleViaAssumeRole => &Spec {
+                name: "admin_role_via_assume_role",
+                severity: Severity::Notable,
+                group: Group::AdminRole,
+                person: Person::Caller,
+                shows_action: false,
+                words: Words {
+                    icon: ":key:",
+                    headline: Text {
+                        en: "Admin role assumed via AssumeRole",
+                        ja: "AssumeRoleによる管理者ロールの使用",
+                    },
+                    summary: ROLE_SUMMARY,
+                    ask: ROLE_ASK,
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "AdminRoleViaAssumeRole",
+                    name: "admin-role-via-assume-role",
+                    description: "sts:AssumeRole into an admin role (role chaining, cross-account).",
+                    read_only: true,
+                    switch: Some(Switch::AssumeRole),
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.sts"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["sts.amazonaws.com"], "eventName": ["AssumeRole"],
+                                   "requestParameters": {"roleArn": "$ADMIN_ROLE_ARNS"}}}"#,
+                }],
+            },
+            Kind::AdminRoleViaSwitchRole => &Spec {
+                name: "admin_role_via_switch_role",
+                severity: Severity::Notable,
+                group: Group::AdminRole,
+                person: Person::SwitchedFrom,
+                shows_action: false,
+                words: Words {
+                    icon: ":key:",
+                    headline: Text {
+                        en: "Admin role entered with console Switch Role",
+                        ja: "コンソールのスイッチロールによる管理者ロールの使用",
+                    },
+                    summary: Text {
+                        en: "*{who}* switched to *{role}* in the console of account *{account}*.",
+                        ja: "*{who}* がアカウント *{account}* のコンソールで *{role}* にスイッチしました。",
+                    },
+                    ask: ROLE_ASK,
+                    failed: Some(FailedWords {
+                        icon: ":no_entry:",
+                        headline: Text {
+                            en: "FAILED console Switch Role into an admin role",
+                            ja: "管理者ロールへのスイッチロール失敗",
+                        },
+                        summary: Text {
+                            en: "*{who}* tried to switch to *{role}* in the console of account *{account}* and failed.",
+                            ja: "*{who}* がアカウント *{account}* のコンソールで *{role}* へのスイッチに失敗しました。",
+                        },
+                        ask: Text {
+                            en: "{mention} A console Switch Role into an *admin role* failed. *Was this you?* If it was, reply in this thread with the purpose of the work and the ticket URL.",
+                            ja: "{mention} 管理者ロールへのスイッチロールが失敗しました。*ご本人の操作ですか?* ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                        },
+                    }),
+                },
+                rules: &[Rule {
+                    id: "AdminRoleViaSwitchRole",
+                    name: "admin-role-via-switch-role",
+                    description: "Console Switch Role into an admin role (the role is only in the new session's ARN).",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
+                        "detail": {"eventName": ["SwitchRole"], "userIdentity": {"arn": "$ADMIN_ROLE_SESSIONS"}}}"#,
+                }],
+            },
+            Kind::AdminRoleViaWebIdentity => &Spec {
+                name: "admin_role_via_web_identity",
+                severity: Severity::Notable,
+                group: Group::AdminRole,
+                person: Person::WebIdentity,
+                shows_action: false,
+                words: Words {
+                    icon: ":robot_face:",
+                    headline: Text {
+                        en: "Admin role assumed by a workload via OIDC",
+                        ja: "OIDC（CIなど）による管理者ロールの使用",
+                    },
+                    summary: Text {
+                        en: "*{subject}* (via *{provider}*) assumed *{role}* in account *{account}*.",
+                        ja: "*{subject}*（*{provider}* 経由）がアカウント *{account}* で *{role}* を使用しました。",
+                    },
+                    ask: Text {
+                        en: "{mention} A CI workload assumed an *admin role*. Its owner: please reply in this thread with the purpose of the work (the run, the change) and the ticket URL.",
+                        ja: "{mention} CIなどのワークロードが管理者ロールを使用しました。担当者はこのスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "AdminRoleViaWebIdentity",
+                    name: "admin-role-via-web-identity",
+                    description: "AssumeRoleWithWebIdentity into an admin role (CI such as GitHub Actions OIDC).",
+                    read_only: true,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.sts"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["sts.amazonaws.com"], "eventName": ["AssumeRoleWithWebIdentity"],
+                                   "requestParameters": {"roleArn": "$ADMIN_ROLE_ARNS"}}}"#,
+                }],
+            },
+            Kind::AlarmTampering => &Spec {
+                name: "alarm_tampering",
+                severity: Severity::Critical,
+                group: Group::Tampering,
+                person: Person::Caller,
+                shows_action: true,
+                words: Words {
+                    icon: ":sos:",
+                    headline: Text {
+                        en: "The alarm itself was changed",
+                        ja: "アラーム自体が変更されました",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` on *{target}* in account *{account}*: this can switch privwatch or the trail it reads off.",
+                        ja: "*{who}* がアカウント *{account}* で *{target}* に `{action}` を実行しました。privwatchやその入力となる証跡を止め得る操作です。",
+                    },
+                    ask: Text {
+                        en: "{mention} Someone changed the *alarm itself* (the trail, privwatch's rules, function, role or token). *Was this you?* Reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
+                        ja: "{mention} アラーム自体（証跡、privwatchのルール・関数・ロール・トークン）が変更されました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合は直ちにセキュリティインシデントとして対応してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[
+                    Rule {
+                        id: "AlarmTamperingTrail",
+                        name: "alarm-trail",
+                        description: "CloudTrail stopped, deleted or narrowed (the records privwatch reads).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.cloudtrail"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["cloudtrail.amazonaws.com"],
+                                       "eventName": ["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"]}}"#,
+                    },
+                    Rule {
+                        id: "AlarmTamperingRules",
+                        name: "alarm-rules",
+                        description: "privwatch's own EventBridge rules disabled, deleted or rewritten.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: true,
+                        pattern: r#"{"source": ["aws.events"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["events.amazonaws.com"],
+                                       "eventName": ["DisableRule", "DeleteRule", "PutRule"],
+                                       "requestParameters": {"name": [{"prefix": "${FunctionName}-"}]}}}"#,
+                    },
+                    Rule {
+                        id: "AlarmTamperingTargets",
+                        name: "alarm-targets",
+                        description: "Targets removed from or put on privwatch's own rules.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: true,
+                        pattern: r#"{"source": ["aws.events"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["events.amazonaws.com"],
+                                       "eventName": ["RemoveTargets", "PutTargets"],
+                                       "requestParameters": {"rule": [{"prefix": "${FunctionName}-"}]}}}"#,
+                    },
+                    Rule {
+                        id: "AlarmTamperingFunction",
+                        name: "alarm-function",
+                        description: "privwatch's function changed, throttled or deleted.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: true,
+                        pattern: r#"{"source": ["aws.lambda"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["lambda.amazonaws.com"],
+                                       "eventName": [{"prefix": "UpdateFunctionCode"}, {"prefix": "UpdateFunctionConfiguration"},
+                                                     {"prefix": "DeleteFunction"}, {"prefix": "PutFunctionConcurrency"},
+                                                     {"prefix": "RemovePermission"}, {"prefix": "PutFunctionEventInvokeConfig"},
+                                                     {"prefix": "UpdateFunctionEventInvokeConfig"}],
+                                       "requestParameters": {"functionName": ["${FunctionName}", {"suffix": ":function:${FunctionName}"},
+                                                                              {"wildcard": "*:function:${FunctionName}:*"}]}}}"#,
+                    },
+                    Rule {
+                        id: "AlarmTamperingRole",
+                        name: "alarm-role",
+                        description: "privwatch's function role changed or deleted (IAM: recorded in us-east-1).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: true,
+                        pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["iam.amazonaws.com"],
+                                       "eventName": ["PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
+                                                     "UpdateAssumeRolePolicy", "DeleteRole", "PutRolePermissionsBoundary"],
+                                       "requestParameters": {"roleName": [{"prefix": "${FunctionName}-notifier-FunctionRole-"}]}}}"#,
+                    },
+                    Rule {
+                        id: "AlarmTamperingSecret",
+                        name: "alarm-secret",
+                        description: "privwatch's token secret changed, opened to others or deleted.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: true,
+                        pattern: r#"{"source": ["aws.secretsmanager"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["secretsmanager.amazonaws.com"],
+                                       "eventName": ["PutSecretValue", "UpdateSecret", "DeleteSecret", "PutResourcePolicy",
+                                                     "DeleteResourcePolicy", "RotateSecret", "UpdateSecretVersionStage"],
+                                       "requestParameters": {"secretId": "$TOKEN_SECRET_IDS"}}}"#,
+                    },
+                ],
+            },
+        }
+    }
+}
+
+const ROLE_SUMMARY: Text = Text {
+    en: "*{who}* assumed *{role}* in account *{account}*.",
+    ja: "*{who}* がアカウント *{account}* で *{role}* を使用しました。",
+};
+const ROLE_ASK: Text = Text {
+    en: "{mention} You are using an *admin role*. Please reply in this thread with the purpose of the work and the ticket URL.",
+    ja: "{mention} 管理者ロールが使用されました。このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+};
+
+/// The rules of every kind as `infra/rules.json` holds them (what `scripts/synth.py` renders into
+/// the templates).
+pub fn rules_document() -> Value {
+    let rules: Vec<Value> = Kind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            kind.spec().rules.iter().map(move |rule| {
+                json!({
+                    "kind": kind.as_str(),
+                    "id": rule.id,
+                    "name": rule.name,
+                    "description": rule.description,
+                    "state": if rule.read_only { "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" } else { "ENABLED" },
+                    "switch": rule.switch.map(|s| match s {
+                        Switch::RootApi => "WatchRootApi",
+                        Switch::AssumeRole => "WatchAssumeRole",
+                    }),
+                    "spares_deployer": rule.spares_deployer,
+                    "pattern": rule.pattern(),
+                })
+            })
+        })
+        .collect();
+    json!({
+        "_comment": "Generated from src/kind.rs by `make rules`; do not edit. scripts/synth.py renders these rules into infra/notifier.yaml and infra/forwarder.yaml.",
+        "rules": rules,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_with_a_unique_name_and_valid_rules() {
+        let mut names = std::collections::HashSet::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut rule_names = std::collections::HashSet::new();
+        for kind in Kind::ALL {
+            assert!(names.insert(kind.as_str()), "{kind:?} twice");
+            assert_eq!(Kind::from_name(kind.as_str()), Some(kind));
+            assert!(!kind.spec().rules.is_empty(), "{kind:?} has no rule");
+            for rule in kind.spec().rules {
+                assert!(ids.insert(rule.id) && rule_names.insert(rule.name), "{}", rule.id);
+                let pattern = rule.pattern();
+                assert!(pattern["detail-type"].is_array(), "{}", rule.id);
+                // Rule names must fit EventBridge's 64 characters after the function name.
+                assert!(rule.name.len() <= 30, "{}", rule.name);
+            }
+        }
+        assert_eq!(Kind::from_name("something_newer"), None);
+    }
+
+    /// `infra/rules.json` is what the table renders; `make rules` rewrites it.
+    #[test]
+    fn infra_rules_json_is_rendered_from_this_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/infra/rules.json");
+        let rendered = serde_json::to_string_pretty(&rules_document()).unwrap() + "\n";
+        if std::env::var_os("PRIVWATCH_WRITE_RULES").is_some() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "infra/rules.json is stale: run `make rules` after changing src/kind.rs"
+        );
+    }
+}

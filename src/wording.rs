@@ -1,0 +1,352 @@
+//! What privwatch says, in English and Japanese, apart from how Slack shows it: the headline,
+//! summary and ask of each kind (declared in `kind`), field labels, and the lines of the chase.
+//! Texts use mrkdwn emphasis (`*bold*`, `` `code` ``) but no Block Kit; every value from the
+//! record goes in through `mrkdwn::field`.
+
+use crate::detect::PrivilegedUse;
+use crate::kind::{Severity, Text};
+use crate::mrkdwn::{date, field};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+impl Lang {
+    pub fn pick(self, text: Text) -> &'static str {
+        match self {
+            Lang::En => text.en,
+            Lang::Ja => text.ja,
+        }
+    }
+
+    fn t<'a>(self, en: &'a str, ja: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Ja => ja,
+        }
+    }
+}
+
+/// Settings the wording depends on (from `Config`).
+#[derive(Debug, Clone, Default)]
+pub struct Wording {
+    pub lang: Lang,
+    pub account_name: Option<String>,
+    /// Also mentioned in the first reply of a critical kind (`ESCALATION_MENTION`): tampering
+    /// with the alarm does not wait for the chase.
+    pub critical_mention: Option<String>,
+}
+
+/// The labels of a notice's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Account,
+    Identity,
+    Role,
+    PermissionSet,
+    Action,
+    Target,
+    TargetAccount,
+    Task,
+    Provider,
+    SwitchedFrom,
+    OtherAccount,
+    SourceIp,
+    Region,
+    Time,
+    UserAgent,
+    Error,
+    OpenInCloudTrail,
+}
+
+impl Wording {
+    pub fn label(&self, label: Label) -> &'static str {
+        let l = self.lang;
+        match label {
+            Label::Account => l.t("Account", "アカウント"),
+            Label::Identity => l.t("Identity", "ID"),
+            Label::Role => l.t("Role", "ロール"),
+            Label::PermissionSet => l.t("Permission set", "許可セット"),
+            Label::Action => l.t("Action", "操作"),
+            Label::Target => l.t("Target", "対象"),
+            Label::TargetAccount => l.t("Member account", "対象アカウント"),
+            Label::Task => l.t("Task", "タスク"),
+            Label::Provider => l.t("OIDC provider", "OIDCプロバイダー"),
+            Label::SwitchedFrom => l.t("Switched from", "スイッチ元"),
+            Label::OtherAccount => l.t("Other account", "相手側アカウント"),
+            Label::SourceIp => l.t("Source IP", "送信元IP"),
+            Label::Region => l.t("Region", "リージョン"),
+            Label::Time => l.t("Time", "日時"),
+            Label::UserAgent => l.t("User agent", "ユーザーエージェント"),
+            Label::Error => l.t("Error", "エラー"),
+            Label::OpenInCloudTrail => l.t("Open in CloudTrail", "CloudTrailで開く"),
+        }
+    }
+
+    pub fn mfa(&self, used: bool) -> &'static str {
+        match (used, self.lang) {
+            (true, Lang::En) => "yes",
+            (false, Lang::En) => ":warning: no",
+            (true, Lang::Ja) => "あり",
+            (false, Lang::Ja) => ":warning: なし",
+        }
+    }
+
+    /// The account as shown: `111122223333 (prod)`.
+    pub fn account(&self, account_id: &str) -> String {
+        match self.account_name.as_deref() {
+            Some(name) if !name.is_empty() => format!("{} ({})", field(account_id), field(name)),
+            _ => field(account_id),
+        }
+    }
+
+    /// Icon and headline (plain text: Block Kit headers are `plain_text`).
+    pub fn headline(&self, u: &PrivilegedUse) -> String {
+        let words = &u.kind.spec().words;
+        let (icon, text) = match (&words.failed, u.failed()) {
+            (Some(failed), true) => (failed.icon, failed.headline),
+            (Some(_) | None, _) => (words.icon, words.headline),
+        };
+        format!("{icon} {}", self.lang.pick(text))
+    }
+
+    /// One or two sentences: who did what, where; the error if it failed.
+    pub fn summary(&self, u: &PrivilegedUse) -> String {
+        let words = &u.kind.spec().words;
+        let template = match (&words.failed, u.failed()) {
+            (Some(failed), true) => failed.summary,
+            (Some(_) | None, _) => words.summary,
+        };
+        let mut text = self.fill(self.lang.pick(template), u, "");
+        if u.centralized_root {
+            text.push_str(self.lang.t(
+                "\nMade in a *centralized root session* (AssumeRoot from the management account): the person is in that account's AssumeRoot notice.",
+                "\n*一元管理されたrootセッション*（管理アカウントからのAssumeRoot）による操作です。実行者は管理アカウントのAssumeRoot通知にあります。",
+            ));
+        }
+        if let Some(reason) = &u.failure {
+            text.push_str(&format!(
+                "\n{}: {}",
+                self.label(Label::Error),
+                field(reason)
+            ));
+        }
+        text
+    }
+
+    /// The thread's first reply: the person (or fallback), asked for the purpose and the ticket.
+    pub fn ask(&self, u: &PrivilegedUse, mention: &str) -> String {
+        let spec = u.kind.spec();
+        let template = match (&spec.words.failed, u.failed()) {
+            (Some(failed), true) => failed.ask,
+            (Some(_) | None, _) => spec.words.ask,
+        };
+        let mention = match (&self.critical_mention, spec.severity) {
+            (Some(extra), Severity::Critical) if extra != mention => format!("{mention} {extra}"),
+            (Some(_) | None, _) => mention.to_string(),
+        };
+        self.fill(self.lang.pick(template), u, &mention)
+    }
+
+    /// What a coalesced line names: the action for kinds that show one, else the headline.
+    pub fn repeat(&self, u: &PrivilegedUse, time: &str) -> String {
+        let what = match (&u.event_name, u.kind.spec().shows_action) {
+            (Some(name), true) => format!("`{}`", field(name)),
+            (Some(_) | None, _) => self.headline(u),
+        };
+        let from = u
+            .source_ip
+            .as_deref()
+            .map(|ip| format!(" {} {}", self.lang.t("from", "送信元"), field(ip)))
+            .unwrap_or_default();
+        format!(
+            "{} {time}: {what}{from} ({} `{}`)",
+            self.lang.t("Again", "再度"),
+            self.lang.t("event", "イベント"),
+            field(&u.event_id)
+        )
+    }
+
+    /// How many uses a notice stands for, over which range.
+    pub fn count(&self, count: u32, first: i64, last: i64) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "Used *{count}* times between {} and {}; every event is in the thread.",
+                date(first),
+                date(last)
+            ),
+            Lang::Ja => format!(
+                "{count} 回の使用（{} 〜 {}）。各イベントはスレッドにあります。",
+                date(first),
+                date(last)
+            ),
+        }
+    }
+
+    /// The other account's record of the same cross-account call joined this notice.
+    pub fn twin(&self, account_id: &str, event_id: &str) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "The same call is also recorded in account *{}* (event `{}`).",
+                field(account_id),
+                field(event_id)
+            ),
+            Lang::Ja => format!(
+                "同じ呼び出しはアカウント *{}* にも記録されています（イベント `{}`）。",
+                field(account_id),
+                field(event_id)
+            ),
+        }
+    }
+
+    /// The chase: one reply in an unanswered thread.
+    pub fn escalation(&self, mention: &str, minutes: u64) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "{mention} Nobody has explained this privileged use in {minutes} minutes. Please find out \
+                 who it was and have them reply here with the purpose of the work and the ticket URL."
+            ),
+            Lang::Ja => format!(
+                "{mention} {minutes}分経っても、この特権利用の「作業目的や内容」「タスクチケットURL」が記入されていません。\
+                 利用者を確認し、このスレッドに記入してもらってください。"
+            ),
+        }
+    }
+
+    /// Fills a kind's template. `mention` is markup privwatch chose (live); every other value is
+    /// from the record and escaped.
+    fn fill(&self, template: &str, u: &PrivilegedUse, mention: &str) -> String {
+        let unknown = "?";
+        let values: [(&str, String); 10] = [
+            ("{mention}", mention.to_string()),
+            ("{who}", field(u.identity.label())),
+            ("{account}", self.account(&u.account_id)),
+            ("{role}", field(role_short(u))),
+            ("{action}", field(u.event_name.as_deref().unwrap_or(unknown))),
+            ("{target}", field(u.target.as_deref().unwrap_or(unknown))),
+            ("{task}", field(u.task.as_deref().unwrap_or(unknown))),
+            (
+                "{target_account}",
+                field(u.target_account.as_deref().unwrap_or(unknown)),
+            ),
+            ("{subject}", field(u.identity.label())),
+            ("{provider}", field(u.provider.as_deref().unwrap_or(unknown))),
+        ];
+        // One pass over the template, so a value containing `{who}` is never filled again.
+        let mut out = String::with_capacity(template.len() + 64);
+        let mut rest = template;
+        'outer: while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            for (key, value) in &values {
+                if rest[open..].starts_with(key) {
+                    out.push_str(value);
+                    rest = &rest[open + key.len()..];
+                    continue 'outer;
+                }
+            }
+            out.push('{');
+            rest = &rest[open + 1..];
+        }
+        out.push_str(rest);
+        out.trim_start().to_string()
+    }
+}
+
+/// Permission set, else role name, else "an admin role".
+pub fn role_short(u: &PrivilegedUse) -> &str {
+    if let Some(set) = &u.permission_set {
+        return set;
+    }
+    u.role_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or("an admin role")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Identity;
+    use crate::kind::Kind;
+
+    fn any_use(kind: Kind, failed: bool) -> PrivilegedUse {
+        PrivilegedUse {
+            kind,
+            event_id: "e-1".into(),
+            account_id: "111122223333".into(),
+            identity: Identity::Person {
+                email: "alice@example.com".into(),
+            },
+            role_arn: Some("arn:aws:iam::111122223333:role/Admin".into()),
+            permission_set: None,
+            event_name: Some("StopLogging".into()),
+            source_ip: Some("192.0.2.1".into()),
+            user_agent: None,
+            mfa_used: None,
+            region: Some("us-east-1".into()),
+            time: None,
+            failure: failed.then(|| "denied".into()),
+            target: Some("main-trail".into()),
+            target_account: Some("222222222222".into()),
+            task: Some("S3UnlockBucketPolicy".into()),
+            provider: Some("token.actions.githubusercontent.com".into()),
+            switched_from: None,
+            other_account: None,
+            shared_event_id: None,
+            centralized_root: false,
+        }
+    }
+
+    /// Every kind, in both languages, succeeded or failed: no placeholder is left unfilled, and
+    /// every ask mentions whom privwatch chose and asks for the purpose and the ticket.
+    #[test]
+    fn every_kind_is_worded_in_both_languages() {
+        for kind in Kind::ALL {
+            for lang in [Lang::En, Lang::Ja] {
+                for failed in [false, true] {
+                    let w = Wording {
+                        lang,
+                        ..Wording::default()
+                    };
+                    let u = any_use(kind, failed);
+                    for text in [w.headline(&u), w.summary(&u), w.ask(&u, "<@U1>")] {
+                        assert!(!text.contains('{') && !text.contains('}'), "{kind:?} {lang:?}: {text}");
+                        assert!(!text.is_empty());
+                    }
+                    let ask = w.ask(&u, "<@U1>");
+                    assert!(ask.starts_with("<@U1> "), "{ask}");
+                    let (purpose, ticket) = match lang {
+                        Lang::En => ("purpose", "ticket URL"),
+                        Lang::Ja => ("「作業目的や内容」", "「タスクチケットURL」"),
+                    };
+                    assert!(ask.contains(purpose) && ask.contains(ticket), "{kind:?}: {ask}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_looks_like_a_placeholder_is_not_filled_again() {
+        let mut u = any_use(Kind::AdminRoleViaSaml, false);
+        u.identity = Identity::Principal {
+            id: "{mention}{account}".into(),
+        };
+        let text = Wording::default().summary(&u);
+        assert!(text.contains("{mention}{account}"), "{text}");
+    }
+
+    #[test]
+    fn critical_kinds_mention_the_escalation_contact_at_once() {
+        let w = Wording {
+            critical_mention: Some("<!subteam^S1>".into()),
+            ..Wording::default()
+        };
+        let tamper = any_use(Kind::AlarmTampering, false);
+        assert!(w.ask(&tamper, "<@U1>").starts_with("<@U1> <!subteam^S1> "));
+        let role = any_use(Kind::AdminRoleViaSaml, false);
+        assert!(!w.ask(&role, "<@U1>").contains("subteam"));
+    }
+}
