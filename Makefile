@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ACCOUNT ?= example
 EVENT ?= fixtures/root-signin-success-mfa.json
 
-.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean
+.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean rules
 
 ## demo: run privwatch locally on every fixture and print the Slack channel it produced
 demo: tools
@@ -48,6 +48,10 @@ $(TOOLS_STAMP): requirements-dev.txt
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## rules: re-render infra/rules.json from the kinds declared in src/kind.rs (a unit test fails while it is stale)
+rules:
+	cargo run --quiet --bin privwatch -- rules > infra/rules.json
 
 ## zip: the arm64 Lambda artefact infra deploys (target/lambda/arm64/privwatch/bootstrap.zip)
 zip: tools

@@ -15,7 +15,7 @@ file="${ACCOUNT_FILE:-infra/accounts/$account.env}"
 unset AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACCOUNT_NAME ADMIN_ROLE_ARNS \
   ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN \
   SECRET_KMS_KEY_ARN MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET \
-  FUNCTION_NAME COALESCE_MINUTES ESCALATE_AFTER_MINUTES ESCALATION_MENTION
+  FUNCTION_NAME COALESCE_MINUTES ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS
 # shellcheck disable=SC1090
 source "$file"
 : "${FUNCTION_NAME:=privwatch}" "${FORWARDER_REGIONS:=}" "${ACCOUNT_NAME:=}" "${MESSAGE_LANGUAGE:=en}"
@@ -23,6 +23,7 @@ source "$file"
 : "${ADMIN_ROLE_ARNS:=}" "${ADMIN_ROLE_PATTERNS:=}" "${WATCH_ROOT_API_ACTIVITY:=true}"
 : "${WATCH_ADMIN_ASSUME_ROLE:=true}" "${DEPLOY_BUCKET:=}"
 : "${COALESCE_MINUTES:=15}" "${ESCALATE_AFTER_MINUTES:=30}" "${ESCALATION_MENTION:=}"
+: "${DEPLOY_ROLE_ARN:=}" "${OIDC_OWNERS:=}"
 for required in HOME_REGION SLACK_CHANNEL_ID; do
   if [ -z "${!required:-}" ]; then
     echo "deploy: $required is not set in $file" >&2
@@ -62,6 +63,7 @@ deploy() {
   fi
 
   echo "==> rendering the templates for $account (target/infra/)"
+  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN
   python3 scripts/synth.py infra/notifier.yaml target/infra/notifier.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
   python3 scripts/synth.py infra/forwarder.yaml target/infra/forwarder.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
 
@@ -70,9 +72,13 @@ deploy() {
     --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME" \
     --output-template-file target/infra/notifier.packaged.yaml >/dev/null
 
+  # Deploying with DEPLOY_ROLE_ARN makes privwatch's own changes recognisable (not tampering).
+  local role_args=()
+  [ -n "$DEPLOY_ROLE_ARN" ] && role_args=(--role-arn "$DEPLOY_ROLE_ARN")
+
   echo "==> deploying $notifier_stack in $HOME_REGION"
   aws cloudformation deploy --region "$HOME_REGION" --stack-name "$notifier_stack" \
-    --template-file target/infra/notifier.packaged.yaml \
+    --template-file target/infra/notifier.packaged.yaml "${role_args[@]}" \
     --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
     --parameter-overrides \
       "FunctionName=$FUNCTION_NAME" \
@@ -87,13 +93,15 @@ deploy() {
       "CoalesceMinutes=$COALESCE_MINUTES" \
       "EscalateAfterMinutes=$ESCALATE_AFTER_MINUTES" \
       "EscalationMention=$ESCALATION_MENTION" \
+      "DeployRoleArn=$DEPLOY_ROLE_ARN" \
+      "OidcOwners=$OIDC_OWNERS" \
       "AlarmEmail=$ALARM_EMAIL"
 
   for region in $FORWARDER_REGIONS; do
     [ "$region" = "$HOME_REGION" ] && continue
     echo "==> deploying $forwarder_stack in $region (forwards to $HOME_REGION)"
     aws cloudformation deploy --region "$region" --stack-name "$forwarder_stack" \
-      --template-file target/infra/forwarder.yaml \
+      --template-file target/infra/forwarder.yaml "${role_args[@]}" \
       --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --parameter-overrides \
         "FunctionName=$FUNCTION_NAME" \

@@ -1,24 +1,138 @@
 #!/usr/bin/env python3
-"""Renders a template under infra/ for one account, like `cdk synth`: the lines marked
-`# privwatch:admin-role-matchers` get the account's roleArn matchers (exact ARNs as strings,
-patterns as {"wildcard": …}), and the line marked `# privwatch:code` the absolute path of the
-function's zip (so `aws cloudformation package` finds it from target/infra/).
+"""Renders a template under infra/ for one account, like `cdk synth`.
+
+The line `# privwatch:rules target=function|home-bus` becomes one EventBridge rule per entry of
+infra/rules.json (rendered from src/kind.rs: the same patterns the function classifies with),
+each targeting the function (with its invoke permission) or the home region's bus. Placeholders
+in the patterns get the account's values:
+  "$ADMIN_ROLE_ARNS"      roleArn matchers: exact ARNs as strings, patterns as {"wildcard": …}
+  "$ADMIN_ROLE_SESSIONS"  the same roles as assumed-role session ARNs (console SwitchRole)
+  "$TOKEN_SECRET_IDS"     the names the token secret goes by
+  ${FunctionName}         inside a string: Fn::Sub
+and, with DEPLOY_ROLE_ARN set, the rules that spare the deployer leave its changes out. The line
+marked `# privwatch:code` gets the absolute path of the function's zip.
 
 usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…"
+(EXISTING_SECRET_ARN and DEPLOY_ROLE_ARN are read from the environment.)
 """
 
 import json
+import os
 import pathlib
 import re
 import sys
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RETRY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
-def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Path) -> str:
-    matchers = json.dumps(arns + [{"wildcard": p} for p in patterns])
-    marked = re.compile(r"^(\s*roleArn: ).*(# privwatch:admin-role-matchers)$", re.M)
-    out, count = marked.subn(lambda m: f"{m.group(1)}{matchers} {m.group(2)}", template)
-    if count == 0:
-        raise SystemExit("synth: no `# privwatch:admin-role-matchers` line in the template")
+
+def session_matchers(arns: list[str], patterns: list[str]) -> list:
+    """Admin roles as the ARNs of their console sessions (`arn:aws:sts::<acct>:assumed-role/<name>/<session>`:
+    the role's path is not in it)."""
+    out = []
+    for arn in arns:
+        m = re.fullmatch(r"arn:([^:]+):iam::(\d+):role/(?:.*/)?([^/]+)", arn)
+        if m:
+            out.append({"wildcard": f"arn:{m.group(1)}:sts::{m.group(2)}:assumed-role/{m.group(3)}/*"})
+    for pattern in patterns:
+        if ":role/" in pattern:
+            head, name = pattern.split(":role/", 1)
+            session = head.replace(":iam::", ":sts::") + ":assumed-role/" + name.rsplit("/", 1)[-1]
+            out.append({"wildcard": session if session.endswith("*") else session + "/*"})
+        else:
+            out.append({"wildcard": pattern})
+    return out
+
+
+def secret_ids(existing_arn: str) -> list:
+    ids = [{"wildcard": "*${FunctionName}/slack-bot-token*"}]
+    m = re.search(r":secret:(.+?)(-[A-Za-z0-9]{6})?$", existing_arn or "")
+    if m:
+        ids.append({"wildcard": f"*{m.group(1)}*"})
+    return ids
+
+
+def expand(node, values: dict):
+    """Placeholders → the account's matchers; strings naming ${FunctionName} → Fn::Sub."""
+    if isinstance(node, dict):
+        return {k: expand(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand(v, values) for v in node]
+    if isinstance(node, str) and node in values:
+        return [expand(v, values) for v in values[node]]
+    if isinstance(node, str) and "${" in node:
+        return {"Fn::Sub": node}
+    return node
+
+
+def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> dict:
+    resources = {}
+    for rule in rules:
+        pattern = expand(rule["pattern"], values)
+        if rule["spares_deployer"] and deploy_role:
+            issuer = lambda m: {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [m]}}}}  # noqa: E731
+            pattern["detail"]["$or"] = [issuer({"anything-but": deploy_role}), issuer({"exists": False})]
+        if target == "function":
+            targets = [{
+                "Id": "privwatch",
+                "Arn": {"Fn::GetAtt": ["Function", "Arn"]},
+                "RetryPolicy": RETRY,
+                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}},
+            }]
+        else:
+            targets = [{
+                "Id": "home-bus",
+                "Arn": {"Fn::Sub": "arn:${AWS::Partition}:events:${HomeRegion}:${AWS::AccountId}:event-bus/default"},
+                "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+                "RetryPolicy": RETRY,
+                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+            }]
+        resource = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": {"Fn::Sub": "${FunctionName}-" + rule["name"]},
+                "Description": f"[{rule['kind']}] {rule['description']}",
+                "State": rule["state"],
+                "EventPattern": pattern,
+                "Targets": targets,
+            },
+        }
+        if rule["switch"]:
+            resource["Condition"] = rule["switch"]
+        resources[rule["id"] + "Rule"] = resource
+        if target == "function":
+            permission = {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "Function"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "events.amazonaws.com",
+                    "SourceArn": {"Fn::GetAtt": [rule["id"] + "Rule", "Arn"]},
+                },
+            }
+            if rule["switch"]:
+                permission["Condition"] = rule["switch"]
+            resources[rule["id"] + "Permission"] = permission
+    return resources
+
+
+def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Path, env=os.environ) -> str:
+    rules = json.loads((ROOT / "infra/rules.json").read_text())["rules"]
+    values = {
+        "$ADMIN_ROLE_ARNS": arns + [{"wildcard": p} for p in patterns],
+        "$ADMIN_ROLE_SESSIONS": session_matchers(arns, patterns),
+        "$TOKEN_SECRET_IDS": secret_ids(env.get("EXISTING_SECRET_ARN", "")),
+    }
+    marker = re.compile(r"^(\s*)# privwatch:rules target=(function|home-bus)\s*$", re.M)
+    found = marker.search(template)
+    if not found:
+        raise SystemExit("synth: no `# privwatch:rules target=…` line in the template")
+    indent, target = found.group(1), found.group(2)
+    resources = rule_resources(rules, target, values, env.get("DEPLOY_ROLE_ARN", ""))
+    # JSON is YAML: each resource as one flow mapping under Resources.
+    lines = [f"{indent}# Rendered from infra/rules.json (src/kind.rs) by scripts/synth.py."]
+    lines += [f"{indent}{name}: {json.dumps(body, ensure_ascii=False)}" for name, body in resources.items()]
+    out = template[: found.start()] + "\n".join(lines) + template[found.end():]
     out = re.sub(r"^(\s*Code: ).*(# privwatch:code)$", lambda m: f"{m.group(1)}{code} {m.group(2)}", out, flags=re.M)
     return out
 
@@ -27,8 +141,7 @@ def main() -> None:
     template, output, arns, patterns = sys.argv[1:5]
     if not (arns.split() or patterns.split()):
         raise SystemExit("synth: no admin roles: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS")
-    root = pathlib.Path(__file__).resolve().parents[1]
-    code = root / "target/lambda/arm64/privwatch/bootstrap.zip"
+    code = ROOT / "target/lambda/arm64/privwatch/bootstrap.zip"
     text = synth(pathlib.Path(template).read_text(), arns.split(), patterns.split(), code)
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(output).write_text(text)

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "==> cfn-lint"
-cfn-lint infra/*.yaml
+# The templates as committed hold no rules (synth.py renders them in), so their switches go unused.
+cfn-lint --ignore-checks W8001 -- infra/*.yaml
 # The templates as `make deploy` renders them for the example account, too.
 (
   source infra/accounts/example.env

@@ -9,7 +9,7 @@ use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Time allowed for one Slack call chain of the export (it is not bound by a Lambda deadline).
@@ -132,10 +132,7 @@ pub async fn export(
         .slack
         .auth_test(token, Instant::now() + CALL_BUDGET)
         .await?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
     let oldest = format!("{}.000000", now.saturating_sub(since.as_secs()));
     let mut notices = Vec::new();
     let mut pages = app
@@ -187,12 +184,18 @@ async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, Sl
     Ok(all)
 }
 
-/// RFC 4180 CSV with a header row.
+/// RFC 4180 CSV with a header row (the `csv` crate), every value kept as text in a spreadsheet.
 pub fn to_csv(rows: &[AuditRow]) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push_str("\r\n");
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let mut write = |fields: &[&str]| {
+        out.write_record(fields.iter().map(|f| defuse_formula(f).into_owned()))
+            .expect("writing CSV to memory cannot fail");
+    };
+    write(&COLUMNS);
     for r in rows {
-        let fields = [
+        write(&[
             r.time.as_str(),
             &r.account,
             &r.kind,
@@ -205,25 +208,18 @@ pub fn to_csv(rows: &[AuditRow]) -> String {
             &r.ticket_url,
             &r.replied_by,
             &r.permalink,
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
+        ]);
     }
-    out
+    let bytes = out.into_inner().expect("an in-memory CSV writer flushes");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
-fn csv_field(value: &str) -> String {
-    // A leading =, +, - or @ would be a formula in a spreadsheet: keep it text.
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
+/// A leading `=`, `+`, `-` or `@` would be a formula in a spreadsheet: keep it text.
+fn defuse_formula(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}").into()
     } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
+        value.into()
     }
 }
 
@@ -306,9 +302,26 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        let row = AuditRow {
+            time: "2026-11-01T10:00:00Z".into(),
+            account: "a,b".into(),
+            kind: "root_api_call".into(),
+            principal: "say \"hi\"".into(),
+            role: "=HYPERLINK(1)".into(),
+            source_ip: "+1".into(),
+            event_id: "e\r\n1".into(),
+            justified: true,
+            justification: "@here".into(),
+            ticket_url: String::new(),
+            replied_by: String::new(),
+            permalink: String::new(),
+        };
+        let csv = to_csv(&[row]);
+        let line = csv.split_once("\r\n").unwrap().1;
+        assert!(
+            line.starts_with("2026-11-01T10:00:00Z,\"a,b\",root_api_call,\"say \"\"hi\"\"\",'=HYPERLINK(1),'+1,\"e\r\n1\",yes,'@here,,,"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -77,8 +77,12 @@ pub struct PrivilegedUse {
     pub other_account: Option<String>,
     /// CloudTrail's `sharedEventID`: the same call as recorded in the other account.
     pub shared_event_id: Option<String>,
-    /// A root call made in a centralized root session (`sessionContext.assumedRoot`).
+    /// A root call made with temporary credentials outside the console: a centralized root
+    /// session (AssumeRoot from the management account) as far as the record can tell.
     pub centralized_root: bool,
+    /// The access key that ties an AssumeRoot to its root session's calls: the key AssumeRoot
+    /// issued, or the key a root call in such a session used.
+    pub session_key: Option<String>,
 }
 
 impl PrivilegedUse {
@@ -358,6 +362,15 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         .into_iter()
         .flatten()
         .find(|a| *a != account_id && a.chars().all(|c| c.is_ascii_digit()));
+    // Root with temporary credentials not from the console: AssumeRoot's session (the record
+    // may also say so, `sessionContext.assumedRoot`). Console sessions carry
+    // `sessionCredentialFromConsole`; root access keys are long-term (`AKIA…`).
+    let root = identity_record.identity_type.as_deref() == Some("Root");
+    let centralized_root = root
+        && (d(&["userIdentity", "sessionContext", "assumedRoot"])
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            || (d(&["userIdentity", "accessKeyId"]).is_some_and(|k| k.starts_with("ASIA"))
+                && d(&["sessionCredentialFromConsole"]).is_none()));
     let target = [
         &["requestParameters", "name"][..],
         &["requestParameters", "rule"],
@@ -403,9 +416,14 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         switched_from: d(&["additionalEventData", "SwitchFrom"]),
         other_account,
         shared_event_id: d(&["sharedEventID"]),
-        centralized_root: d(&["userIdentity", "sessionContext", "assumedRoot"])
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            && identity_record.identity_type.as_deref() == Some("Root"),
+        centralized_root,
+        session_key: match kind {
+            Kind::CentralizedRootSession => {
+                d(&["responseElements", "credentials", "accessKeyId"])
+            }
+            _ if centralized_root => d(&["userIdentity", "accessKeyId"]),
+            _ => None,
+        },
     }
 }
 

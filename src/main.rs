@@ -1,4 +1,7 @@
-//! The Lambda bootstrap: builds everything once at init, then hands events to [`privwatch::handle`].
+//! The `privwatch` binary: with no command, the Lambda bootstrap (builds everything once at init,
+//! then hands events to [`privwatch::handle`]); with one, the command line (`cli`).
+
+mod cli;
 
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{
@@ -7,7 +10,9 @@ use lambda_runtime::{
 use privwatch::config::Config;
 use privwatch::App;
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use clap::Parser;
+use std::process::ExitCode;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Time kept back from Lambda's deadline to report the outcome.
@@ -16,14 +21,31 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 const WARM_UP_BUDGET: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    if std::env::args().nth(1).as_deref() == Some("audit") {
-        std::process::exit(audit_cli().await);
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        Some(command) => return cli::run(command).await,
+        None => lambda().await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A sentence, not a Debug dump: this is what the operator reads in the log.
+            eprintln!("privwatch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The Lambda function: build everything once, then serve invocations.
+async fn lambda() -> Result<(), Error> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return Err("not running in AWS Lambda (AWS_LAMBDA_RUNTIME_API is not set): run `cargo lambda watch` for a local function, or see `privwatch --help` for the commands".into());
     }
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "privwatch is misconfigured");
-        e
+        format!("misconfigured: {e}")
     })?;
     let app = App::from_config(config).await?;
     // Lives as long as the execution environment; shared by every invocation.
@@ -80,56 +102,6 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for UnreadablePaylo
     }
 }
 
-const AUDIT_USAGE: &str = "usage: privwatch audit [--since 30d] [--format csv|json]
-Reads the notices of SLACK_CHANNEL_ID posted since then, with their threads, and writes one row
-per privileged use to stdout. The token comes from SLACK_TOKEN_SECRET_ARN (or SLACK_BOT_TOKEN).";
-
-/// `privwatch audit`: the export, outside Lambda. Returns the exit code.
-async fn audit_cli() -> i32 {
-    let mut since = Duration::from_secs(30 * 86_400);
-    let mut json = false;
-    let mut args = std::env::args().skip(2);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--since", Some(v)) => match privwatch::audit::parse_since(&v) {
-                Some(d) => since = d,
-                None => return usage(&format!("--since {v:?}: use e.g. 30d, 12h or 90m")),
-            },
-            ("--format", Some(v)) if v == "csv" || v == "json" => json = v == "json",
-            _ => return usage(&format!("unexpected argument {arg:?}")),
-        }
-    }
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => return usage(&e.to_string()),
-    };
-    let app = match App::from_config(config).await {
-        Ok(app) => app,
-        Err(e) => return usage(&e.to_string()),
-    };
-    match privwatch::audit::export(&app, since, |p| eprintln!("audit: {p}")).await {
-        Ok(rows) => {
-            let out = if json {
-                privwatch::audit::to_json(&rows)
-            } else {
-                privwatch::audit::to_csv(&rows)
-            };
-            print!("{out}");
-            eprintln!("audit: {} privileged uses written", rows.len());
-            0
-        }
-        Err(e) => {
-            eprintln!("audit: {e}");
-            1
-        }
-    }
-}
-
-fn usage(problem: &str) -> i32 {
-    eprintln!("privwatch audit: {problem}\n{AUDIT_USAGE}");
-    2
-}
-
 /// Init is where Lambda's CPU is cheapest: fetch the token now, and open the TLS connection to
 /// Slack (`auth.test`) alongside the first poll for an event, so the first event finds it ready
 /// or half-way there without init waiting for Slack. A failure here is logged, not fatal: the
@@ -156,10 +128,7 @@ async fn warm_up(app: &'static App) {
 
 /// Lambda's deadline (ms since the epoch) as an `Instant`, less a margin to report the outcome.
 fn deadline_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
     Instant::now() + remaining(deadline_ms, now_ms).saturating_sub(DEADLINE_MARGIN)
 }
 

@@ -26,8 +26,9 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
         match want {
             Value::Object(_) => got.is_some_and(|g| matches(want, g)),
             Value::Array(matchers) => matchers.iter().any(|m| matcher(m, got)),
+            // As a matcher list would: never an absent value, `null` or an object.
             Value::String(placeholder) if placeholder.starts_with('$') => {
-                got.is_some_and(|g| !g.is_null())
+                got.is_some_and(|g| !(g.is_null() || g.is_object()))
             }
             _ => false,
         }

@@ -112,6 +112,7 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
         (Label::Provider, &u.provider),
         (Label::SwitchedFrom, &u.switched_from),
         (Label::OtherAccount, &u.other_account),
+        (Label::SessionKey, &u.session_key),
         (Label::SourceIp, &u.source_ip),
     ];
     for (label, value) in optional {
@@ -391,6 +392,7 @@ mod tests {
             other_account: None,
             shared_event_id: None,
             centralized_root: false,
+            session_key: None,
         }
     }
 

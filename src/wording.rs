@@ -54,6 +54,7 @@ pub enum Label {
     Provider,
     SwitchedFrom,
     OtherAccount,
+    SessionKey,
     SourceIp,
     Region,
     Time,
@@ -77,6 +78,7 @@ impl Wording {
             Label::Provider => l.t("OIDC provider", "OIDCプロバイダー"),
             Label::SwitchedFrom => l.t("Switched from", "スイッチ元"),
             Label::OtherAccount => l.t("Other account", "相手側アカウント"),
+            Label::SessionKey => l.t("Session key", "セッションキー"),
             Label::SourceIp => l.t("Source IP", "送信元IP"),
             Label::Region => l.t("Region", "リージョン"),
             Label::Time => l.t("Time", "日時"),
@@ -123,8 +125,8 @@ impl Wording {
         let mut text = self.fill(self.lang.pick(template), u, "");
         if u.centralized_root {
             text.push_str(self.lang.t(
-                "\nMade in a *centralized root session* (AssumeRoot from the management account): the person is in that account's AssumeRoot notice.",
-                "\n*一元管理されたrootセッション*（管理アカウントからのAssumeRoot）による操作です。実行者は管理アカウントのAssumeRoot通知にあります。",
+                "\nMade with temporary root credentials outside the console: a *centralized root session* (AssumeRoot from the management account). Who opened it is in that account's AssumeRoot notice with the same session key.",
+                "\nコンソール外の一時的なroot認証情報による操作です。*一元管理されたrootセッション*（管理アカウントからのAssumeRoot）と考えられます。開始した人は、同じセッションキーを持つ管理アカウントのAssumeRoot通知にあります。",
             ));
         }
         if let Some(reason) = &u.failure {
@@ -297,6 +299,7 @@ mod tests {
             other_account: None,
             shared_event_id: None,
             centralized_root: false,
+            session_key: None,
         }
     }
 

@@ -47,7 +47,12 @@ fn with_hostile(base: &Value, value: &Value) -> Value {
     detail["userIdentity"]["principalId"] = value.clone();
     if detail["requestParameters"].is_object() {
         detail["requestParameters"]["roleSessionName"] = value.clone();
-        detail["requestParameters"]["roleArn"] = value.clone();
+        // Only an admin role's ARN reaches privwatch (the rules match it): the hostile text rides
+        // on one. A role ARN that is not a string matches no rule.
+        if let Some(text) = value.as_str() {
+            detail["requestParameters"]["roleArn"] =
+                json!(format!("arn:aws:iam::111122223333:role/AWSReservedSSO_AdministratorAccess_{text}"));
+        }
     }
     detail["awsRegion"] = value.clone();
     detail["additionalEventData"] = json!({"MFAUsed": value.clone()});

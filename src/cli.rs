@@ -1,0 +1,94 @@
+//! The command line a person meets: `privwatch audit`, `privwatch rules`, `--help`, `--version`.
+//! Argument parsing and output only; the work is the library's.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use privwatch::config::Config;
+use privwatch::App;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Posts every use of the AWS root user or an admin role to Slack and asks, in the thread, why.
+///
+/// Without a command, privwatch runs as the AWS Lambda function (EventBridge invokes it).
+#[derive(Debug, Parser)]
+#[command(name = "privwatch", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export the channel's privileged uses with their justifications, one row each.
+    ///
+    /// Reads the notices of SLACK_CHANNEL_ID posted since then, with their threads. The token
+    /// comes from SLACK_TOKEN_SECRET_ARN (or SLACK_BOT_TOKEN). Rows go to stdout, progress to
+    /// stderr.
+    Audit {
+        /// How far back: a number of days, hours or minutes (30d, 12h, 90m).
+        #[arg(long, default_value = "30d", value_parser = since)]
+        since: Duration,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+    },
+    /// Print the EventBridge rules of every kind privwatch reports, as infra/rules.json holds
+    /// them (the templates are rendered from it).
+    Rules,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+fn since(value: &str) -> Result<Duration, String> {
+    privwatch::audit::parse_since(value)
+        .ok_or_else(|| format!("{value:?} is not a duration such as 30d, 12h or 90m"))
+}
+
+pub async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Rules => {
+            let rules = privwatch::kind::rules_document();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rules).expect("rules serialize")
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Audit { since, format } => audit(since, format).await,
+    }
+}
+
+async fn audit(since: Duration, format: Format) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("privwatch audit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match App::from_config(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("privwatch audit: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match privwatch::audit::export(&app, since, |p| eprintln!("audit: {p}")).await {
+        Ok(rows) => {
+            let out = match format {
+                Format::Json => privwatch::audit::to_json(&rows),
+                Format::Csv => privwatch::audit::to_csv(&rows),
+            };
+            print!("{out}");
+            eprintln!("audit: {} privileged uses written", rows.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("privwatch audit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
