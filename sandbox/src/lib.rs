@@ -68,6 +68,7 @@ pub fn demo_users() -> Vec<User> {
         ("U02BOB", "bob", "Bob Builder", "bob@example.com"),
         ("U03CAROL", "carol", "Carol Cloud", "carol@example.co.jp"),
         ("U04DAVE", "dave", "Dave Devops", "dave@example.com"),
+        ("U05ERIN", "erin", "Erin Engineer", "erin@example.com"),
     ]
     .into_iter()
     .map(|(id, name, real_name, email)| User {

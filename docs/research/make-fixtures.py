@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Builds the fixtures of the kinds added in issue #11 from the public records in
+docs/research/cloudtrail-records/ (each with its .source.txt): wraps the CloudTrail record in the
+EventBridge envelope AWS delivers, and rewrites only what must match this repository's example
+deployment (account IDs, admin role names, privwatch's own resource names, people as the sandbox's
+users). What was rewritten is listed in fixtures/SOURCES.md. Run from the repository root:
+    python3 docs/research/make-fixtures.py
+"""
+
+import copy
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RESEARCH = ROOT / "docs/research/cloudtrail-records"
+FIXTURES = ROOT / "fixtures"
+ACCOUNT = "111122223333"
+OTHER = "444455556666"
+MEMBER = "222233334444"
+
+
+def record(name):
+    return json.loads((RESEARCH / f"{name}.json").read_text())
+
+
+def envelope(detail, source, detail_type="AWS API Call via CloudTrail", account=ACCOUNT):
+    return {
+        "version": "0",
+        "id": "e0" + detail["eventID"][2:],
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": detail["eventTime"],
+        "region": detail["awsRegion"],
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def write(name, event):
+    (FIXTURES / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+
+
+def person(detail, email, account=ACCOUNT):
+    """An IAM user of the example account, named by e-mail (the sandbox's user)."""
+    detail["userIdentity"].update({
+        "type": "IAMUser",
+        "arn": f"arn:aws:iam::{account}:user/{email}",
+        "accountId": account,
+        "userName": email,
+    })
+    detail["recipientAccountId"] = account
+
+
+# 1. sts:AssumeRoot (AWS IAM User Guide, "Track privileged tasks in CloudTrail").
+d = record("assume-root_aws-doc")
+session = "arn:aws:sts::%s:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/erin@example.com" % ACCOUNT
+d["userIdentity"].update({"principalId": "AROA3EXAMPLEERINSSO:erin@example.com", "arn": session, "accountId": ACCOUNT})
+d["userIdentity"]["sessionContext"]["sessionIssuer"].update({
+    "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef",
+    "accountId": ACCOUNT, "userName": "AWSReservedSSO_AdministratorAccess_0123456789abcdef"})
+d["requestParameters"]["targetPrincipal"] = MEMBER
+d.update({"eventID": "a5500c1e-0001-4d6e-9c1e-7a55e4700001", "requestID": "a5500c1e-0001-4d6e-9c1e-7a55e4700002",
+          "readOnly": True, "eventType": "AwsApiCall", "managementEvent": True,
+          "recipientAccountId": ACCOUNT, "eventCategory": "Management"})
+write("assume-root-management.json", envelope(d, "aws.sts"))
+
+# 2. A call in that root session, in the member account (same page of the AWS guide).
+d = record("assume-root-member-session_aws-doc")
+d["userIdentity"].update({"principalId": MEMBER, "arn": f"arn:aws:iam::{MEMBER}:root", "accountId": MEMBER})
+d["recipientAccountId"] = MEMBER
+d["resources"][0]["accountId"] = MEMBER
+d["eventID"] = "a5500c1e-0002-4d6e-9c1e-7a55e4700003"
+write("root-session-member-call.json", envelope(d, "aws.s3", account=MEMBER))
+
+# 3. Console SwitchRole into an admin role (real, davxiao) and 4. into a role that is not one.
+d = record("switch-role_davxiao")
+d["userIdentity"].update({"principalId": "AROA3EXAMPLEORGACCESS:bob@example.com",
+                          "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/OrganizationAccountAccessRole/bob@example.com",
+                          "accountId": ACCOUNT})
+d["additionalEventData"]["SwitchFrom"] = f"arn:aws:iam::{OTHER}:user/bob@example.com"
+d["recipientAccountId"] = ACCOUNT
+write("switch-role-admin.json", envelope(d, "aws.signin", "AWS Console Sign In via CloudTrail"))
+n = copy.deepcopy(d)
+n["userIdentity"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/ReadOnlyAccess/bob@example.com"
+n["eventID"] = "70627092-0c9c-4163-9975-42ffcc50a380"
+write("ignored-switch-role-non-admin.json", envelope(n, "aws.signin", "AWS Console Sign In via CloudTrail"))
+
+# 5. GitHub Actions OIDC into an admin role, and 6. into the repository's own (non-admin) role
+# (real, cloud-snitch).
+d = record("web-identity-github-oidc_cloud-snitch")
+n = copy.deepcopy(d)
+sub = "repo:example-org/infra:ref:refs/heads/main"
+provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+d["userIdentity"].update({"principalId": f"{provider}:sts.amazonaws.com:{sub}", "userName": sub, "identityProvider": provider})
+role = f"arn:aws:iam::{ACCOUNT}:role/CiDeployAdmin"
+d["requestParameters"]["roleArn"] = role
+d["responseElements"].update({"subjectFromWebIdentityToken": sub, "provider": provider})
+d["responseElements"]["assumedRoleUser"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/CiDeployAdmin/GitHubActions"
+d["resources"] = [{"accountId": ACCOUNT, "type": "AWS::IAM::Role", "ARN": role}]
+d["recipientAccountId"] = ACCOUNT
+write("web-identity-github-admin.json", envelope(d, "aws.sts"))
+n["recipientAccountId"] = ACCOUNT
+write("ignored-web-identity-non-admin.json", envelope(n, "aws.sts"))
+
+# 7. Root password change (AWS CloudTrail User Guide, sign-in events) and 8. an IAM user's.
+d = record("root-password-updated_aws-doc")
+d["userIdentity"].update({"principalId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root", "accountId": ACCOUNT})
+d.setdefault("eventID", "0f0f0f0f-7001-4c1e-9a1a-p4ssw0rd0001".replace("p4ssw0rd", "0a55e0d0"))
+d["recipientAccountId"] = ACCOUNT
+write("root-password-updated.json", envelope(d, "aws.signin", "AWS Console Sign In via CloudTrail"))
+n = copy.deepcopy(d)
+person(n, "alice@example.com")
+n["eventID"] = "0f0f0f0f-7001-4c1e-9a1a-0a55e0d00002"
+write("ignored-iam-user-password-updated.json", envelope(n, "aws.signin", "AWS Console Sign In via CloudTrail"))
+
+# 9./10. One cross-account AssumeRole, as the role's account and the caller's account record it
+# (real, davxiao): the role is the example account's admin role.
+for name, out, account in [
+    ("cross-account-assumerole-role-account-console_davxiao", "cross-account-assume-role-role-account.json", ACCOUNT),
+    ("cross-account-assumerole-source-account-console_davxiao", "cross-account-assume-role-caller-account.json", OTHER),
+]:
+    d = json.loads(json.dumps(record(name)).replace("776613361644", ACCOUNT).replace("203016562928", OTHER)
+                   .replace("assume-admin-role-example", "OrganizationAccountAccessRole"))
+    write(out, envelope(d, "aws.sts", account=account))
+
+# 11.-16. Tampering with the alarm (real: Stratus Red Team detonations, Invictus IR, Elastic);
+# the resources are renamed to privwatch's own, the regions (anonymised by Stratus) to real ones.
+def tamper(name, out, source, params, region="us-east-1", who="alice@example.com"):
+    d = record(name)
+    person(d, who)
+    d["awsRegion"] = region
+    d["requestParameters"].update(params)
+    write(out, envelope(d, source))
+
+tamper("tamper-cloudtrail-stoplogging_stratus", "tamper-stop-logging.json", "aws.cloudtrail",
+       {"name": f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/management-events"})
+tamper("tamper-cloudtrail-puteventselectors_stratus", "tamper-put-event-selectors.json", "aws.cloudtrail",
+       {"trailName": "management-events"})
+tamper("tamper-eventbridge-deleterule_elastic", "tamper-delete-rule.json", "aws.events",
+       {"name": "privwatch-root-console-sign-in"})
+tamper("tamper-lambda-updatefunctioncode_stratus", "tamper-update-function-code.json", "aws.lambda",
+       {"functionName": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:privwatch",
+        "fullyQualifiedArn": {"arnPrefix": {"account": ACCOUNT, "partition": "aws", "region": "us-east-1"},
+                              "functionQualifier": {}, "relativeId": {"functionName": "privwatch"}}})
+tamper("tamper-iam-attachrolepolicy_stratus", "tamper-attach-role-policy.json", "aws.iam",
+       {"roleName": "privwatch-notifier-FunctionRole-1A2B3C4D5E6F"})
+tamper("tamper-secretsmanager-putsecretvalue_invictus", "tamper-put-secret-value.json", "aws.secretsmanager",
+       {"secretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:privwatch/slack-bot-token-AbCdEf"})
+# Near misses: another team's rule (real record as published), and a selector change that keeps
+# every management event.
+tamper("tamper-eventbridge-deleterule_elastic", "ignored-delete-other-rule.json", "aws.events", {})
+d = record("tamper-cloudtrail-puteventselectors_stratus")
+person(d, "alice@example.com")
+d["awsRegion"] = "us-east-1"
+d["eventID"] = "c2a89408-340a-42f0-8ace-75d9f5769394"
+d["requestParameters"] = {"trailName": "management-events", "eventSelectors": [
+    {"dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::audit-bucket/"]}],
+     "excludeManagementEventSources": [], "includeManagementEvents": True, "readWriteType": "All"}]}
+write("ignored-put-event-selectors-keeps-management.json", envelope(d, "aws.cloudtrail"))
