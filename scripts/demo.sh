@@ -41,6 +41,7 @@ cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$WATCH_PORT" \
   --env-var "SLACK_API_URL=http://127.0.0.1:$SANDBOX_PORT/api" \
   --env-var "ACCOUNT_NAME=${ACCOUNT_NAME:-demo-prod}" \
   --env-var "MESSAGE_LANGUAGE=${MESSAGE_LANGUAGE:-en}" \
+  --env-var "OIDC_OWNERS=repo:example-org/infra:*=<!subteam^S0PLATFORM>" \
   --env-var "AWS_LAMBDA_LOG_FORMAT=JSON" \
   --env-var "AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-info}" \
   >"$LOG_DIR/watch.log" 2>&1 &
@@ -98,10 +99,14 @@ echo "  ✓ sweep → $(grep -o 'Swept[^"]*' <<<"$answer" | head -1)"
 
 echo
 echo "==> the Slack channel #C0PRIVWATCH, as a reader sees it"
-curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/transcript?links=1"
+curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/transcript"
+# Each notice's Block Kit Builder preview (a link thousands of characters long) goes to a file.
+curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/transcript?links=1" \
+  | grep -E '^  == |Preview in Block Kit Builder' >"$LOG_DIR/block-kit-links.txt" || true
 curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" >"$LOG_DIR/state.json"
 curl -fsS "http://127.0.0.1:$SANDBOX_PORT/" >"$LOG_DIR/channel.html"
-echo "(function logs: $LOG_DIR/watch.log; channel page saved to $LOG_DIR/channel.html)"
+echo "(function logs: $LOG_DIR/watch.log; channel page: $LOG_DIR/channel.html;"
+echo " Block Kit Builder previews of the notices: $LOG_DIR/block-kit-links.txt)"
 
 if [ "$failures" -ne 0 ]; then
   echo "demo: $failures fixture(s) did not behave as expected" >&2

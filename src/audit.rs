@@ -2,8 +2,8 @@
 //! row per privileged use — what an auditor asks for. Reads Slack with the same token source as
 //! the Lambda; progress goes to stderr, rows to stdout.
 
-use crate::mrkdwn::{first_url, plain_text};
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
+use crate::mrkdwn::{first_url, plain_text};
 use crate::slack::{written_by_person, BotUser, SlackError};
 use crate::App;
 use chrono::{TimeZone, Utc};

@@ -12,12 +12,12 @@
 //! Lambda's retry, a minute or more later, looks first). A search that cannot reach its end
 //! fails the invocation instead of guessing "not posted".
 
+use crate::detect::Identity;
 use crate::detect::PrivilegedUse;
 use crate::metadata::{
     event_key, payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, MAX_EVENT_IDS,
     NOTICE_EVENT_TYPE,
 };
-use crate::detect::Identity;
 use crate::render::{self, Mention};
 use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;

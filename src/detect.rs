@@ -18,11 +18,17 @@ pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 pub enum Identity {
     Root,
     /// A person known by e-mail (SAML user name, session name, switched-from user).
-    Person { email: String },
+    Person {
+        email: String,
+    },
     /// A workload known by its OIDC subject (`repo:org/repo:ref:…`).
-    Workload { subject: String },
+    Workload {
+        subject: String,
+    },
     /// Only an ARN or principal ID is known.
-    Principal { id: String },
+    Principal {
+        id: String,
+    },
 }
 
 impl Identity {
@@ -98,7 +104,9 @@ pub enum Classified {
     /// The periodic sweep of the justification loop (an EventBridge schedule). `account` is the
     /// schedule's own account: a sweep acts only on that account's notices, so deployments of
     /// several accounts can share one channel.
-    Sweep { account: String },
+    Sweep {
+        account: String,
+    },
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
 }
@@ -238,8 +246,16 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
     };
     if rule.spares_deployer
         && deployment.deploy_role.is_some()
-        && text(&record.raw, &["detail", "userIdentity", "sessionContext", "sessionIssuer", "arn"])
-            == deployment.deploy_role.as_deref()
+        && text(
+            &record.raw,
+            &[
+                "detail",
+                "userIdentity",
+                "sessionContext",
+                "sessionIssuer",
+                "arn",
+            ],
+        ) == deployment.deploy_role.as_deref()
     {
         return Classified::Ignored("a change made by privwatch's own deploy role");
     }
@@ -412,15 +428,16 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
             .map(|arn| arn.rsplit('/').next().unwrap_or(&arn).to_string()),
         provider: d(&["userIdentity", "identityProvider"])
             .or_else(|| d(&["responseElements", "provider"]))
-            .map(|p| p.rsplit_once("oidc-provider/").map_or(p.clone(), |(_, host)| host.to_string())),
+            .map(|p| {
+                p.rsplit_once("oidc-provider/")
+                    .map_or(p.clone(), |(_, host)| host.to_string())
+            }),
         switched_from: d(&["additionalEventData", "SwitchFrom"]),
         other_account,
         shared_event_id: d(&["sharedEventID"]),
         centralized_root,
         session_key: match kind {
-            Kind::CentralizedRootSession => {
-                d(&["responseElements", "credentials", "accessKeyId"])
-            }
+            Kind::CentralizedRootSession => d(&["responseElements", "credentials", "accessKeyId"]),
             _ if centralized_root => d(&["userIdentity", "accessKeyId"]),
             _ => None,
         },
@@ -512,9 +529,7 @@ fn caller_identity(detail: &Detail) -> Identity {
                 .map(|(_, tail)| tail.to_string())
         });
     let cross_account = identity.identity_type.as_deref() == Some("AWSAccount");
-    let requested_session = cross_account
-        .then_some(params.role_session_name)
-        .flatten();
+    let requested_session = cross_account.then_some(params.role_session_name).flatten();
     let candidates = [session_name, identity.user_name.clone(), requested_session];
     if let Some(email) = candidates.iter().flatten().find(|c| looks_like_email(c)) {
         return Identity::Person {
@@ -546,13 +561,19 @@ fn switched_from_identity(raw: &Value, detail: &Detail) -> Identity {
         .as_ref()
         .and_then(|u| u.arn.as_deref())
         .and_then(|arn| arn.rsplit('/').next());
-    if let Some(email) = [from_name, session].into_iter().flatten().find(|c| looks_like_email(c)) {
+    if let Some(email) = [from_name, session]
+        .into_iter()
+        .flatten()
+        .find(|c| looks_like_email(c))
+    {
         return Identity::Person {
             email: email.to_string(),
         };
     }
     match from {
-        Some(arn) => Identity::Principal { id: arn.to_string() },
+        Some(arn) => Identity::Principal {
+            id: arn.to_string(),
+        },
         None => caller_identity(detail),
     }
 }
@@ -646,7 +667,10 @@ mod tests {
             SIGN_IN_DETAIL_TYPE,
             json!({"userIdentity": {"type": "IAMUser", "userName": "alice"}}),
         );
-        assert!(matches!(classify(&e, &Deployment::default()), Classified::Ignored(_)));
+        assert!(matches!(
+            classify(&e, &Deployment::default()),
+            Classified::Ignored(_)
+        ));
     }
 
     #[test]
@@ -747,7 +771,10 @@ mod tests {
             json!({"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
                    "userIdentity": {"type": "AssumedRole"}}),
         );
-        assert!(matches!(classify(&e, &Deployment::default()), Classified::Ignored(_)));
+        assert!(matches!(
+            classify(&e, &Deployment::default()),
+            Classified::Ignored(_)
+        ));
     }
 
     #[test]

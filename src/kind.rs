@@ -611,7 +611,11 @@ mod tests {
             assert_eq!(Kind::from_name(kind.as_str()), Some(kind));
             assert!(!kind.spec().rules.is_empty(), "{kind:?} has no rule");
             for rule in kind.spec().rules {
-                assert!(ids.insert(rule.id) && rule_names.insert(rule.name), "{}", rule.id);
+                assert!(
+                    ids.insert(rule.id) && rule_names.insert(rule.name),
+                    "{}",
+                    rule.id
+                );
                 let pattern = rule.pattern();
                 assert!(pattern["detail-type"].is_array(), "{}", rule.id);
                 // Rule names must fit EventBridge's 64 characters after the function name.

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use clap::Parser;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{
     layers, service_fn, Diagnostic, Error, LambdaEvent, LambdaInvocation, Runtime,
@@ -10,7 +11,6 @@ use lambda_runtime::{
 use privwatch::config::Config;
 use privwatch::App;
 use serde_json::Value;
-use clap::Parser;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -77,7 +77,8 @@ impl NoticePayload {
     /// Same person, same account, same outcome, same group of kinds (`kind::Group`): what may
     /// share a thread. A kind this version does not know shares only with its own kind.
     pub fn coalesce_key(&self) -> (&str, &str, bool, &str) {
-        let group = Kind::from_name(&self.kind).map_or(self.kind.as_str(), |k| k.spec().group.as_str());
+        let group =
+            Kind::from_name(&self.kind).map_or(self.kind.as_str(), |k| k.spec().group.as_str());
         (&self.account, &self.principal, self.failed, group)
     }
 

@@ -89,8 +89,7 @@ pub fn wildcard(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -144,11 +143,17 @@ mod tests {
 
     #[test]
     fn wildcards_match_like_eventbridge() {
-        assert!(wildcard("*AWSReservedSSO_Admin*", "x/AWSReservedSSO_Admin_1"));
+        assert!(wildcard(
+            "*AWSReservedSSO_Admin*",
+            "x/AWSReservedSSO_Admin_1"
+        ));
         assert!(wildcard("a*", "a"));
         assert!(wildcard("*", ""));
         assert!(!wildcard("a*b*c", "acb"));
         assert!(!wildcard("ab*ba", "aba"));
-        assert!(wildcard("arn:aws:sts::*:assumed-role/Admin/*", "arn:aws:sts::1:assumed-role/Admin/bob"));
+        assert!(wildcard(
+            "arn:aws:sts::*:assumed-role/Admin/*",
+            "arn:aws:sts::1:assumed-role/Admin/bob"
+        ));
     }
 }

@@ -80,9 +80,8 @@ impl Mention {
 pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
     let headline = wording.headline(u);
     let summary = wording.summary(u);
-    let field_of = |label: Label, value: String| {
-        mrkdwn(format!("*{}*\n{}", wording.label(label), value))
-    };
+    let field_of =
+        |label: Label, value: String| mrkdwn(format!("*{}*\n{}", wording.label(label), value));
 
     let mut fields = vec![
         field_of(Label::Account, wording.account(&u.account_id)),
@@ -139,7 +138,10 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
 
     let mut context = format!("CloudTrail event `{}`", field(&u.event_id));
     if let Some(link) = console_link(u) {
-        context.push_str(&format!(" · <{link}|{}>", wording.label(Label::OpenInCloudTrail)));
+        context.push_str(&format!(
+            " · <{link}|{}>",
+            wording.label(Label::OpenInCloudTrail)
+        ));
     }
 
     let blocks = json!([
@@ -184,7 +186,11 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
         last_time: time,
         justified: false,
         escalated: false,
-        shared_event_id: u.shared_event_id.as_deref().map(event_key).unwrap_or_default(),
+        shared_event_id: u
+            .shared_event_id
+            .as_deref()
+            .map(event_key)
+            .unwrap_or_default(),
         twin_event_id: String::new(),
     }
 }

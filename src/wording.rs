@@ -227,7 +227,10 @@ impl Wording {
             ("{who}", field(u.identity.label())),
             ("{account}", self.account(&u.account_id)),
             ("{role}", field(role_short(u))),
-            ("{action}", field(u.event_name.as_deref().unwrap_or(unknown))),
+            (
+                "{action}",
+                field(u.event_name.as_deref().unwrap_or(unknown)),
+            ),
             ("{target}", field(u.target.as_deref().unwrap_or(unknown))),
             ("{task}", field(u.task.as_deref().unwrap_or(unknown))),
             (
@@ -235,7 +238,10 @@ impl Wording {
                 field(u.target_account.as_deref().unwrap_or(unknown)),
             ),
             ("{subject}", field(u.identity.label())),
-            ("{provider}", field(u.provider.as_deref().unwrap_or(unknown))),
+            (
+                "{provider}",
+                field(u.provider.as_deref().unwrap_or(unknown)),
+            ),
         ];
         // One pass over the template, so a value containing `{who}` is never filled again.
         let mut out = String::with_capacity(template.len() + 64);
@@ -316,7 +322,10 @@ mod tests {
                     };
                     let u = any_use(kind, failed);
                     for text in [w.headline(&u), w.summary(&u), w.ask(&u, "<@U1>")] {
-                        assert!(!text.contains('{') && !text.contains('}'), "{kind:?} {lang:?}: {text}");
+                        assert!(
+                            !text.contains('{') && !text.contains('}'),
+                            "{kind:?} {lang:?}: {text}"
+                        );
                         assert!(!text.is_empty());
                     }
                     let ask = w.ask(&u, "<@U1>");
@@ -325,7 +334,10 @@ mod tests {
                         Lang::En => ("purpose", "ticket URL"),
                         Lang::Ja => ("「作業目的や内容」", "「タスクチケットURL」"),
                     };
-                    assert!(ask.contains(purpose) && ask.contains(ticket), "{kind:?}: {ask}");
+                    assert!(
+                        ask.contains(purpose) && ask.contains(ticket),
+                        "{kind:?}: {ask}"
+                    );
                 }
             }
         }

@@ -50,8 +50,9 @@ fn with_hostile(base: &Value, value: &Value) -> Value {
         // Only an admin role's ARN reaches privwatch (the rules match it): the hostile text rides
         // on one. A role ARN that is not a string matches no rule.
         if let Some(text) = value.as_str() {
-            detail["requestParameters"]["roleArn"] =
-                json!(format!("arn:aws:iam::111122223333:role/AWSReservedSSO_AdministratorAccess_{text}"));
+            detail["requestParameters"]["roleArn"] = json!(format!(
+                "arn:aws:iam::111122223333:role/AWSReservedSSO_AdministratorAccess_{text}"
+            ));
         }
     }
     detail["awsRegion"] = value.clone();

@@ -55,7 +55,11 @@ async fn each_new_kind_names_what_a_reader_needs() {
         ),
         (
             "cross-account-assume-role-role-account.json",
-            &["bob@example.com", "OrganizationAccountAccessRole", "444455556666"],
+            &[
+                "bob@example.com",
+                "OrganizationAccountAccessRole",
+                "444455556666",
+            ],
         ),
         (
             "tamper-stop-logging.json",
@@ -85,7 +89,10 @@ async fn each_new_kind_names_what_a_reader_needs() {
         // (escaping puts a word joiner after `@`)
         let shown = all_texts(notice).join("\n").replace('\u{2060}', "");
         for fact in facts {
-            assert!(shown.contains(fact), "{file}: {fact:?} missing from\n{shown}");
+            assert!(
+                shown.contains(fact),
+                "{file}: {fact:?} missing from\n{shown}"
+            );
         }
     }
 }
@@ -99,7 +106,10 @@ async fn one_cross_account_call_recorded_twice_is_one_notice() {
     let app = app_for(&sandbox);
     let role_side = fixture("cross-account-assume-role-role-account.json");
     let caller_side = fixture("cross-account-assume-role-caller-account.json");
-    assert_ne!(role_side["detail"]["eventID"], caller_side["detail"]["eventID"]);
+    assert_ne!(
+        role_side["detail"]["eventID"],
+        caller_side["detail"]["eventID"]
+    );
     assert_eq!(
         role_side["detail"]["sharedEventID"],
         caller_side["detail"]["sharedEventID"]

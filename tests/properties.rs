@@ -136,7 +136,8 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
                 Ok(e) => e,
                 Err(_) => return Ok(()),
             };
-            let Classified::Use(u) = detect::classify(&event, &detect::Deployment::default()) else {
+            let Classified::Use(u) = detect::classify(&event, &detect::Deployment::default())
+            else {
                 return Ok(());
             };
             let wording = Wording {

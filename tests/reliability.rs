@@ -25,6 +25,10 @@ fn many_events() -> Vec<Value> {
             let mut event = bases[i % bases.len()].clone();
             event["detail"]["eventID"] =
                 Value::String(format!("soak-{i:04}-0000-4000-8000-000000000000"));
+            if event["detail"].get("sharedEventID").is_some() {
+                // One call's two records share one; copies of a record are separate calls.
+                event["detail"]["sharedEventID"] = Value::String(format!("soak-shared-{i:04}"));
+            }
             event
         })
         .collect()

@@ -147,6 +147,15 @@ tamper("tamper-iam-attachrolepolicy_stratus", "tamper-attach-role-policy.json", 
        {"roleName": "privwatch-notifier-FunctionRole-1A2B3C4D5E6F"})
 tamper("tamper-secretsmanager-putsecretvalue_invictus", "tamper-put-secret-value.json", "aws.secretsmanager",
        {"secretId": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:privwatch/slack-bot-token-AbCdEf"})
+# RemoveTargets: no public record was found; the DeleteRule record above made into one (same
+# envelope, the request parameters RemoveTargets takes).
+d = record("tamper-eventbridge-deleterule_elastic")
+person(d, "alice@example.com")
+d.update({"eventName": "RemoveTargets", "eventID": "17b63f55-a391-41dd-bc1c-a70bb2f0ba44",
+          "requestParameters": {"rule": "privwatch-admin-role-via-saml", "ids": ["privwatch"], "force": False},
+          "responseElements": {"failedEntryCount": 0, "failedEntries": []}})
+d["userAgent"] = d["userAgent"].replace("events.delete-rule", "events.remove-targets")
+write("tamper-remove-targets.json", envelope(d, "aws.events"))
 # Near misses: another team's rule (real record as published), and a selector change that keeps
 # every management event.
 tamper("tamper-eventbridge-deleterule_elastic", "ignored-delete-other-rule.json", "aws.events", {})
