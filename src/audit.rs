@@ -4,7 +4,7 @@
 
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
 use crate::mrkdwn::{first_url, plain_text};
-use crate::slack::{written_by_person, BotUser, SlackError};
+use crate::slack::{written_by_person, BotUser, SlackError, Ts};
 use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
@@ -132,8 +132,7 @@ pub async fn export(
         .slack
         .auth_test(token, Instant::now() + CALL_BUDGET)
         .await?;
-    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
-    let oldest = format!("{}.000000", now.saturating_sub(since.as_secs()));
+    let oldest = Ts::from_seconds(Utc::now().timestamp() - since.as_secs() as i64);
     let mut notices = Vec::new();
     let mut pages = app
         .slack
@@ -170,7 +169,7 @@ pub async fn export(
     Ok(rows)
 }
 
-async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, SlackError> {
+async fn whole_thread(app: &App, token: &str, ts: &Ts) -> Result<Vec<Value>, SlackError> {
     let mut all = Vec::new();
     let mut pages = app
         .slack
@@ -179,7 +178,7 @@ async fn whole_thread(app: &App, token: &str, ts: &str) -> Result<Vec<Value>, Sl
         all.extend(messages.into_iter().map(|m| m.raw));
     }
     if let Some(reason) = pages.stopped_early() {
-        tracing::warn!(thread_ts = ts, reason, "a thread was read only in part");
+        tracing::warn!(thread_ts = %ts, reason, "a thread was read only in part");
     }
     Ok(all)
 }

@@ -19,7 +19,7 @@ use crate::metadata::{
     NOTICE_EVENT_TYPE,
 };
 use crate::render::{self, Mention};
-use crate::slack::{BotUser, FoundMessage, SlackError};
+use crate::slack::{BotUser, FoundMessage, SlackError, Ts};
 use crate::token::BotToken;
 use crate::App;
 use std::time::Duration;
@@ -41,7 +41,7 @@ const LOOK_MARGIN: Duration = Duration::from_millis(300);
 /// What one event led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub notice_ts: String,
+    pub notice_ts: Ts,
     /// A notice holding this event ID was already in the channel (an earlier attempt posted it).
     pub notice_existed: bool,
     /// The thread line was already there too: nothing was posted.
@@ -250,11 +250,11 @@ async fn post_line(
     app: &App,
     token: &BotToken,
     bot: &BotUser,
-    notice_ts: &str,
+    notice_ts: &Ts,
     event_id: &str,
     line: &render::Message,
     deadline: Instant,
-) -> Result<String, SlackError> {
+) -> Result<Ts, SlackError> {
     let body = line.to_post_body(&app.config.channel_id, Some(notice_ts));
     write_once(
         app.slack.write_settle(),
@@ -274,12 +274,12 @@ async fn write_once<W, WF, C, CF>(
     deadline: Instant,
     write: W,
     check: C,
-) -> Result<String, SlackError>
+) -> Result<Ts, SlackError>
 where
     W: Fn() -> WF,
-    WF: std::future::Future<Output = Result<String, SlackError>>,
+    WF: std::future::Future<Output = Result<Ts, SlackError>>,
     C: Fn() -> CF,
-    CF: std::future::Future<Output = Result<Option<String>, SlackError>>,
+    CF: std::future::Future<Output = Result<Option<Ts>, SlackError>>,
 {
     let mut round = 1;
     loop {
@@ -396,7 +396,7 @@ async fn find_place(
     let mut pages = app.slack.history(
         token.expose(),
         &app.config.channel_id,
-        oldest.as_deref(),
+        oldest.as_ref(),
         None,
         MAX_SEARCH_PAGES,
     );
@@ -439,10 +439,10 @@ async fn find_line(
     app: &App,
     token: &BotToken,
     bot: &BotUser,
-    thread_ts: &str,
+    thread_ts: &Ts,
     event_id: &str,
     deadline: Instant,
-) -> Result<Option<String>, SlackError> {
+) -> Result<Option<Ts>, SlackError> {
     let wanted = event_key(event_id);
     let found = app
         .slack
@@ -462,9 +462,9 @@ async fn find_line(
 }
 
 /// Search history from a little before the event (all of it if the record has no time).
-fn oldest_for(u: &PrivilegedUse, lookback: Duration) -> Option<String> {
+fn oldest_for(u: &PrivilegedUse, lookback: Duration) -> Option<Ts> {
     let now = chrono::Utc::now().timestamp();
     let event_time = u.time?.timestamp().min(now);
     let oldest = event_time - lookback.as_secs() as i64;
-    (oldest > 0).then(|| format!("{oldest}.000000"))
+    (oldest > 0).then(|| Ts::from_seconds(oldest))
 }

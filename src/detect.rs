@@ -259,50 +259,10 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
     {
         return Classified::Ignored("a change made by privwatch's own deploy role");
     }
-    if kind == Kind::AlarmTampering && trail_change_keeps_management_events(&record.raw) {
-        return Classified::Ignored("a trail change that keeps recording management events");
+    if let Some(reason) = (kind.spec().exception)(&record.raw) {
+        return Classified::Ignored(reason);
     }
     Classified::Use(Box::new(describe(kind, record)))
-}
-
-/// `UpdateTrail` and `PutEventSelectors` are tampering only when they narrow what the trail
-/// records: management events no longer all recorded, or global and other regions' events lost.
-fn trail_change_keeps_management_events(raw: &Value) -> bool {
-    let detail = &raw["detail"];
-    let params = &detail["requestParameters"];
-    match detail["eventName"].as_str() {
-        Some("UpdateTrail") => {
-            params["isMultiRegionTrail"] != Value::Bool(false)
-                && params["includeGlobalServiceEvents"] != Value::Bool(false)
-        }
-        Some("PutEventSelectors") => {
-            let basic = params["eventSelectors"].as_array();
-            let advanced = params["advancedEventSelectors"].as_array();
-            let basic_keeps = basic.is_some_and(|selectors| {
-                selectors.iter().any(|s| {
-                    s["includeManagementEvents"] != Value::Bool(false)
-                        && matches!(s["readWriteType"].as_str(), None | Some("All"))
-                })
-            });
-            let advanced_keeps = advanced.is_some_and(|selectors| {
-                selectors.iter().any(|s| {
-                    let fields = s["fieldSelectors"].as_array().cloned().unwrap_or_default();
-                    let management = fields.iter().any(|f| {
-                        f["field"] == "eventCategory"
-                            && f["equals"]
-                                .as_array()
-                                .is_some_and(|v| v.iter().any(|x| x == "Management"))
-                    });
-                    let narrowed = fields
-                        .iter()
-                        .any(|f| f["field"] == "readOnly" || f["field"] == "eventSource");
-                    management && !narrowed
-                })
-            });
-            basic_keeps || advanced_keeps
-        }
-        _ => false,
-    }
 }
 
 fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
@@ -412,17 +372,7 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         region: non_empty(detail.aws_region.clone()).or_else(|| non_empty(event.region.clone())),
         time,
         failure,
-        target: match kind {
-            Kind::AlarmTampering => target,
-            Kind::RootConsoleSignIn
-            | Kind::RootPassword
-            | Kind::RootApiCall
-            | Kind::CentralizedRootSession
-            | Kind::AdminRoleViaSaml
-            | Kind::AdminRoleViaAssumeRole
-            | Kind::AdminRoleViaSwitchRole
-            | Kind::AdminRoleViaWebIdentity => None,
-        },
+        target: target.filter(|_| spec.shows_target),
         target_account: d(&["requestParameters", "targetPrincipal"]),
         task: d(&["requestParameters", "taskPolicyArn", "arn"])
             .map(|arn| arn.rsplit('/').next().unwrap_or(&arn).to_string()),
@@ -436,10 +386,12 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         other_account,
         shared_event_id: d(&["sharedEventID"]),
         centralized_root,
-        session_key: match kind {
-            Kind::CentralizedRootSession => d(&["responseElements", "credentials", "accessKeyId"]),
-            _ if centralized_root => d(&["userIdentity", "accessKeyId"]),
-            _ => None,
+        session_key: if spec.shows_issued_key {
+            d(&["responseElements", "credentials", "accessKeyId"])
+        } else if centralized_root {
+            d(&["userIdentity", "accessKeyId"])
+        } else {
+            None
         },
     }
 }

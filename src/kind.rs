@@ -142,6 +142,12 @@ pub struct Spec {
     pub person: Person,
     /// The notice names the API action (`eventName`).
     pub shows_action: bool,
+    /// The notice names what was acted on (`requestParameters.name`, `functionName`, …).
+    pub shows_target: bool,
+    /// The notice shows the access key the call issued (`responseElements.credentials`).
+    pub shows_issued_key: bool,
+    /// Records the rules deliver but that are not this kind after all, and why (`None`: keep).
+    pub exception: fn(&Value) -> Option<&'static str>,
     pub words: Words,
     pub rules: &'static [Rule],
 }
@@ -178,6 +184,9 @@ impl Kind {
                 group: Group::Root,
                 person: Person::Root,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":rotating_light:",
                     headline: Text {
@@ -225,6 +234,9 @@ impl Kind {
                 group: Group::Root,
                 person: Person::Root,
                 shows_action: true,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":rotating_light:",
                     headline: Text {
@@ -259,6 +271,9 @@ impl Kind {
                 group: Group::Root,
                 person: Person::Root,
                 shows_action: true,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":rotating_light:",
                     headline: Text {
@@ -292,6 +307,9 @@ impl Kind {
                 group: Group::CentralizedRoot,
                 person: Person::Caller,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: true,
+                exception: no_exception,
                 words: Words {
                     icon: ":rotating_light:",
                     headline: Text {
@@ -325,6 +343,9 @@ impl Kind {
                 group: Group::AdminRole,
                 person: Person::SamlUser,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":key:",
                     headline: Text {
@@ -353,6 +374,9 @@ impl Kind {
                 group: Group::AdminRole,
                 person: Person::Caller,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":key:",
                     headline: Text {
@@ -381,6 +405,9 @@ impl Kind {
                 group: Group::AdminRole,
                 person: Person::SwitchedFrom,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":key:",
                     headline: Text {
@@ -425,6 +452,9 @@ impl Kind {
                 group: Group::AdminRole,
                 person: Person::WebIdentity,
                 shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
                 words: Words {
                     icon: ":robot_face:",
                     headline: Text {
@@ -459,6 +489,9 @@ impl Kind {
                 group: Group::Tampering,
                 person: Person::Caller,
                 shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: trail_change_keeps_management_events,
                 words: Words {
                     icon: ":sos:",
                     headline: Text {
@@ -557,6 +590,55 @@ impl Kind {
             },
         }
     }
+}
+
+fn no_exception(_: &Value) -> Option<&'static str> {
+    None
+}
+
+/// `UpdateTrail` and `PutEventSelectors` are tampering only when they narrow what the trail
+/// records: management events no longer all recorded, or global and other regions' events lost.
+fn trail_change_keeps_management_events(raw: &Value) -> Option<&'static str> {
+    let detail = &raw["detail"];
+    let params = &detail["requestParameters"];
+    let keeps = match detail["eventName"].as_str() {
+        Some("UpdateTrail") => {
+            params["isMultiRegionTrail"] != Value::Bool(false)
+                && params["includeGlobalServiceEvents"] != Value::Bool(false)
+        }
+        Some("PutEventSelectors") => {
+            let basic_keeps = params["eventSelectors"]
+                .as_array()
+                .is_some_and(|selectors| {
+                    selectors.iter().any(|s| {
+                        s["includeManagementEvents"] != Value::Bool(false)
+                            && matches!(s["readWriteType"].as_str(), None | Some("All"))
+                    })
+                });
+            let advanced_keeps =
+                params["advancedEventSelectors"]
+                    .as_array()
+                    .is_some_and(|selectors| {
+                        selectors.iter().any(|s| {
+                            let fields =
+                                s["fieldSelectors"].as_array().cloned().unwrap_or_default();
+                            let management = fields.iter().any(|f| {
+                                f["field"] == "eventCategory"
+                                    && f["equals"]
+                                        .as_array()
+                                        .is_some_and(|v| v.iter().any(|x| x == "Management"))
+                            });
+                            let narrowed = fields
+                                .iter()
+                                .any(|f| f["field"] == "readOnly" || f["field"] == "eventSource");
+                            management && !narrowed
+                        })
+                    });
+            basic_keeps || advanced_keeps
+        }
+        _ => false,
+    };
+    keeps.then_some("a trail change that keeps recording every management event")
 }
 
 const ROLE_SUMMARY: Text = Text {

@@ -7,6 +7,7 @@ use crate::metadata::{
     event_key, LinePayload, NoticePayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
 };
 use crate::mrkdwn::{clip, clip_mrkdwn, escape, field};
+use crate::slack::Ts;
 use crate::wording::{Label, Wording};
 use serde_json::{json, Value};
 
@@ -33,7 +34,7 @@ pub struct Message {
 
 impl Message {
     /// The JSON body for `chat.postMessage`.
-    pub fn to_post_body(&self, channel: &str, thread_ts: Option<&str>) -> Value {
+    pub fn to_post_body(&self, channel: &str, thread_ts: Option<&Ts>) -> Value {
         let mut body = json!({
             "channel": channel,
             "text": clip_mrkdwn(&self.text, MESSAGE_TEXT_MAX_CHARS),
@@ -46,7 +47,7 @@ impl Message {
             body["blocks"] = blocks.clone();
         }
         if let Some(ts) = thread_ts {
-            body["thread_ts"] = json!(ts);
+            body["thread_ts"] = json!(ts.as_str());
         }
         body
     }

@@ -138,10 +138,68 @@ enum Body<'a> {
     Query(&'a [(&'a str, String)]),
 }
 
+/// A Slack message timestamp (`1700000000.123456`): a message's ID in its channel, and its time.
+/// Only a value of that shape is one, so an odd answer cannot become a thread to write into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ts(String);
+
+/// In time order (`seconds.micros`, numerically).
+impl Ord for Ts {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |ts: &Ts| {
+            let (s, us) = ts.0.split_once('.').unwrap_or((&ts.0, "0"));
+            (
+                s.parse::<u64>().unwrap_or(0),
+                us.parse::<u64>().unwrap_or(0),
+            )
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for Ts {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ts {
+    pub fn new(value: &str) -> Option<Ts> {
+        let (secs, micros) = value.split_once('.')?;
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(secs) && digits(micros)).then(|| Ts(value.to_string()))
+    }
+
+    /// The first moment of a second (`oldest`/`latest` bounds of a history read).
+    pub fn from_seconds(secs: i64) -> Ts {
+        Ts(format!("{}.000000", secs.max(0)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Unix seconds.
+    pub fn seconds(&self) -> i64 {
+        self.0
+            .split('.')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Ts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A message found in channel history or a thread.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundMessage {
-    pub ts: String,
+    pub ts: Ts,
     pub reply_count: u64,
     /// The poster's user ID (`user`); for a bot, its bot user.
     pub user: String,
@@ -314,14 +372,14 @@ impl SlackClient {
         token: &str,
         body: &Value,
         deadline: Instant,
-    ) -> Result<String, SlackError> {
+    ) -> Result<Ts, SlackError> {
         let method = "chat.postMessage";
         let answer = self
             .call(method, token, Body::Json(body), Effect::Write, deadline)
             .await?;
         answer["ts"]
             .as_str()
-            .map(str::to_string)
+            .and_then(Ts::new)
             .ok_or_else(|| SlackError::Protocol {
                 method,
                 detail: "no `ts` in the answer".into(),
@@ -351,11 +409,11 @@ impl SlackClient {
         &self,
         token: &str,
         channel: &str,
-        ts: &str,
+        ts: &Ts,
         name: &str,
         deadline: Instant,
     ) -> Result<(), SlackError> {
-        let body = serde_json::json!({"channel": channel, "timestamp": ts, "name": name});
+        let body = serde_json::json!({"channel": channel, "timestamp": ts.as_str(), "name": name});
         match self
             .call(
                 "reactions.add",
@@ -396,8 +454,8 @@ impl SlackClient {
         &'a self,
         token: &'a str,
         channel: &str,
-        oldest: Option<&str>,
-        latest: Option<&str>,
+        oldest: Option<&Ts>,
+        latest: Option<&Ts>,
         max_pages: u32,
     ) -> Pages<'a> {
         let mut query = vec![("channel", channel.to_string())];
@@ -417,7 +475,7 @@ impl SlackClient {
         &'a self,
         token: &'a str,
         channel: &str,
-        thread_ts: &str,
+        thread_ts: &Ts,
         max_pages: u32,
     ) -> Pages<'a> {
         let query = vec![
@@ -447,7 +505,7 @@ impl SlackClient {
         &self,
         token: &str,
         channel: &str,
-        ts: &str,
+        ts: &Ts,
         deadline: Instant,
     ) -> Result<String, SlackError> {
         let query = [
@@ -487,7 +545,7 @@ impl SlackClient {
             .into_iter()
             .filter_map(|m| {
                 Some(FoundMessage {
-                    ts: m["ts"].as_str()?.to_string(),
+                    ts: m["ts"].as_str().and_then(Ts::new)?,
                     reply_count: m["reply_count"].as_u64().unwrap_or(0),
                     user: m["user"].as_str().unwrap_or_default().to_string(),
                     raw: m,

@@ -10,6 +10,7 @@
 
 use crate::metadata::{payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE};
 use crate::render;
+use crate::slack::Ts;
 use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
 use crate::App;
@@ -69,7 +70,7 @@ pub fn need(
         return Need::Nothing;
     }
     let overdue =
-        now - ts_seconds(&notice.ts) >= escalate_after.as_secs() as i64 && !payload.escalated;
+        now - notice.ts.seconds() >= escalate_after.as_secs() as i64 && !payload.escalated;
     let others_replied = notice.raw["reply_users"]
         .as_array()
         .is_some_and(|users| users.iter().any(|u| u.as_str() != Some(bot.0.as_str())));
@@ -105,7 +106,7 @@ async fn sweep_with(
 ) -> Result<SweepReport, SlackError> {
     let bot = app.bot_user(token, deadline).await?;
     let now = chrono::Utc::now().timestamp();
-    let oldest = format!("{}.000000", now - SWEEP_LOOKBACK_SECS);
+    let oldest = Ts::from_seconds(now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();
     let mut open: Vec<(FoundMessage, NoticePayload, Need)> = Vec::new();
     let mut pages = app.slack.history(
@@ -145,7 +146,7 @@ async fn sweep_with(
     open.sort_by(|a, b| {
         recheck(&a.1, &a.2)
             .cmp(&recheck(&b.1, &b.2))
-            .then_with(|| ts_order(&a.0.ts, &b.0.ts))
+            .then_with(|| a.0.ts.cmp(&b.0.ts))
     });
     let mut actions = 0;
     let mut reads = 0;
@@ -238,7 +239,7 @@ async fn act(
 async fn person_replied(
     app: &App,
     token: &BotToken,
-    thread_ts: &str,
+    thread_ts: &Ts,
     deadline: Instant,
 ) -> Result<bool, SlackError> {
     let found = app
@@ -249,7 +250,7 @@ async fn person_replied(
             thread_ts,
             MAX_THREAD_PAGES,
         )
-        .find(deadline, |m| m.ts != thread_ts && m.from_person())
+        .find(deadline, |m| m.ts != *thread_ts && m.from_person())
         .await?;
     Ok(found.is_some())
 }
@@ -321,7 +322,7 @@ async fn has_escalation(
     app: &App,
     token: &BotToken,
     bot: &BotUser,
-    thread_ts: &str,
+    thread_ts: &Ts,
     deadline: Instant,
 ) -> Result<bool, SlackError> {
     let found = app
@@ -380,25 +381,6 @@ async fn save_flags(
     }
 }
 
-fn ts_seconds(ts: &str) -> i64 {
-    ts.split('.')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Slack timestamps in time order (`seconds.micros`).
-fn ts_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |ts: &str| {
-        let (s, us) = ts.split_once('.').unwrap_or((ts, "0"));
-        (
-            s.parse::<i64>().unwrap_or(0),
-            us.parse::<i64>().unwrap_or(0),
-        )
-    };
-    key(a).cmp(&key(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,7 +388,7 @@ mod tests {
 
     fn notice(ts: &str, reply_users: &[&str]) -> FoundMessage {
         FoundMessage {
-            ts: ts.into(),
+            ts: Ts::new(ts).unwrap(),
             reply_count: reply_users.len() as u64,
             user: "UBOT".into(),
             raw: json!({"ts": ts, "reply_users": reply_users}),
@@ -454,7 +436,11 @@ mod tests {
 
     #[test]
     fn timestamps_order_by_seconds_then_micros() {
-        assert!(ts_order("99.000002", "100.000001").is_lt());
-        assert!(ts_order("100.000002", "100.000010").is_lt());
+        let ts = |t: &str| Ts::new(t).unwrap();
+        assert!(ts("99.000002") < ts("100.000001"), "numeric, not textual");
+        assert!(ts("100.000002") < ts("100.000010"));
+        assert_eq!(ts("1700000000.000001").seconds(), 1_700_000_000);
+        assert_eq!(Ts::new("1.2> <!here"), None, "only the shape of a Slack ts");
+        assert_eq!(Ts::new("12"), None);
     }
 }

@@ -29,19 +29,21 @@ pub const FUNCTION_ENV: &[(&str, &str)] = &[
 async fn the_bootstrap_handles_every_fixture_like_lambda_would() {
     let sandbox = sandbox().await;
     let runtime = RuntimeApi::start(Duration::from_secs(20)).await.unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .env_clear()
-        .envs(FUNCTION_ENV.iter().copied())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .env("ACCOUNT_NAME", "demo-prod")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("privwatch binary");
+    let child = collect_logs(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+            .env_clear()
+            .envs(FUNCTION_ENV.iter().copied())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
+            .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+            .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
+            .env("SLACK_API_URL", sandbox.api_url())
+            .env("ACCOUNT_NAME", "demo-prod")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("privwatch binary"),
+    );
 
     let mut privileged_ids = Vec::new();
     // (Fixtures no rule delivers never reach the function.)

@@ -159,30 +159,32 @@ async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
     let sandbox = sandbox().await;
     sandbox.set_tokens(vec![secret_value.into()]);
     let runtime = RuntimeApi::start(Duration::from_secs(20)).await.unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .env_clear()
-        .envs([
-            ("AWS_LAMBDA_FUNCTION_NAME", "privwatch"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "s"),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/privwatch"),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ])
-        .env("AWS_ENDPOINT_URL", &url)
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_TOKEN_SECRET_ARN", &arn)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = collect_logs(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+            .env_clear()
+            .envs([
+                ("AWS_LAMBDA_FUNCTION_NAME", "privwatch"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", "s"),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/privwatch"),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ])
+            .env("AWS_ENDPOINT_URL", &url)
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
+            .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+            .env("SLACK_TOKEN_SECRET_ARN", &arn)
+            .env("SLACK_API_URL", sandbox.api_url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap(),
+    );
     runtime
         .invoke(std::fs::read(fixtures_dir().join("root-signin-failure.json")).unwrap())
         .await

@@ -126,9 +126,11 @@ for name, out, account in [
 
 # 11.-16. Tampering with the alarm (real: Stratus Red Team detonations, Invictus IR, Elastic);
 # the resources are renamed to privwatch's own, the regions (anonymised by Stratus) to real ones.
-def tamper(name, out, source, params, region="us-east-1", who="alice@example.com"):
+def tamper(name, out, source, params, region="us-east-1", who="alice@example.com", event_id=None):
     d = record(name)
     person(d, who)
+    if event_id:
+        d["eventID"] = event_id
     d["awsRegion"] = region
     d["requestParameters"].update(params)
     write(out, envelope(d, source))
@@ -158,7 +160,8 @@ d["userAgent"] = d["userAgent"].replace("events.delete-rule", "events.remove-tar
 write("tamper-remove-targets.json", envelope(d, "aws.events"))
 # Near misses: another team's rule (real record as published), and a selector change that keeps
 # every management event.
-tamper("tamper-eventbridge-deleterule_elastic", "ignored-delete-other-rule.json", "aws.events", {})
+tamper("tamper-eventbridge-deleterule_elastic", "ignored-delete-other-rule.json", "aws.events", {},
+       event_id="17b63f55-a391-41dd-bc1c-a70bb2f0ba45")
 d = record("tamper-cloudtrail-puteventselectors_stratus")
 person(d, "alice@example.com")
 d["awsRegion"] = "us-east-1"

@@ -257,15 +257,27 @@ fn is_console_link(markup: &str) -> bool {
 }
 
 /// Stops a spawned bootstrap and returns everything it printed (stdout, then stderr).
-pub async fn stop_and_collect_logs(mut child: tokio::process::Child) -> String {
+/// A running function process whose output is read as it comes (a pipe left unread fills up
+/// and stalls the process once it has logged 64 KiB).
+pub struct Running {
+    child: tokio::process::Child,
+    logs: tokio::task::JoinHandle<String>,
+}
+
+pub fn collect_logs(mut child: tokio::process::Child) -> Running {
     use tokio::io::AsyncReadExt;
-    child.start_kill().unwrap();
-    let mut logs = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut logs).await.unwrap();
-    }
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut logs).await.unwrap();
-    }
-    logs
+    let mut out = child.stdout.take().expect("stdout piped");
+    let mut err = child.stderr.take().expect("stderr piped");
+    let logs = tokio::spawn(async move {
+        let (mut a, mut b) = (String::new(), String::new());
+        let _ = tokio::join!(out.read_to_string(&mut a), err.read_to_string(&mut b));
+        a + &b
+    });
+    Running { child, logs }
+}
+
+pub async fn stop_and_collect_logs(mut running: Running) -> String {
+    running.child.start_kill().unwrap();
+    let _ = running.child.wait().await;
+    running.logs.await.unwrap()
 }
