@@ -40,6 +40,7 @@ cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$WATCH_PORT" \
   --env-var "SLACK_BOT_TOKEN=xoxb-sandbox-demo-token" \
   --env-var "SLACK_API_URL=http://127.0.0.1:$SANDBOX_PORT/api" \
   --env-var "ACCOUNT_NAME=${ACCOUNT_NAME:-demo-prod}" \
+  --env-var "ACCOUNT_NAMES=111122223333=demo-prod,444455556666=demo-dev,222233334444=demo-member" \
   --env-var "MESSAGE_LANGUAGE=${MESSAGE_LANGUAGE:-en}" \
   --env-var "OIDC_OWNERS=repo:example-org/infra:*=<!subteam^S0PLATFORM>" \
   --env-var "AWS_LAMBDA_LOG_FORMAT=JSON" \
@@ -53,6 +54,13 @@ failures=0
 for file in fixtures/*.json fixtures/malformed/*.json; do
   [ "$(basename "$file")" = expected.json ] && continue
   name="${file#fixtures/}"
+  # A near miss that no rule delivers (the admin roles are the rules' decision) never reaches
+  # the function: say so instead of invoking it.
+  why=$(python3 -c 'import json,sys; e=json.load(open("fixtures/expected.json"))["fixtures"].get(sys.argv[1]); print(e["why"] if e and e.get("rule") is None else "")' "$name")
+  if [ -n "$why" ]; then
+    echo "  – $name → no rule delivers it ($why)"
+    continue
+  fi
   if answer=$(cargo lambda invoke privwatch --data-file "$file" -A 127.0.0.1 -P "$WATCH_PORT" 2>&1); then
     case "$file" in
       fixtures/malformed/*) echo "  ✗ $name was accepted but should have been rejected"; failures=$((failures + 1)) ;;
@@ -87,7 +95,8 @@ bob_ts=$(curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c 
 import json, sys
 state = json.load(sys.stdin)
 for m in state["channels"]["C0PRIVWATCH"]:
-    if m["thread_ts"] is None and (m.get("metadata") or {}).get("event_payload", {}).get("principal") == "bob@example.com":
+    p = (m.get("metadata") or {}).get("event_payload", {})
+    if m["thread_ts"] is None and p.get("principal") == "bob@example.com" and p.get("kind") == "admin_role_via_saml":
         print(m["ts"]); break')
 curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
   -d "{\"user\":\"U02BOB\",\"thread_ts\":\"$bob_ts\",\"text\":\"Rotating the KMS keys for INC-7: <https://tickets.example/INC-7>\"}" >/dev/null

@@ -198,6 +198,26 @@ impl Config {
                 })?;
             oidc_owners.push((pattern.to_string(), mention.to_string()));
         }
+        let mut account_names = Vec::new();
+        for entry in get("ACCOUNT_NAMES").unwrap_or_default().split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (id, name) = entry
+                .split_once('=')
+                .map(|(i, n)| (i.trim(), n.trim()))
+                .filter(|(i, n)| {
+                    i.len() == 12 && i.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty()
+                })
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "ACCOUNT_NAMES",
+                    why: format!(
+                        "{entry:?} is not <12-digit account id>=<name>, e.g. 111122223333=prod"
+                    ),
+                })?;
+            account_names.push((id.to_string(), name.to_string()));
+        }
         let function_name =
             get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
         let secret_arn = match &token {
@@ -217,6 +237,7 @@ impl Config {
             wording: Wording {
                 lang,
                 account_name: get("ACCOUNT_NAME"),
+                account_names,
                 critical_mention: Some(escalation_mention.clone()),
             },
             fallback_mention,

@@ -376,8 +376,13 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         target_account: d(&["requestParameters", "targetPrincipal"]),
         task: d(&["requestParameters", "taskPolicyArn", "arn"])
             .map(|arn| arn.rsplit('/').next().unwrap_or(&arn).to_string()),
-        provider: d(&["userIdentity", "identityProvider"])
-            .or_else(|| d(&["responseElements", "provider"]))
+        // The OIDC provider of a workload (a SAML record's provider is not shown).
+        provider: (spec.person == Person::WebIdentity)
+            .then(|| {
+                d(&["userIdentity", "identityProvider"])
+                    .or_else(|| d(&["responseElements", "provider"]))
+            })
+            .flatten()
             .map(|p| {
                 p.rsplit_once("oidc-provider/")
                     .map_or(p.clone(), |(_, host)| host.to_string())

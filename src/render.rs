@@ -105,19 +105,21 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
             fields.push(field_of(Label::Action, format!("`{}`", field(name))));
         }
     }
+    let account = |a: &Option<String>| a.as_deref().map(|a| wording.account(a));
+    let shown = |v: &Option<String>| v.as_deref().map(field);
     let optional = [
-        (Label::Target, &u.target),
-        (Label::TargetAccount, &u.target_account),
-        (Label::Task, &u.task),
-        (Label::Provider, &u.provider),
-        (Label::SwitchedFrom, &u.switched_from),
-        (Label::OtherAccount, &u.other_account),
-        (Label::SessionKey, &u.session_key),
-        (Label::SourceIp, &u.source_ip),
+        (Label::Target, shown(&u.target)),
+        (Label::TargetAccount, account(&u.target_account)),
+        (Label::Task, shown(&u.task)),
+        (Label::Provider, shown(&u.provider)),
+        (Label::SwitchedFrom, shown(&u.switched_from)),
+        (Label::OtherAccount, account(&u.other_account)),
+        (Label::SessionKey, shown(&u.session_key)),
+        (Label::SourceIp, shown(&u.source_ip)),
     ];
     for (label, value) in optional {
         if let Some(value) = value {
-            fields.push(field_of(label, field(value)));
+            fields.push(field_of(label, value));
         }
     }
     if let Some(mfa) = u.mfa_used {

@@ -34,7 +34,11 @@ impl Lang {
 #[derive(Debug, Clone, Default)]
 pub struct Wording {
     pub lang: Lang,
+    /// `ACCOUNT_NAME`: the name of an account `account_names` does not list.
     pub account_name: Option<String>,
+    /// `ACCOUNT_NAMES` (`111122223333=prod,444455556666=dev`): where one channel hears from
+    /// several accounts, each by its own name.
+    pub account_names: Vec<(String, String)>,
     /// Also mentioned in the first reply of a critical kind (`ESCALATION_MENTION`): tampering
     /// with the alarm does not wait for the chase.
     pub critical_mention: Option<String>,
@@ -99,7 +103,12 @@ impl Wording {
 
     /// The account as shown: `111122223333 (prod)`.
     pub fn account(&self, account_id: &str) -> String {
-        match self.account_name.as_deref() {
+        let listed = self
+            .account_names
+            .iter()
+            .find(|(id, _)| id == account_id)
+            .map(|(_, name)| name.as_str());
+        match listed.or(self.account_name.as_deref()) {
             Some(name) if !name.is_empty() => format!("{} ({})", field(account_id), field(name)),
             _ => field(account_id),
         }
@@ -235,7 +244,9 @@ impl Wording {
             ("{task}", field(u.task.as_deref().unwrap_or(unknown))),
             (
                 "{target_account}",
-                field(u.target_account.as_deref().unwrap_or(unknown)),
+                u.target_account
+                    .as_deref()
+                    .map_or_else(|| unknown.to_string(), |a| self.account(a)),
             ),
             ("{subject}", field(u.identity.label())),
             (

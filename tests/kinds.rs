@@ -157,3 +157,33 @@ async fn only_trail_changes_that_narrow_management_events_are_tampering() {
     .unwrap();
     assert!(matches!(stops, Outcome::Delivered(_)), "{stops:?}");
 }
+
+/// Each account by its own name where one channel hears from several (`ACCOUNT_NAMES`), and a
+/// SAML record's provider is not shown as an OIDC provider.
+#[tokio::test]
+async fn accounts_are_named_each_by_its_own_name() {
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    app.config.wording.account_names = vec![
+        ("111122223333".into(), "mgmt".into()),
+        ("222233334444".into(), "member-a".into()),
+    ];
+    handle(&app, &fixture("assume-root-management.json"), deadline(10))
+        .await
+        .unwrap();
+    handle(
+        &app,
+        &fixture("hostile-saml-session-name.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let shown: Vec<String> = sandbox
+        .top_level(DEMO_CHANNEL)
+        .iter()
+        .map(|n| all_texts(n).join("\n"))
+        .collect();
+    assert!(shown[0].contains("111122223333 (mgmt)"), "{}", shown[0]);
+    assert!(shown[0].contains("222233334444 (member-a)"), "{}", shown[0]);
+    assert!(!shown[1].contains("OIDC provider"), "{}", shown[1]);
+}
