@@ -499,7 +499,7 @@ impl Kind {
                         ja: "アラーム自体が変更されました",
                     },
                     summary: Text {
-                        en: "*{who}* called `{action}` on *{target}* in account *{account}*: this can switch privwatch or the trail it reads off.",
+                        en: "*{who}* called `{action}` on *{target}* in account *{account}*: this can switch off privwatch or the trail it reads.",
                         ja: "*{who}* がアカウント *{account}* で *{target}* に `{action}` を実行しました。privwatchやその入力となる証跡を止め得る操作です。",
                     },
                     ask: Text {
