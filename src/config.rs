@@ -180,44 +180,21 @@ impl Config {
             });
         }
 
-        let mut oidc_owners = Vec::new();
-        for entry in get("OIDC_OWNERS").unwrap_or_default().split(',') {
-            let entry = entry.trim();
-            if entry.is_empty() {
-                continue;
-            }
-            let (pattern, mention) = entry
-                .rsplit_once('=')
-                .map(|(p, m)| (p.trim(), m.trim()))
-                .filter(|(p, m)| !p.is_empty() && is_mention_markup(m))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "OIDC_OWNERS",
-                    why: format!(
-                        "{entry:?} is not <subject pattern>=<mention>, e.g. repo:my-org/infra:*=<!subteam^S0123>"
-                    ),
-                })?;
-            oidc_owners.push((pattern.to_string(), mention.to_string()));
-        }
-        let mut account_names = Vec::new();
-        for entry in get("ACCOUNT_NAMES").unwrap_or_default().split(',') {
-            let entry = entry.trim();
-            if entry.is_empty() {
-                continue;
-            }
-            let (id, name) = entry
-                .split_once('=')
-                .map(|(i, n)| (i.trim(), n.trim()))
-                .filter(|(i, n)| {
-                    i.len() == 12 && i.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty()
-                })
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "ACCOUNT_NAMES",
-                    why: format!(
-                        "{entry:?} is not <12-digit account id>=<name>, e.g. 111122223333=prod"
-                    ),
-                })?;
-            account_names.push((id.to_string(), name.to_string()));
-        }
+        // A subject pattern may hold `=`; the mention never does.
+        let oidc_owners = pairs(
+            "OIDC_OWNERS",
+            get("OIDC_OWNERS"),
+            |entry| entry.rsplit_once('='),
+            |pattern, mention| !pattern.is_empty() && is_mention_markup(mention),
+            "<subject pattern>=<mention>, e.g. repo:my-org/infra:*=<!subteam^S0123>",
+        )?;
+        let account_names = pairs(
+            "ACCOUNT_NAMES",
+            get("ACCOUNT_NAMES"),
+            |entry| entry.split_once('='),
+            |id, name| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty(),
+            "<12-digit account id>=<name>, e.g. 111122223333=prod",
+        )?;
         let function_name =
             get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
         let secret_arn = match &token {
@@ -249,6 +226,29 @@ impl Config {
             deployment,
         })
     }
+}
+
+/// A comma-separated list of `key=value` pairs (`split` finds the `=`), each checked by `valid`.
+fn pairs(
+    name: &'static str,
+    value: Option<String>,
+    split: impl Fn(&str) -> Option<(&str, &str)>,
+    valid: impl Fn(&str, &str) -> bool,
+    shape: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let value = value.unwrap_or_default();
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (key, val) = split(entry)
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, v)| valid(k, v))
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                why: format!("{entry:?} is not {shape}"),
+            })?;
+        out.push((key.to_string(), val.to_string()));
+    }
+    Ok(out)
 }
 
 /// A Slack token is `xox…` followed by printable ASCII only: anything else (a line break pasted
@@ -408,5 +408,45 @@ mod tests {
         for bad in ["here", "<!here", "<@U1|x>", "<!subteam^>", "<#C1>"] {
             assert!(!is_mention_markup(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn owner_and_account_lists_parse_or_name_the_bad_entry() {
+        let base = [("SLACK_CHANNEL_ID", "C1"), ("SLACK_BOT_TOKEN", "xoxb-1")];
+        let with = |name, value| {
+            let mut vars = base.to_vec();
+            vars.push((name, value));
+            config(&vars)
+        };
+        let c = with(
+            "OIDC_OWNERS",
+            "repo:a/b:ref:x=y:*=<!subteam^S1>, repo:c/*=<@U2>",
+        )
+        .unwrap();
+        assert_eq!(
+            c.oidc_owners,
+            vec![
+                (
+                    "repo:a/b:ref:x=y:*".to_string(),
+                    "<!subteam^S1>".to_string()
+                ),
+                ("repo:c/*".to_string(), "<@U2>".to_string())
+            ]
+        );
+        let err = with("OIDC_OWNERS", "repo:a/*=@here")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OIDC_OWNERS") && err.contains("repo:a/*=@here"),
+            "{err}"
+        );
+        let c = with("ACCOUNT_NAMES", "111122223333=prod,444455556666 = dev").unwrap();
+        assert_eq!(c.wording.account_names.len(), 2);
+        assert_eq!(c.wording.account("444455556666"), "444455556666 (dev)");
+        let err = with("ACCOUNT_NAMES", "1111=prod").unwrap_err().to_string();
+        assert!(
+            err.contains("ACCOUNT_NAMES") && err.contains("1111=prod"),
+            "{err}"
+        );
     }
 }

@@ -160,23 +160,7 @@ async fn deliver_with(
                 payload.event_ids.remove(1);
             }
             let update = render::render_count_update(channel, &found.raw, &payload, wording);
-            write_once(
-                settle,
-                deadline,
-                || async {
-                    app.slack
-                        .update_message(token.expose(), &update, deadline)
-                        .await?;
-                    Ok(found.ts.clone())
-                },
-                || async {
-                    Ok(match find_place(app, token, bot, u, deadline).await? {
-                        Place::Own(m, _) => Some(m.ts),
-                        _ => None,
-                    })
-                },
-            )
-            .await?;
+            update_once(app, token, bot, u, &found.ts, &update, deadline).await?;
             let line = render::render_repeat_line(u, wording);
             post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
             Ok(Delivery {
@@ -192,23 +176,7 @@ async fn deliver_with(
             // both accounts, no second ask.
             payload.twin_event_id = event_key(&u.event_id);
             let update = render::render_twin_update(channel, &found.raw, &payload, u, wording);
-            let ts = write_once(
-                settle,
-                deadline,
-                || async {
-                    app.slack
-                        .update_message(token.expose(), &update, deadline)
-                        .await?;
-                    Ok(found.ts.clone())
-                },
-                || async {
-                    Ok(match find_place(app, token, bot, u, deadline).await? {
-                        Place::Own(m, _) => Some(m.ts),
-                        _ => None,
-                    })
-                },
-            )
-            .await?;
+            let ts = update_once(app, token, bot, u, &found.ts, &update, deadline).await?;
             Ok(Delivery {
                 notice_ts: ts,
                 notice_existed: true,
@@ -227,7 +195,7 @@ async fn deliver_with(
                 || async {
                     Ok(match find_place(app, token, bot, u, deadline).await? {
                         Place::Own(m, _) => Some(m.ts),
-                        _ => None,
+                        Place::Join(..) | Place::Twin(..) | Place::New => None,
                     })
                 },
             )
@@ -243,6 +211,36 @@ async fn deliver_with(
             })
         }
     }
+}
+
+/// Updates the notice at `notice_ts` so that its metadata holds `u`'s event ID, exactly once:
+/// the look for what an earlier attempt did is the search that finds the event's own notice.
+async fn update_once(
+    app: &App,
+    token: &BotToken,
+    bot: &BotUser,
+    u: &PrivilegedUse,
+    notice_ts: &Ts,
+    update: &serde_json::Value,
+    deadline: Instant,
+) -> Result<Ts, SlackError> {
+    write_once(
+        app.slack.write_settle(),
+        deadline,
+        || async {
+            app.slack
+                .update_message(token.expose(), update, deadline)
+                .await?;
+            Ok(notice_ts.clone())
+        },
+        || async {
+            Ok(match find_place(app, token, bot, u, deadline).await? {
+                Place::Own(m, _) => Some(m.ts),
+                Place::Join(..) | Place::Twin(..) | Place::New => None,
+            })
+        },
+    )
+    .await
 }
 
 /// Posts `line` into the thread of `notice_ts`, exactly once.
