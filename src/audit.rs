@@ -127,11 +127,27 @@ pub async fn export(
 ) -> Result<Vec<AuditRow>, crate::HandleError> {
     let token = app.tokens.get().await?;
     let token = token.expose();
-    let channel = &app.config.channel_id;
     let bot_user = app
         .slack
         .auth_test(token, Instant::now() + CALL_BUDGET)
         .await?;
+    let mut rows = Vec::new();
+    // Every channel privwatch writes to (`SLACK_CHANNEL_ID`, then each `CHANNEL_ROUTES` one).
+    for channel in app.config.channels() {
+        rows.extend(export_channel(app, token, channel, &bot_user, since, &mut progress).await?);
+    }
+    rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+    Ok(rows)
+}
+
+async fn export_channel(
+    app: &App,
+    token: &str,
+    channel: &str,
+    bot_user: &BotUser,
+    since: Duration,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<AuditRow>, crate::HandleError> {
     let oldest = Ts::from_seconds(Utc::now().timestamp() - since.as_secs() as i64);
     let mut notices = Vec::new();
     let mut pages = app
@@ -142,7 +158,7 @@ pub async fn export(
         page += 1;
         // Only privwatch's own notices: another app's message with the same metadata is not one.
         notices.extend(messages.into_iter().filter(|m| {
-            m.posted_by(&bot_user)
+            m.posted_by(bot_user)
                 && payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()
         }));
         progress(&format!(
@@ -155,25 +171,27 @@ pub async fn export(
     }
     let mut rows = Vec::new();
     for (i, notice) in notices.iter().enumerate() {
-        let thread = whole_thread(app, token, &notice.ts).await?;
+        let thread = whole_thread(app, token, channel, &notice.ts).await?;
         let permalink = app
             .slack
             .permalink(token, channel, &notice.ts, Instant::now() + CALL_BUDGET)
             .await?;
-        rows.extend(rows_for_thread(&notice.raw, &thread, &bot_user, &permalink));
+        rows.extend(rows_for_thread(&notice.raw, &thread, bot_user, &permalink));
         if (i + 1) % 20 == 0 || i + 1 == notices.len() {
             progress(&format!("threads read: {}/{}", i + 1, notices.len()));
         }
     }
-    rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
     Ok(rows)
 }
 
-async fn whole_thread(app: &App, token: &str, ts: &Ts) -> Result<Vec<Value>, SlackError> {
+async fn whole_thread(
+    app: &App,
+    token: &str,
+    channel: &str,
+    ts: &Ts,
+) -> Result<Vec<Value>, SlackError> {
     let mut all = Vec::new();
-    let mut pages = app
-        .slack
-        .replies(token, &app.config.channel_id, ts, MAX_PAGES);
+    let mut pages = app.slack.replies(token, channel, ts, MAX_PAGES);
     while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
         all.extend(messages.into_iter().map(|m| m.raw));
     }

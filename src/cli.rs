@@ -31,6 +31,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
     },
+    /// Print which accounts and regions the hub hears (organization mode): each channel's
+    /// coverage message as a table.
+    Coverage,
     /// Print the EventBridge rules of every kind privwatch reports, as infra/rules.json holds
     /// them (the templates are rendered from it).
     Rules,
@@ -58,23 +61,43 @@ pub async fn run(command: Command) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Audit { since, format } => audit(since, format).await,
+        Command::Coverage => coverage().await,
+    }
+}
+
+/// The app as the Lambda builds it, from the same environment; a bad setting exits 2.
+async fn app(command: &str) -> Result<App, ExitCode> {
+    let config = Config::from_env().map_err(|e| {
+        eprintln!("privwatch {command}: {e}");
+        ExitCode::from(2)
+    })?;
+    App::from_config(config).await.map_err(|e| {
+        eprintln!("privwatch {command}: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+async fn coverage() -> ExitCode {
+    let app = match app("coverage").await {
+        Ok(app) => app,
+        Err(code) => return code,
+    };
+    match privwatch::coverage::table(&app).await {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("privwatch coverage: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 async fn audit(since: Duration, format: Format) -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("privwatch audit: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let app = match App::from_config(config).await {
+    let app = match app("audit").await {
         Ok(app) => app,
-        Err(e) => {
-            eprintln!("privwatch audit: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match privwatch::audit::export(&app, since, |p| eprintln!("audit: {p}")).await {
         Ok(rows) => {

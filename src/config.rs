@@ -54,6 +54,52 @@ pub struct Config {
     pub oidc_owners: Vec<(String, String)>,
     /// privwatch's own names (function, token secret, deploy role), for the tampering rules.
     pub deployment: Deployment,
+    /// `CHANNEL_ROUTES` (`<account id or OU id>=<channel>,…`): an account's notices go to its own
+    /// channel; the default is `SLACK_CHANNEL_ID`. An account's own entry wins over its OU's.
+    pub channel_routes: Vec<(String, String)>,
+    /// `ORGANIZATION_ID` (`o-…`): this function is an organization's hub. Its sweep acts on
+    /// every account's notices, account names come from Organizations, and it keeps coverage.
+    pub organization_id: Option<String>,
+    /// `ORG_READ_ROLE_ARN`: a read-only role in the management (or delegated-admin) account for
+    /// `ListAccounts`/`ListParents`; empty: the function's own role reads Organizations.
+    pub org_read_role: Option<String>,
+    /// `HEARTBEAT_MINUTES`: how often each spoke's heartbeat arrives (default 60); a spoke silent
+    /// for two intervals is alerted.
+    pub heartbeat: Duration,
+    /// `SPOKE_REGIONS`: the regions every account is expected to send heartbeats from.
+    pub spoke_regions: Vec<String>,
+}
+
+impl Config {
+    /// The channel an account's notices go to, given the OUs it is in (innermost first; empty
+    /// when unknown).
+    pub fn channel_for(&self, account_id: &str, ous: &[String]) -> &str {
+        let route = |key: &str| {
+            self.channel_routes
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, c)| c.as_str())
+        };
+        route(account_id)
+            .or_else(|| ous.iter().find_map(|ou| route(ou)))
+            .unwrap_or(&self.channel_id)
+    }
+
+    /// Every channel privwatch writes to: the default first, then each routed one once.
+    pub fn channels(&self) -> Vec<&str> {
+        let mut all = vec![self.channel_id.as_str()];
+        for (_, channel) in &self.channel_routes {
+            if !all.contains(&channel.as_str()) {
+                all.push(channel);
+            }
+        }
+        all
+    }
+
+    /// Some account or OU is routed by OU: the hub must know the organization's tree.
+    pub fn routes_by_ou(&self) -> bool {
+        self.channel_routes.iter().any(|(k, _)| !is_account_id(k))
+    }
 }
 
 impl Config {
@@ -70,9 +116,7 @@ impl Config {
         };
 
         let channel_id = get("SLACK_CHANNEL_ID").ok_or(ConfigError::Missing("SLACK_CHANNEL_ID"))?;
-        if !channel_id.chars().all(|c| c.is_ascii_alphanumeric())
-            || !channel_id.starts_with(['C', 'G'])
-        {
+        if !is_channel_id(&channel_id) {
             return Err(ConfigError::Invalid {
                 name: "SLACK_CHANNEL_ID",
                 why: format!(
@@ -192,9 +236,38 @@ impl Config {
             "ACCOUNT_NAMES",
             get("ACCOUNT_NAMES"),
             |entry| entry.split_once('='),
-            |id, name| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty(),
+            |id, name| is_account_id(id) && !name.is_empty(),
             "<12-digit account id>=<name>, e.g. 111122223333=prod",
         )?;
+        let channel_routes = pairs(
+            "CHANNEL_ROUTES",
+            get("CHANNEL_ROUTES"),
+            |entry| entry.split_once('='),
+            |key, channel| {
+                (is_account_id(key) || key.starts_with("ou-") || key.starts_with("r-"))
+                    && is_channel_id(channel)
+            },
+            "<account id or OU id>=<channel id>, e.g. 111122223333=C0PROD or ou-ab12-cdef3456=C0DEV",
+        )?;
+        let organization_id = get("ORGANIZATION_ID");
+        if let Some(id) = &organization_id {
+            if !(id.starts_with("o-")
+                && id.len() > 2
+                && id[2..].bytes().all(|b| b.is_ascii_alphanumeric()))
+            {
+                return Err(ConfigError::Invalid {
+                    name: "ORGANIZATION_ID",
+                    why: format!("{id:?} is not an organization ID (o-…)"),
+                });
+            }
+        }
+        let heartbeat_minutes = minutes("HEARTBEAT_MINUTES", 60, 5)?;
+        let spoke_regions: Vec<String> = get("SPOKE_REGIONS")
+            .unwrap_or_default()
+            .split([',', ' '])
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect();
         let function_name =
             get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
         let secret_arn = match &token {
@@ -224,8 +297,23 @@ impl Config {
             escalation_mention,
             oidc_owners,
             deployment,
+            channel_routes,
+            organization_id,
+            org_read_role: get("ORG_READ_ROLE_ARN"),
+            heartbeat: Duration::from_secs(heartbeat_minutes * 60),
+            spoke_regions,
         })
     }
+}
+
+fn is_channel_id(value: &str) -> bool {
+    value.starts_with(['C', 'G'])
+        && value.len() > 1
+        && value.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A comma-separated list of `key=value` pairs (`split` finds the `=`), each checked by `valid`.

@@ -19,9 +19,9 @@ use crate::metadata::{
     NOTICE_EVENT_TYPE,
 };
 use crate::render::{self, Mention};
-use crate::slack::{BotUser, FoundMessage, SlackError, Ts};
+use crate::slack::{FoundMessage, SlackError, Ts};
 use crate::token::BotToken;
-use crate::App;
+use crate::{App, Cx};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -69,12 +69,14 @@ pub async fn deliver(
     u: &PrivilegedUse,
     deadline: Instant,
 ) -> Result<Delivery, crate::HandleError> {
+    let ous = app.org_units_of(&u.account_id).await;
+    let channel = app.config.channel_for(&u.account_id, &ous);
     let token = app.tokens.get().await?;
-    match deliver_with(app, &token, u, deadline).await {
+    match deliver_with(app, &token, u, channel, deadline).await {
         Err(e) if e.is_auth() => {
             tracing::warn!(event_id = %u.event_id, "Slack refused the bot token; fetching it again once");
             let fresh = app.tokens.refresh().await?;
-            Ok(deliver_with(app, &fresh, u, deadline).await?)
+            Ok(deliver_with(app, &fresh, u, channel, deadline).await?)
         }
         other => Ok(other?),
     }
@@ -84,22 +86,26 @@ async fn deliver_with(
     app: &App,
     token: &BotToken,
     u: &PrivilegedUse,
+    channel: &str,
     deadline: Instant,
 ) -> Result<Delivery, SlackError> {
     let bot = app.bot_user(token, deadline).await?;
-    let (place, mention) = tokio::join!(
-        find_place(app, token, bot, u, deadline),
-        mention_for(app, token, u, deadline)
-    );
-    let wording = &app.config.wording;
-    let channel = &app.config.channel_id;
+    let cx = &Cx {
+        app,
+        token,
+        bot,
+        channel,
+        deadline,
+    };
+    let (place, mention) = tokio::join!(find_place(cx, u), mention_for(cx, u));
+    let wording = &*app.wording().await;
     let settle = app.slack.write_settle();
 
     let place = match place? {
         // A long series no longer lists every event ID in the notice: its line in the thread
         // says whether this event was already counted.
         Place::Join(found, payload) if payload.ids_evicted() => {
-            match find_line(app, token, bot, &found.ts, &u.event_id, deadline).await? {
+            match find_line(cx, &found.ts, &u.event_id).await? {
                 Some(_) => Place::Own(found, payload),
                 None => Place::Join(found, payload),
             }
@@ -120,11 +126,7 @@ async fn deliver_with(
         Place::Own(found, payload) => {
             // An earlier attempt posted (or counted) this event: add only what is missing.
             let is_first = payload.event_id == event_key(&u.event_id);
-            if found.reply_count > 0
-                && find_line(app, token, bot, &found.ts, &u.event_id, deadline)
-                    .await?
-                    .is_some()
-            {
+            if found.reply_count > 0 && find_line(cx, &found.ts, &u.event_id).await?.is_some() {
                 return Ok(Delivery {
                     notice_ts: found.ts,
                     notice_existed: true,
@@ -139,7 +141,7 @@ async fn deliver_with(
             } else {
                 (render::render_repeat_line(u, wording), "none")
             };
-            post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
+            post_line(cx, &found.ts, &u.event_id, &line).await?;
             Ok(Delivery {
                 notice_ts: found.ts,
                 notice_existed: true,
@@ -160,9 +162,9 @@ async fn deliver_with(
                 payload.event_ids.remove(1);
             }
             let update = render::render_count_update(channel, &found.raw, &payload, wording);
-            update_once(app, token, bot, u, &found.ts, &update, deadline).await?;
+            update_once(cx, u, &found.ts, &update).await?;
             let line = render::render_repeat_line(u, wording);
-            post_line(app, token, bot, &found.ts, &u.event_id, &line, deadline).await?;
+            post_line(cx, &found.ts, &u.event_id, &line).await?;
             Ok(Delivery {
                 notice_ts: found.ts,
                 notice_existed: false,
@@ -176,7 +178,7 @@ async fn deliver_with(
             // both accounts, no second ask.
             payload.twin_event_id = event_key(&u.event_id);
             let update = render::render_twin_update(channel, &found.raw, &payload, u, wording);
-            let ts = update_once(app, token, bot, u, &found.ts, &update, deadline).await?;
+            let ts = update_once(cx, u, &found.ts, &update).await?;
             Ok(Delivery {
                 notice_ts: ts,
                 notice_existed: true,
@@ -193,7 +195,7 @@ async fn deliver_with(
                 deadline,
                 || app.slack.post_message(token.expose(), &body, deadline),
                 || async {
-                    Ok(match find_place(app, token, bot, u, deadline).await? {
+                    Ok(match find_place(cx, u).await? {
                         Place::Own(m, _) => Some(m.ts),
                         Place::Join(..) | Place::Twin(..) | Place::New => None,
                     })
@@ -201,7 +203,7 @@ async fn deliver_with(
             )
             .await?;
             let reply = render::render_reply(u, &mention, wording);
-            post_line(app, token, bot, &ts, &u.event_id, &reply, deadline).await?;
+            post_line(cx, &ts, &u.event_id, &reply).await?;
             Ok(Delivery {
                 notice_ts: ts,
                 notice_existed: false,
@@ -216,25 +218,23 @@ async fn deliver_with(
 /// Updates the notice at `notice_ts` so that its metadata holds `u`'s event ID, exactly once:
 /// the look for what an earlier attempt did is the search that finds the event's own notice.
 async fn update_once(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
+    cx: &Cx<'_>,
     u: &PrivilegedUse,
     notice_ts: &Ts,
     update: &serde_json::Value,
-    deadline: Instant,
 ) -> Result<Ts, SlackError> {
     write_once(
-        app.slack.write_settle(),
-        deadline,
+        cx.app.slack.write_settle(),
+        cx.deadline,
         || async {
-            app.slack
-                .update_message(token.expose(), update, deadline)
+            cx.app
+                .slack
+                .update_message(cx.token.expose(), update, cx.deadline)
                 .await?;
             Ok(notice_ts.clone())
         },
         || async {
-            Ok(match find_place(app, token, bot, u, deadline).await? {
+            Ok(match find_place(cx, u).await? {
                 Place::Own(m, _) => Some(m.ts),
                 Place::Join(..) | Place::Twin(..) | Place::New => None,
             })
@@ -245,20 +245,21 @@ async fn update_once(
 
 /// Posts `line` into the thread of `notice_ts`, exactly once.
 async fn post_line(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
+    cx: &Cx<'_>,
     notice_ts: &Ts,
     event_id: &str,
     line: &render::Message,
-    deadline: Instant,
 ) -> Result<Ts, SlackError> {
-    let body = line.to_post_body(&app.config.channel_id, Some(notice_ts));
+    let body = line.to_post_body(cx.channel, Some(notice_ts));
     write_once(
-        app.slack.write_settle(),
-        deadline,
-        || app.slack.post_message(token.expose(), &body, deadline),
-        || find_line(app, token, bot, notice_ts, event_id, deadline),
+        cx.app.slack.write_settle(),
+        cx.deadline,
+        || {
+            cx.app
+                .slack
+                .post_message(cx.token.expose(), &body, cx.deadline)
+        },
+        || find_line(cx, notice_ts, event_id),
     )
     .await
 }
@@ -328,11 +329,10 @@ where
 /// The person's Slack mention, or the configured fallback. A failed lookup does not hold the
 /// notice back: it falls back (and says so in the log), except when the token itself is refused.
 async fn mention_for(
-    app: &App,
-    token: &BotToken,
+    cx: &Cx<'_>,
     u: &PrivilegedUse,
-    deadline: Instant,
 ) -> Result<(Mention, &'static str), SlackError> {
+    let (app, token, deadline) = (cx.app, cx.token, cx.deadline);
     let fallback = || {
         (
             Mention::Configured(app.config.fallback_mention.clone()),
@@ -377,13 +377,8 @@ async fn mention_for(
 /// Searches the channel (newest first, from a little before the event to now, to the end of
 /// that range however busy the channel) for privwatch's notice holding this event ID,
 /// remembering the newest notice of the same principal within the coalescing window on the way.
-async fn find_place(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
-    u: &PrivilegedUse,
-    deadline: Instant,
-) -> Result<Place, SlackError> {
+async fn find_place(cx: &Cx<'_>, u: &PrivilegedUse) -> Result<Place, SlackError> {
+    let (app, bot, deadline) = (cx.app, cx.bot, cx.deadline);
     let window = app.config.coalesce_window.as_secs() as i64;
     let ours = render::notice_payload(u);
     let oldest = oldest_for(
@@ -392,8 +387,8 @@ async fn find_place(
     );
     let mut join: Option<(FoundMessage, NoticePayload)> = None;
     let mut pages = app.slack.history(
-        token.expose(),
-        &app.config.channel_id,
+        cx.token.expose(),
+        cx.channel,
         oldest.as_ref(),
         None,
         MAX_SEARCH_PAGES,
@@ -433,25 +428,14 @@ async fn find_place(
 }
 
 /// The `ts` of privwatch's thread line for this event ID in the notice's thread, if any.
-async fn find_line(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
-    thread_ts: &Ts,
-    event_id: &str,
-    deadline: Instant,
-) -> Result<Option<Ts>, SlackError> {
+async fn find_line(cx: &Cx<'_>, thread_ts: &Ts, event_id: &str) -> Result<Option<Ts>, SlackError> {
     let wanted = event_key(event_id);
-    let found = app
+    let found = cx
+        .app
         .slack
-        .replies(
-            token.expose(),
-            &app.config.channel_id,
-            thread_ts,
-            MAX_THREAD_PAGES,
-        )
-        .find(deadline, |m| {
-            m.posted_by(bot)
+        .replies(cx.token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES)
+        .find(cx.deadline, |m| {
+            m.posted_by(cx.bot)
                 && payload_of::<LinePayload>(&m.raw, LINE_EVENT_TYPE)
                     .is_some_and(|line| line.event_id == wanted)
         })

@@ -107,6 +107,12 @@ pub enum Classified {
     Sweep {
         account: String,
     },
+    /// A spoke's heartbeat (organization mode): its schedule's account and region, and when.
+    Heartbeat {
+        account: String,
+        region: String,
+        time: i64,
+    },
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
 }
@@ -230,9 +236,24 @@ fn json_type(value: &Value) -> &'static str {
 pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
     let event = &record.event;
     if event.detail_type == SCHEDULED_DETAIL_TYPE && event.source == "aws.events" {
-        return Classified::Sweep {
-            account: event.account.clone().unwrap_or_default(),
-        };
+        let account = event.account.clone().unwrap_or_default();
+        // The schedule that fired: a spoke's `<function>-heartbeat`, or the hub's own sweep.
+        let heartbeat = record.raw["resources"].as_array().is_some_and(|resources| {
+            resources
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|arn| arn.contains(":rule/") && arn.ends_with("-heartbeat"))
+        });
+        if heartbeat {
+            return Classified::Heartbeat {
+                account,
+                region: event.region.clone().unwrap_or_default(),
+                time: event
+                    .time
+                    .map_or_else(|| chrono::Utc::now().timestamp(), |t| t.timestamp()),
+            };
+        }
+        return Classified::Sweep { account };
     }
     let matched = Kind::ALL.into_iter().find_map(|kind| {
         kind.spec()

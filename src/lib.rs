@@ -8,11 +8,13 @@
 pub mod audit;
 pub mod cloudtrail;
 pub mod config;
+pub mod coverage;
 pub mod deliver;
 pub mod detect;
 pub mod kind;
 pub mod metadata;
 pub mod mrkdwn;
+pub mod org;
 pub mod pattern;
 pub mod render;
 pub mod slack;
@@ -35,6 +37,8 @@ pub struct App {
     /// privwatch's own Slack bot user, learned once with `auth.test`: only its messages are
     /// privwatch's notices and lines, whatever metadata another app's message carries.
     pub bot: tokio::sync::OnceCell<slack::BotUser>,
+    /// The organization (hub mode, `ORGANIZATION_ID`): account names, OUs, who should be heard.
+    pub org: Option<org::Org>,
 }
 
 impl App {
@@ -45,19 +49,84 @@ impl App {
             .connect_timeout(std::time::Duration::from_secs(3))
             .user_agent(concat!("privwatch/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let secrets = match &config.token {
-            config::TokenSetting::Secret(_) => {
-                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Some(aws_sdk_secretsmanager::Client::new(&aws))
+        let needs_aws = matches!(config.token, config::TokenSetting::Secret(_))
+            || config.organization_id.is_some();
+        let aws = match needs_aws {
+            true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+            false => None,
+        };
+        let secrets = match (&config.token, &aws) {
+            (config::TokenSetting::Secret(_), Some(aws)) => {
+                Some(aws_sdk_secretsmanager::Client::new(aws))
             }
-            config::TokenSetting::Env(_) => None,
+            _ => None,
+        };
+        let org = match (&config.organization_id, &aws) {
+            (Some(_), Some(aws)) => {
+                let mut conf = aws_sdk_organizations::config::Builder::from(aws);
+                // The hub outside the management account reads through a read-only role.
+                if let Some(role) = &config.org_read_role {
+                    let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                        .session_name("privwatch-hub")
+                        .configure(aws)
+                        .build()
+                        .await;
+                    conf = conf.credentials_provider(provider);
+                }
+                Some(org::Org::new(
+                    aws_sdk_organizations::Client::from_conf(conf.build()),
+                    config.routes_by_ou(),
+                ))
+            }
+            _ => None,
         };
         Ok(App {
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
             tokens: TokenSource::new(config.token.clone(), secrets),
             config,
             bot: tokio::sync::OnceCell::new(),
+            org,
         })
+    }
+
+    /// The OUs an account is in, innermost first (empty when no channel is routed by OU, or the
+    /// organization cannot be read).
+    pub async fn org_units_of(&self, account_id: &str) -> Vec<String> {
+        if !self.config.routes_by_ou() {
+            return Vec::new();
+        }
+        match &self.org {
+            Some(org) => org
+                .snapshot()
+                .await
+                .and_then(|s| s.ous.get(account_id).cloned())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The wording, with the organization's account names added to those configured
+    /// (`ACCOUNT_NAMES` wins).
+    pub async fn wording(&self) -> std::borrow::Cow<'_, wording::Wording> {
+        let Some(org) = &self.org else {
+            return std::borrow::Cow::Borrowed(&self.config.wording);
+        };
+        let Some(snapshot) = org.snapshot().await else {
+            return std::borrow::Cow::Borrowed(&self.config.wording);
+        };
+        let mut wording = self.config.wording.clone();
+        for account in &snapshot.accounts {
+            if !wording
+                .account_names
+                .iter()
+                .any(|(id, _)| *id == account.id)
+            {
+                wording
+                    .account_names
+                    .push((account.id.clone(), account.name.clone()));
+            }
+        }
+        std::borrow::Cow::Owned(wording)
     }
 
     /// privwatch's bot user (one `auth.test` per execution environment).
@@ -70,6 +139,16 @@ impl App {
             .get_or_try_init(|| self.slack.auth_test(token.expose(), deadline))
             .await
     }
+}
+
+/// One piece of work's view of Slack: the app, the token in use, privwatch's own bot user, the
+/// channel it works in (an account's routed channel, or the one a sweep reads), and the deadline.
+pub(crate) struct Cx<'a> {
+    pub app: &'a App,
+    pub token: &'a token::BotToken,
+    pub bot: &'a slack::BotUser,
+    pub channel: &'a str,
+    pub deadline: Instant,
 }
 
 /// Why an invocation failed. Lambda retries a failed invocation, then hands it to the
@@ -111,6 +190,7 @@ pub enum Outcome {
     Ignored(&'static str),
     Delivered(deliver::Delivery),
     Swept(sweep::SweepReport),
+    Heard(coverage::CoverageReport),
 }
 
 /// Handles one invocation payload. `deadline` is when the work must be finished by.
@@ -130,6 +210,21 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
         }
         Classified::Sweep { account } => {
             return Ok(Outcome::Swept(sweep::sweep(app, &account, deadline).await?))
+        }
+        Classified::Heartbeat {
+            account,
+            region,
+            time,
+        } => {
+            let report = coverage::heartbeat(app, &account, &region, time, deadline).await?;
+            tracing::info!(
+                account,
+                region,
+                back = report.back,
+                outcome = "heard",
+                "spoke heartbeat"
+            );
+            return Ok(Outcome::Heard(report));
         }
         Classified::Use(u) => u,
     };

@@ -207,6 +207,16 @@ pub struct FoundMessage {
 }
 
 impl FoundMessage {
+    /// A message as Slack's API returns it (`None` without a valid `ts`).
+    pub fn from_raw(m: Value) -> Option<FoundMessage> {
+        Some(FoundMessage {
+            ts: m["ts"].as_str().and_then(Ts::new)?,
+            reply_count: m["reply_count"].as_u64().unwrap_or(0),
+            user: m["user"].as_str().unwrap_or_default().to_string(),
+            raw: m,
+        })
+    }
+
     /// Posted by this bot user (privwatch itself), not by a person or another app.
     pub fn posted_by(&self, bot: &BotUser) -> bool {
         self.user == bot.0
@@ -500,6 +510,69 @@ impl SlackClient {
         }
     }
 
+    /// `pins.add`; `already_pinned` counts as success.
+    pub async fn pin(
+        &self,
+        token: &str,
+        channel: &str,
+        ts: &Ts,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::json!({"channel": channel, "timestamp": ts.as_str()});
+        match self
+            .call(
+                "pins.add",
+                token,
+                Body::Json(&body),
+                Effect::Write,
+                deadline,
+            )
+            .await
+        {
+            Err(SlackError::Refused { code, .. }) if code == "already_pinned" => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `pins.list`: the channel's pinned messages (without metadata: read those with
+    /// [`SlackClient::message`]).
+    pub async fn pinned(
+        &self,
+        token: &str,
+        channel: &str,
+        deadline: Instant,
+    ) -> Result<Vec<FoundMessage>, SlackError> {
+        let query = [("channel", channel.to_string())];
+        let answer = self
+            .call(
+                "pins.list",
+                token,
+                Body::Query(&query),
+                Effect::Read,
+                deadline,
+            )
+            .await?;
+        Ok(answer["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| FoundMessage::from_raw(item["message"].clone()))
+            .collect())
+    }
+
+    /// One message of the channel, with its metadata, read again (`None`: it is gone).
+    pub async fn message(
+        &self,
+        token: &str,
+        channel: &str,
+        ts: &Ts,
+        deadline: Instant,
+    ) -> Result<Option<FoundMessage>, SlackError> {
+        self.history(token, channel, Some(ts), Some(ts), 1)
+            .find(deadline, |m| m.ts == *ts)
+            .await
+    }
+
     /// `chat.getPermalink`.
     pub async fn permalink(
         &self,
@@ -543,14 +616,7 @@ impl SlackClient {
         };
         let messages = raw_messages
             .into_iter()
-            .filter_map(|m| {
-                Some(FoundMessage {
-                    ts: m["ts"].as_str().and_then(Ts::new)?,
-                    reply_count: m["reply_count"].as_u64().unwrap_or(0),
-                    user: m["user"].as_str().unwrap_or_default().to_string(),
-                    raw: m,
-                })
-            })
+            .filter_map(FoundMessage::from_raw)
             .collect();
         let next = answer["response_metadata"]["next_cursor"]
             .as_str()

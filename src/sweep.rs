@@ -13,7 +13,7 @@ use crate::render;
 use crate::slack::Ts;
 use crate::slack::{BotUser, FoundMessage, SlackError};
 use crate::token::BotToken;
-use crate::App;
+use crate::{App, Cx};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -45,6 +45,20 @@ pub struct SweepReport {
     pub other_accounts: usize,
     /// The window could not be read to its end (the reason is logged).
     pub partial: bool,
+    /// Organization mode: spokes newly alerted as silent.
+    pub silent_alerted: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, other: &SweepReport) {
+        self.looked_at += other.looked_at;
+        self.justified += other.justified;
+        self.escalated += other.escalated;
+        self.deferred += other.deferred;
+        self.skipped += other.skipped;
+        self.other_accounts += other.other_accounts;
+        self.partial |= other.partial;
+    }
 }
 
 /// What a notice needs, decided from the history entry alone (pure).
@@ -88,30 +102,52 @@ pub async fn sweep(
     account: &str,
     deadline: Instant,
 ) -> Result<SweepReport, crate::HandleError> {
-    let token = app.tokens.get().await?;
-    match sweep_with(app, &token, account, deadline).await {
-        Err(e) if e.is_auth() => {
-            let fresh = app.tokens.refresh().await?;
-            Ok(sweep_with(app, &fresh, account, deadline).await?)
-        }
-        other => Ok(other?),
+    // A hub (organization mode) sweeps every account's notices; a per-account deployment only
+    // its own, so that several can share a channel.
+    let only = match app.config.organization_id {
+        Some(_) => None,
+        None => Some(account),
+    };
+    let mut total = SweepReport::default();
+    for channel in app.config.channels() {
+        let token = app.tokens.get().await?;
+        let report = match sweep_with(app, &token, channel, only, deadline).await {
+            Err(e) if e.is_auth() => {
+                let fresh = app.tokens.refresh().await?;
+                sweep_with(app, &fresh, channel, only, deadline).await?
+            }
+            other => other?,
+        };
+        total.add(&report);
     }
+    if app.config.organization_id.is_some() {
+        total.silent_alerted = crate::coverage::check(app, deadline).await?.alerted;
+    }
+    Ok(total)
 }
 
 async fn sweep_with(
     app: &App,
     token: &BotToken,
-    account: &str,
+    channel: &str,
+    only: Option<&str>,
     deadline: Instant,
 ) -> Result<SweepReport, SlackError> {
     let bot = app.bot_user(token, deadline).await?;
+    let cx = &Cx {
+        app,
+        token,
+        bot,
+        channel,
+        deadline,
+    };
     let now = chrono::Utc::now().timestamp();
     let oldest = Ts::from_seconds(now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();
     let mut open: Vec<(FoundMessage, NoticePayload, Need)> = Vec::new();
     let mut pages = app.slack.history(
         token.expose(),
-        &app.config.channel_id,
+        cx.channel,
         Some(&oldest),
         None,
         MAX_HISTORY_PAGES,
@@ -124,7 +160,7 @@ async fn sweep_with(
             let Some(payload) = payload_of::<NoticePayload>(&message.raw, NOTICE_EVENT_TYPE) else {
                 continue;
             };
-            if payload.account != account {
+            if only.is_some_and(|account| payload.account != account) {
                 report.other_accounts += 1;
                 continue;
             }
@@ -166,7 +202,7 @@ async fn sweep_with(
             );
             break;
         }
-        let result = act(app, token, bot, &message, payload, need, deadline).await;
+        let result = act(cx, &message, payload, need).await;
         match result {
             Ok(Acted::Justified) => {
                 report.justified += 1;
@@ -209,20 +245,17 @@ enum Acted {
 }
 
 async fn act(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
+    cx: &Cx<'_>,
     message: &FoundMessage,
     payload: NoticePayload,
     need: Need,
-    deadline: Instant,
 ) -> Result<Acted, SlackError> {
     let escalate_now = match need {
         Need::Nothing => false,
         Need::Escalate => true,
         Need::CheckReplies { overdue } => {
-            if person_replied(app, token, &message.ts, deadline).await? {
-                mark_justified(app, token, bot, message, deadline).await?;
+            if person_replied(cx, &message.ts).await? {
+                mark_justified(cx, message).await?;
                 return Ok(Acted::Justified);
             }
             overdue
@@ -231,63 +264,44 @@ async fn act(
     if !escalate_now {
         return Ok(Acted::Nothing);
     }
-    escalate(app, token, bot, message, &payload, deadline).await?;
+    escalate(cx, message, &payload).await?;
     Ok(Acted::Escalated)
 }
 
 /// A person (not a bot, not an app, not privwatch) wrote in the thread.
-async fn person_replied(
-    app: &App,
-    token: &BotToken,
-    thread_ts: &Ts,
-    deadline: Instant,
-) -> Result<bool, SlackError> {
+async fn person_replied(cx: &Cx<'_>, thread_ts: &Ts) -> Result<bool, SlackError> {
+    let (app, token, deadline) = (cx.app, cx.token, cx.deadline);
     let found = app
         .slack
-        .replies(
-            token.expose(),
-            &app.config.channel_id,
-            thread_ts,
-            MAX_THREAD_PAGES,
-        )
+        .replies(token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES)
         .find(deadline, |m| m.ts != *thread_ts && m.from_person())
         .await?;
     Ok(found.is_some())
 }
 
-async fn mark_justified(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
-    notice_message: &FoundMessage,
-    deadline: Instant,
-) -> Result<(), SlackError> {
+async fn mark_justified(cx: &Cx<'_>, notice_message: &FoundMessage) -> Result<(), SlackError> {
+    let (app, token, deadline) = (cx.app, cx.token, cx.deadline);
     app.slack
         .add_reaction(
             token.expose(),
-            &app.config.channel_id,
+            cx.channel,
             &notice_message.ts,
             JUSTIFIED_REACTION,
             deadline,
         )
         .await?;
-    save_flags(app, token, bot, notice_message, deadline, |p| {
-        p.justified = true
-    })
-    .await
+    save_flags(cx, notice_message, |p| p.justified = true).await
 }
 
 /// One escalation reply per notice: before posting, a look in the thread for an escalation an
 /// earlier sweep posted but could not flag; the flag is set only once the reply is there.
 async fn escalate(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
+    cx: &Cx<'_>,
     notice_message: &FoundMessage,
     payload: &NoticePayload,
-    deadline: Instant,
 ) -> Result<(), SlackError> {
-    if !has_escalation(app, token, bot, &notice_message.ts, deadline).await? {
+    let (app, token, deadline) = (cx.app, cx.token, cx.deadline);
+    if !has_escalation(cx, &notice_message.ts).await? {
         let minutes = app.config.escalate_after.as_secs() / 60;
         let message = render::render_escalation(
             payload,
@@ -295,7 +309,7 @@ async fn escalate(
             minutes,
             &app.config.wording,
         );
-        let body = message.to_post_body(&app.config.channel_id, Some(&notice_message.ts));
+        let body = message.to_post_body(cx.channel, Some(&notice_message.ts));
         match app
             .slack
             .post_message(token.expose(), &body, deadline)
@@ -305,34 +319,21 @@ async fn escalate(
             // Did it land? If not, leave the flag unset: the next sweep (minutes later, after the
             // write has settled) looks again.
             Err(SlackError::Unconfirmed { .. }) => {
-                if !has_escalation(app, token, bot, &notice_message.ts, deadline).await? {
+                if !has_escalation(cx, &notice_message.ts).await? {
                     return Ok(());
                 }
             }
             Err(e) => return Err(e),
         }
     }
-    save_flags(app, token, bot, notice_message, deadline, |p| {
-        p.escalated = true
-    })
-    .await
+    save_flags(cx, notice_message, |p| p.escalated = true).await
 }
 
-async fn has_escalation(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
-    thread_ts: &Ts,
-    deadline: Instant,
-) -> Result<bool, SlackError> {
+async fn has_escalation(cx: &Cx<'_>, thread_ts: &Ts) -> Result<bool, SlackError> {
+    let (app, token, bot, deadline) = (cx.app, cx.token, cx.bot, cx.deadline);
     let found = app
         .slack
-        .replies(
-            token.expose(),
-            &app.config.channel_id,
-            thread_ts,
-            MAX_THREAD_PAGES,
-        )
+        .replies(token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES)
         .find(deadline, |m| {
             m.posted_by(bot) && m.raw["metadata"]["event_type"] == ESCALATION_EVENT_TYPE
         })
@@ -345,18 +346,16 @@ async fn has_escalation(
 /// alone). Setting a flag twice is harmless: an unconfirmed update is simply done again by the
 /// next sweep.
 async fn save_flags(
-    app: &App,
-    token: &BotToken,
-    bot: &BotUser,
+    cx: &Cx<'_>,
     notice_message: &FoundMessage,
-    deadline: Instant,
     set: impl Fn(&mut NoticePayload),
 ) -> Result<(), SlackError> {
+    let (app, token, bot, deadline) = (cx.app, cx.token, cx.bot, cx.deadline);
     let current = app
         .slack
         .history(
             token.expose(),
-            &app.config.channel_id,
+            cx.channel,
             Some(&notice_message.ts),
             Some(&notice_message.ts),
             1,
@@ -370,7 +369,7 @@ async fn save_flags(
         return Ok(());
     };
     set(&mut payload);
-    let body = render::render_metadata_update(&app.config.channel_id, &current.raw, &payload);
+    let body = render::render_metadata_update(cx.channel, &current.raw, &payload);
     match app
         .slack
         .update_message(token.expose(), &body, deadline)

@@ -31,7 +31,12 @@ pub fn router(shared: Shared) -> Router {
 }
 
 /// Methods whose arguments may come as a JSON body (Slack accepts JSON for writes only).
-const JSON_METHODS: &[&str] = &["chat.postMessage", "chat.update", "reactions.add"];
+const JSON_METHODS: &[&str] = &[
+    "chat.postMessage",
+    "chat.update",
+    "reactions.add",
+    "pins.add",
+];
 
 /// What a method call produced: Slack's answer, and whether a message was written.
 struct Answer {
@@ -267,6 +272,8 @@ fn call_method(state: &mut State, method: &str, p: &Map<String, Value>) -> Answe
         "conversations.replies" => replies(state, p),
         "reactions.add" => add_reaction(state, p),
         "chat.getPermalink" => permalink(state, p),
+        "pins.add" => add_pin(state, p),
+        "pins.list" => list_pins(state, p),
         _ => Answer::err("unknown_method"),
     }
 }
@@ -347,6 +354,7 @@ fn post_message(state: &mut State, p: &Map<String, Value>) -> Answer {
         metadata,
         thread_ts,
         reactions: vec![],
+        pinned: false,
         edited: false,
     };
     let api = state.to_api(&message, true);
@@ -604,6 +612,48 @@ fn add_reaction(state: &mut State, p: &Map<String, Value>) -> Answer {
     }
     message.reactions.push(name.to_string());
     Answer::ok(json!({}))
+}
+
+/// `pins.add`: `channel`, `timestamp`; `already_pinned`, `message_not_found` as Slack answers.
+fn add_pin(state: &mut State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c.to_string(),
+        Err(a) => return a,
+    };
+    let Some(ts) = str_param(p, "timestamp") else {
+        return Answer::err("no_item_specified");
+    };
+    let Some(message) = state.find_mut(&channel, ts) else {
+        return Answer::err("message_not_found");
+    };
+    if message.pinned {
+        return Answer::err("already_pinned");
+    }
+    message.pinned = true;
+    Answer::ok(json!({}))
+}
+
+/// `pins.list`: the channel's pinned messages, newest first, without metadata (Slack returns
+/// message metadata only from `conversations.history`/`replies` with `include_all_metadata`).
+fn list_pins(state: &State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let mut items: Vec<Value> = state
+        .messages(channel)
+        .iter()
+        .filter(|m| m.pinned)
+        .map(|m| {
+            let mut message = state.to_api(m, false);
+            message.as_object_mut().map(|o| o.remove("metadata"));
+            json!({"type": "message", "channel": channel, "created_by": BOT_USER_ID,
+                   "created": m.ts.split('.').next().unwrap_or("0").parse::<i64>().unwrap_or(0),
+                   "message": message})
+        })
+        .collect();
+    items.reverse();
+    Answer::ok(json!({"items": items}))
 }
 
 fn permalink(state: &State, p: &Map<String, Value>) -> Answer {

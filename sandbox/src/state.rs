@@ -29,6 +29,8 @@ pub struct Message {
     pub thread_ts: Option<String>,
     pub reactions: Vec<String>,
     pub edited: bool,
+    /// Pinned to the channel (`pins.add`).
+    pub pinned: bool,
 }
 
 /// One Web API call as the sandbox answered it.
@@ -207,6 +209,7 @@ impl State {
             metadata,
             thread_ts: thread_ts.map(str::to_string),
             reactions: vec![],
+            pinned: false,
             edited: false,
         });
         ts
@@ -247,6 +250,9 @@ impl State {
         }
         if m.edited {
             v["edited"] = json!({"user": BOT_USER_ID, "ts": m.ts});
+        }
+        if m.pinned {
+            v["pinned_to"] = json!([m.channel]);
         }
         if m.thread_ts.is_none() {
             let replies: Vec<&Message> = self

@@ -178,6 +178,7 @@ pub fn app_with(
         tokens: TokenSource::new(token, secrets),
         config,
         bot: Default::default(),
+        org: None,
     }
 }
 

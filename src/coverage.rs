@@ -1,0 +1,564 @@
+//! Coverage that proves itself (organization mode): every spoke (account × region) sends a
+//! heartbeat (`<function>-heartbeat`, a scheduled rule whose Scheduled Event keeps the spoke's
+//! `account` and `region`) to the hub. The hub keeps one coverage message per channel, pinned
+//! and updated in place, whose metadata is the record of who was last heard when. A spoke silent
+//! for two intervals — or an account of the organization never heard at all — gets one alert;
+//! its return gets one "back" line in that alert's thread.
+//!
+//! The channel is the only store: the coverage message is found again with `pins.list`, and
+//! before an alert or a back line is posted the channel is searched for it (one invocation at a
+//! time, as for notices; an unconfirmed write is found by the next sweep instead of repeated).
+
+use crate::config::is_account_id;
+use crate::metadata::payload_of;
+use crate::mrkdwn::{clip_mrkdwn, date, field};
+use crate::slack::{FoundMessage, SlackError, Ts};
+use crate::wording::Wording;
+use crate::{App, Cx};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const COVERAGE_EVENT_TYPE: &str = "privwatch_coverage";
+pub const SILENCE_EVENT_TYPE: &str = "privwatch_silence";
+pub const BACK_EVENT_TYPE: &str = "privwatch_back";
+/// How far back the channel is searched for an unpinned coverage message or an alert.
+const SEARCH_BACK_SECS: i64 = 7 * 24 * 3600;
+const MAX_SEARCH_PAGES: u32 = 50;
+/// Lines of the table per section (a section's text holds 3,000 characters).
+const LINES_PER_SECTION: usize = 25;
+
+/// The coverage message's metadata (compact keys: up to a few hundred spokes per channel).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CoveragePayload {
+    /// When the hub began listening in this channel (Unix seconds).
+    pub started: i64,
+    pub spokes: Vec<Spoke>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Spoke {
+    #[serde(rename = "a")]
+    pub account: String,
+    #[serde(rename = "r")]
+    pub region: String,
+    /// The last heartbeat (Unix seconds; 0: never heard).
+    #[serde(rename = "t")]
+    pub last: i64,
+    /// Alerted as silent since then (0: not alerted).
+    #[serde(rename = "s")]
+    pub silent_since: i64,
+    /// The alert's `ts` (its thread gets the back line).
+    #[serde(rename = "x")]
+    pub alert_ts: String,
+}
+
+impl CoveragePayload {
+    pub fn to_metadata(&self) -> Value {
+        json!({"event_type": COVERAGE_EVENT_TYPE, "event_payload": self})
+    }
+
+    fn spoke_mut(&mut self, account: &str, region: &str) -> &mut Spoke {
+        let at = match self
+            .spokes
+            .iter()
+            .position(|s| s.account == account && s.region == region)
+        {
+            Some(at) => at,
+            None => {
+                self.spokes.push(Spoke {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    ..Spoke::default()
+                });
+                self.spokes
+                    .sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+                self.spokes
+                    .iter()
+                    .position(|s| s.account == account && s.region == region)
+                    .expect("just inserted")
+            }
+        };
+        &mut self.spokes[at]
+    }
+
+    /// A heartbeat: the spoke is heard at `time`. Returns the alert it had been silent under
+    /// (`since`, alert `ts`), if any: its thread gets the back line.
+    pub fn heard(&mut self, account: &str, region: &str, time: i64) -> Option<(i64, String)> {
+        let spoke = self.spoke_mut(account, region);
+        spoke.last = spoke.last.max(time);
+        if spoke.silent_since == 0 {
+            return None;
+        }
+        let alert = (spoke.silent_since, std::mem::take(&mut spoke.alert_ts));
+        spoke.silent_since = 0;
+        Some(alert)
+    }
+
+    /// Spokes silent for two intervals and not yet alerted, with the time their silence began:
+    /// the last heartbeat, or — for an expected spoke never heard — when listening began.
+    /// `expected` adds the spokes the organization says should exist.
+    pub fn newly_silent(
+        &mut self,
+        expected: &[(String, String)],
+        now: i64,
+        interval: Duration,
+    ) -> Vec<Silent> {
+        for (account, region) in expected {
+            self.spoke_mut(account, region);
+        }
+        let limit = 2 * interval.as_secs() as i64;
+        let started = self.started;
+        self.spokes
+            .iter()
+            .filter(|s| s.silent_since == 0)
+            .filter_map(|s| {
+                let since = if s.last > 0 { s.last } else { started };
+                (now - since >= limit).then(|| Silent {
+                    account: s.account.clone(),
+                    region: s.region.clone(),
+                    since,
+                    never_heard: s.last == 0,
+                })
+            })
+            .collect()
+    }
+
+    pub fn alerted(&mut self, account: &str, region: &str, since: i64, alert_ts: &Ts) {
+        let spoke = self.spoke_mut(account, region);
+        spoke.silent_since = since;
+        spoke.alert_ts = alert_ts.to_string();
+    }
+}
+
+/// A spoke to alert: silent since `since` (its last heartbeat, or when listening began).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Silent {
+    pub account: String,
+    pub region: String,
+    pub since: i64,
+    pub never_heard: bool,
+}
+
+/// What a heartbeat or a coverage check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoverageReport {
+    pub heard: usize,
+    pub alerted: usize,
+    pub back: usize,
+}
+
+/// The coverage message: a table of accounts × regions and the last heartbeat of each.
+pub fn render_coverage(
+    channel: &str,
+    existing: Option<&Value>,
+    payload: &CoveragePayload,
+    wording: &Wording,
+    interval: Duration,
+) -> Value {
+    let lines: Vec<String> = payload
+        .spokes
+        .iter()
+        .map(|s| {
+            let state = if s.silent_since > 0 {
+                ":red_circle: silent"
+            } else if s.last == 0 {
+                ":white_circle: not heard yet"
+            } else {
+                ":large_green_circle:"
+            };
+            let last = if s.last > 0 {
+                date(s.last)
+            } else {
+                "—".to_string()
+            };
+            format!(
+                "{state} *{}* {} · last heartbeat {last}",
+                wording.account(&s.account),
+                field(&s.region)
+            )
+        })
+        .collect();
+    let heading = format!(
+        "privwatch coverage: {} spokes (account × region), heartbeat every {} minutes; a spoke silent for two intervals is alerted.",
+        payload.spokes.len(),
+        interval.as_secs() / 60
+    );
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": ":satellite_antenna: privwatch coverage"}}),
+    ];
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": heading, "verbatim": true}]}));
+    for chunk in lines.chunks(LINES_PER_SECTION).take(45) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(&chunk.join("\n"), 3000), "verbatim": true}}));
+    }
+    let mut body = json!({
+        "channel": channel,
+        "text": heading,
+        "blocks": blocks,
+        "metadata": payload.to_metadata(),
+    });
+    if let Some(existing) = existing {
+        body["ts"] = existing["ts"].clone();
+    }
+    body
+}
+
+/// A heartbeat from `account` in `region` at `time`.
+pub async fn heartbeat(
+    app: &App,
+    account: &str,
+    region: &str,
+    time: i64,
+    deadline: Instant,
+) -> Result<CoverageReport, crate::HandleError> {
+    let ous = app.org_units_of(account).await;
+    let channel = app.config.channel_for(account, &ous);
+    let token = app.tokens.get().await?;
+    let bot = app.bot_user(&token, deadline).await?;
+    let cx = &Cx {
+        app,
+        token: &token,
+        bot,
+        channel,
+        deadline,
+    };
+    let (message, mut payload) = coverage_message(cx).await?;
+    let mut report = CoverageReport {
+        heard: 1,
+        ..CoverageReport::default()
+    };
+    if let Some((since, alert_ts)) = payload.heard(account, region, time) {
+        if let Some(alert_ts) = Ts::new(&alert_ts) {
+            back_line(cx, account, region, since, &alert_ts).await?;
+            report.back = 1;
+        }
+    }
+    save(cx, &message, &payload).await?;
+    Ok(report)
+}
+
+/// The hub's sweep: in each channel, alert the spokes that fell silent.
+pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate::HandleError> {
+    let now = chrono::Utc::now().timestamp();
+    let token = app.tokens.get().await?;
+    let bot = app.bot_user(&token, deadline).await?;
+    let expected_accounts = expected_accounts(app).await;
+    let mut report = CoverageReport::default();
+    for channel in app.config.channels() {
+        let cx = &Cx {
+            app,
+            token: &token,
+            bot,
+            channel,
+            deadline,
+        };
+        let mut expected = Vec::new();
+        for account in &expected_accounts {
+            let ous = app.org_units_of(account).await;
+            if app.config.channel_for(account, &ous) == channel {
+                for region in &app.config.spoke_regions {
+                    expected.push((account.clone(), region.clone()));
+                }
+            }
+        }
+        let (message, mut payload) = coverage_message(cx).await?;
+        let silent = payload.newly_silent(&expected, now, app.config.heartbeat);
+        if silent.is_empty() && expected.is_empty() {
+            continue;
+        }
+        for spoke in &silent {
+            let alert_ts = silence_alert(cx, spoke).await?;
+            payload.alerted(&spoke.account, &spoke.region, spoke.since, &alert_ts);
+            report.alerted += 1;
+        }
+        save(cx, &message, &payload).await?;
+    }
+    Ok(report)
+}
+
+/// The accounts that should be heard: the organization's active accounts when it can be read,
+/// else those `ACCOUNT_NAMES` lists.
+async fn expected_accounts(app: &App) -> Vec<String> {
+    if let Some(org) = &app.org {
+        if let Some(snapshot) = org.snapshot().await {
+            return snapshot.active().map(|a| a.id.clone()).collect();
+        }
+    }
+    app.config
+        .wording
+        .account_names
+        .iter()
+        .map(|(id, _)| id.clone())
+        .filter(|id| is_account_id(id))
+        .collect()
+}
+
+/// The channel's coverage message (pinned), created and pinned when there is none.
+async fn coverage_message(
+    cx: &Cx<'_>,
+) -> Result<(Option<FoundMessage>, CoveragePayload), SlackError> {
+    let slack = &cx.app.slack;
+    let token = cx.token.expose();
+    for pinned in slack.pinned(token, cx.channel, cx.deadline).await? {
+        if !pinned.posted_by(cx.bot) {
+            continue;
+        }
+        if let Some(message) = slack
+            .message(token, cx.channel, &pinned.ts, cx.deadline)
+            .await?
+        {
+            if let Some(payload) = payload_of::<CoveragePayload>(&message.raw, COVERAGE_EVENT_TYPE)
+            {
+                return Ok((Some(message), payload));
+            }
+        }
+    }
+    // Posted by an earlier attempt that could not pin it?
+    let oldest = Ts::from_seconds(chrono::Utc::now().timestamp() - SEARCH_BACK_SECS);
+    let earlier = slack
+        .history(token, cx.channel, Some(&oldest), None, MAX_SEARCH_PAGES)
+        .find(cx.deadline, |m| {
+            m.posted_by(cx.bot)
+                && payload_of::<CoveragePayload>(&m.raw, COVERAGE_EVENT_TYPE).is_some()
+        })
+        .await?;
+    if let Some(message) = earlier {
+        slack
+            .pin(token, cx.channel, &message.ts, cx.deadline)
+            .await?;
+        let payload = payload_of(&message.raw, COVERAGE_EVENT_TYPE).unwrap_or_default();
+        return Ok((Some(message), payload));
+    }
+    Ok((
+        None,
+        CoveragePayload {
+            started: chrono::Utc::now().timestamp(),
+            spokes: Vec::new(),
+        },
+    ))
+}
+
+/// Writes the coverage message: an update in place, or the first post (then pinned).
+async fn save(
+    cx: &Cx<'_>,
+    message: &Option<FoundMessage>,
+    payload: &CoveragePayload,
+) -> Result<(), SlackError> {
+    let wording = cx.app.wording().await;
+    let body = render_coverage(
+        cx.channel,
+        message.as_ref().map(|m| &m.raw),
+        payload,
+        &wording,
+        cx.app.config.heartbeat,
+    );
+    let slack = &cx.app.slack;
+    let token = cx.token.expose();
+    match message {
+        Some(_) => match slack.update_message(token, &body, cx.deadline).await {
+            // The next heartbeat or sweep writes the table again.
+            Ok(()) | Err(SlackError::Unconfirmed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        },
+        None => {
+            let ts = slack.post_message(token, &body, cx.deadline).await?;
+            slack.pin(token, cx.channel, &ts, cx.deadline).await
+        }
+    }
+}
+
+/// The one alert for a spoke silent since `since` (found again if an earlier sweep posted it).
+async fn silence_alert(cx: &Cx<'_>, spoke: &Silent) -> Result<Ts, SlackError> {
+    let (account, region, since) = (&spoke.account, &spoke.region, spoke.since);
+    let is_it = |m: &FoundMessage| {
+        m.posted_by(cx.bot)
+            && m.raw["metadata"]["event_type"] == SILENCE_EVENT_TYPE
+            && m.raw["metadata"]["event_payload"]
+                == json!({"account": account, "region": region, "since": since})
+    };
+    let slack = &cx.app.slack;
+    let token = cx.token.expose();
+    let oldest = Ts::from_seconds(since);
+    if let Some(found) = slack
+        .history(token, cx.channel, Some(&oldest), None, MAX_SEARCH_PAGES)
+        .find(cx.deadline, is_it)
+        .await?
+    {
+        return Ok(found.ts);
+    }
+    let wording = cx.app.wording().await;
+    let heard = if spoke.never_heard {
+        format!("no heartbeat has arrived since {}", date(since))
+    } else {
+        format!("its last heartbeat was {}", date(since))
+    };
+    let text = format!(
+        "{} :red_circle: privwatch cannot hear account *{}* in region *{}*: {heard}. Privileged use there would go unnoticed. Check the spoke's rules (`<function>-heartbeat`) and the StackSet instance, or whether the account left the organization.",
+        cx.app.config.escalation_mention,
+        wording.account(account),
+        field(region),
+    );
+    let body = json!({
+        "channel": cx.channel,
+        "text": text,
+        "metadata": {"event_type": SILENCE_EVENT_TYPE,
+                     "event_payload": {"account": account, "region": region, "since": since}},
+    });
+    slack.post_message(token, &body, cx.deadline).await
+}
+
+/// The one "back" line in the alert's thread.
+async fn back_line(
+    cx: &Cx<'_>,
+    account: &str,
+    region: &str,
+    since: i64,
+    alert_ts: &Ts,
+) -> Result<(), SlackError> {
+    let slack = &cx.app.slack;
+    let token = cx.token.expose();
+    let key = json!({"account": account, "region": region, "since": since});
+    let already = slack
+        .replies(token, cx.channel, alert_ts, MAX_SEARCH_PAGES)
+        .find(cx.deadline, |m| {
+            m.posted_by(cx.bot)
+                && m.raw["metadata"]["event_type"] == BACK_EVENT_TYPE
+                && m.raw["metadata"]["event_payload"] == key
+        })
+        .await?;
+    if already.is_some() {
+        return Ok(());
+    }
+    let wording = cx.app.wording().await;
+    let body = json!({
+        "channel": cx.channel,
+        "thread_ts": alert_ts.as_str(),
+        "text": format!(":large_green_circle: Back: account *{}* in region *{}* is heard again.", wording.account(account), field(region)),
+        "metadata": {"event_type": BACK_EVENT_TYPE, "event_payload": key},
+    });
+    slack
+        .post_message(token, &body, cx.deadline)
+        .await
+        .map(|_| ())
+}
+
+/// `privwatch coverage`: each channel's table, as text.
+pub async fn table(app: &App) -> Result<String, crate::HandleError> {
+    let token = app.tokens.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bot = app.bot_user(&token, deadline).await?;
+    let wording = app.wording().await;
+    let mut out = String::new();
+    for channel in app.config.channels() {
+        let cx = &Cx {
+            app,
+            token: &token,
+            bot,
+            channel,
+            deadline,
+        };
+        let (message, payload) = coverage_message(cx).await?;
+        out.push_str(&format!("channel {channel}"));
+        if message.is_none() {
+            out.push_str(": no coverage message yet (no heartbeat arrived)\n");
+            continue;
+        }
+        out.push('\n');
+        out.push_str(&format!(
+            "{:<32} {:<16} {:<22} state\n",
+            "account", "region", "last heartbeat"
+        ));
+        for s in &payload.spokes {
+            let name = wording
+                .account(&s.account)
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">");
+            let last = chrono::DateTime::from_timestamp(s.last, 0)
+                .filter(|_| s.last > 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "never".into());
+            let state = if s.silent_since > 0 {
+                "SILENT (alerted)"
+            } else if s.last == 0 {
+                "not heard yet"
+            } else {
+                "ok"
+            };
+            out.push_str(&format!("{name:<32} {:<16} {last:<22} {state}\n", s.region));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_spoke_is_alerted_once_after_two_silent_intervals_and_back_once() {
+        let mut p = CoveragePayload {
+            started: 0,
+            spokes: vec![],
+        };
+        assert_eq!(p.heard("111122223333", "us-east-1", 1_000), None);
+        assert!(
+            p.newly_silent(&[], 1_000 + 7_199, HOUR).is_empty(),
+            "not yet two intervals"
+        );
+        let silent = p.newly_silent(&[], 1_000 + 7_200, HOUR);
+        assert_eq!(
+            silent,
+            vec![Silent {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                since: 1_000,
+                never_heard: false
+            }]
+        );
+        p.alerted(
+            "111122223333",
+            "us-east-1",
+            1_000,
+            &Ts::new("5.000001").unwrap(),
+        );
+        assert!(
+            p.newly_silent(&[], 99_999, HOUR).is_empty(),
+            "one alert, not one per sweep"
+        );
+        assert_eq!(
+            p.heard("111122223333", "us-east-1", 100_000),
+            Some((1_000, "5.000001".to_string()))
+        );
+        assert_eq!(
+            p.heard("111122223333", "us-east-1", 100_060),
+            None,
+            "one back line"
+        );
+    }
+
+    #[test]
+    fn an_expected_spoke_never_heard_is_alerted_from_when_listening_began() {
+        let mut p = CoveragePayload {
+            started: 10_000,
+            spokes: vec![],
+        };
+        let expected = vec![("444455556666".to_string(), "eu-west-1".to_string())];
+        assert!(p.newly_silent(&expected, 10_000 + 3_600, HOUR).is_empty());
+        assert_eq!(
+            p.newly_silent(&expected, 10_000 + 7_200, HOUR),
+            vec![Silent {
+                account: "444455556666".into(),
+                region: "eu-west-1".into(),
+                since: 10_000,
+                never_heard: true
+            }]
+        );
+        assert_eq!(p.spokes.len(), 1, "listed once");
+    }
+}
