@@ -88,6 +88,10 @@ impl CoveragePayload {
     /// A heartbeat: the spoke is heard at `time`. Returns the alert it had been silent under
     /// (`since`, alert `ts`), if any: its thread gets the back line.
     pub fn heard(&mut self, account: &str, region: &str, time: i64) -> Option<(i64, String)> {
+        // Listening began with the first heartbeat heard (the organization's spokes were there).
+        if time > 0 && time < self.started {
+            self.started = time;
+        }
         let spoke = self.spoke_mut(account, region);
         spoke.last = spoke.last.max(time);
         if spoke.silent_since == 0 {

@@ -129,8 +129,16 @@ pub async fn sandbox() -> Sandbox {
 }
 
 pub fn config_for(sandbox: &Sandbox, token: TokenSetting) -> Config {
+    config_with(sandbox, token, &[])
+}
+
+/// The test configuration with `extra` settings (they win over the defaults).
+pub fn config_with(sandbox: &Sandbox, token: TokenSetting, extra: &[(&str, &str)]) -> Config {
     let api = sandbox.api_url();
     Config::from_lookup(|name| {
+        if let Some((_, value)) = extra.iter().find(|(k, _)| *k == name) {
+            return Some(value.to_string());
+        }
         match name {
             "SLACK_CHANNEL_ID" => Some(DEMO_CHANNEL.to_string()),
             "SLACK_API_URL" => Some(api.clone()),
@@ -168,7 +176,14 @@ pub fn app_with(
     token: TokenSetting,
     secrets: Option<aws_sdk_secretsmanager::Client>,
 ) -> App {
-    let config = config_for(sandbox, token.clone());
+    app_from(config_for(sandbox, token.clone()), token, secrets)
+}
+
+pub fn app_from(
+    config: Config,
+    token: TokenSetting,
+    secrets: Option<aws_sdk_secretsmanager::Client>,
+) -> App {
     App {
         slack: SlackClient::new(
             reqwest::Client::new(),
