@@ -102,11 +102,7 @@ fn payload(message: &slack_sandbox::Message) -> &Value {
     &message.metadata.as_ref().unwrap()["event_payload"]
 }
 
-fn of_type<'a>(
-    sandbox: &'a Sandbox,
-    channel: &str,
-    event_type: &str,
-) -> Vec<slack_sandbox::Message> {
+fn of_type(sandbox: &Sandbox, channel: &str, event_type: &str) -> Vec<slack_sandbox::Message> {
     sandbox
         .messages(channel)
         .into_iter()
