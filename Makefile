@@ -8,9 +8,10 @@ TOOLS_STAMP := $(VENV)/.installed-$(shell sha1sum requirements-dev.txt | cut -c1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 ACCOUNT ?= example
+ORG ?= example
 EVENT ?= fixtures/root-signin-success-mfa.json
 
-.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean rules
+.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean rules deploy-org destroy-org
 
 ## demo: run privwatch locally on every fixture and print the Slack channel it produced
 demo: tools
@@ -66,6 +67,13 @@ deploy: tools zip
 
 destroy: tools
 	scripts/deploy.sh destroy $(ACCOUNT)
+
+## deploy-org: organization mode from infra/orgs/$(ORG).env: the hub, a service-managed StackSet of spokes, the management account's spokes
+deploy-org: tools zip
+	scripts/deploy-org.sh deploy $(ORG)
+
+destroy-org: tools
+	scripts/deploy-org.sh destroy $(ORG)
 
 redrive: tools
 	scripts/deploy.sh redrive $(ACCOUNT)

@@ -12,7 +12,8 @@ in the patterns get the account's values:
 and, with DEPLOY_ROLE_ARN set, the rules that spare the deployer leave its changes out. The line
 marked `# privwatch:code` gets the absolute path of the function's zip.
 
-usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…"
+usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…" [--admin-roles-only]
+(--admin-roles-only: only the rules that match admin roles — an OU's additional roles.)
 (EXISTING_SECRET_ARN and DEPLOY_ROLE_ARN are read from the environment.)
 """
 
@@ -79,6 +80,14 @@ def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> 
                 "RetryPolicy": RETRY,
                 "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}},
             }]
+        elif target == "org-bus":
+            targets = [{
+                "Id": "hub-bus",
+                "Arn": {"Ref": "HubBusArn"},
+                "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+                "RetryPolicy": RETRY,
+                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+            }]
         else:
             targets = [{
                 "Id": "home-bus",
@@ -99,6 +108,10 @@ def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> 
         }
         if rule["switch"]:
             resource["Condition"] = rule["switch"]
+        if target == "function":
+            # A hub's rules are on its organization bus; a per-account notifier's on the default bus.
+            resource["Properties"]["EventBusName"] = {
+                "Fn::If": ["IsHub", {"Fn::GetAtt": ["HubBus", "Name"]}, {"Ref": "AWS::NoValue"}]}
         resources[rule["id"] + "Rule"] = resource
         if target == "function":
             permission = {
@@ -116,14 +129,17 @@ def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> 
     return resources
 
 
-def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Path, env=os.environ) -> str:
+def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Path, env=os.environ,
+          admin_roles_only=False) -> str:
     rules = json.loads((ROOT / "infra/rules.json").read_text())["rules"]
+    if admin_roles_only:
+        rules = [r for r in rules if "$ADMIN_ROLE" in json.dumps(r["pattern"])]
     values = {
         "$ADMIN_ROLE_ARNS": arns + [{"wildcard": p} for p in patterns],
         "$ADMIN_ROLE_SESSIONS": session_matchers(arns, patterns),
         "$TOKEN_SECRET_IDS": secret_ids(env.get("EXISTING_SECRET_ARN", "")),
     }
-    marker = re.compile(r"^(\s*)# privwatch:rules target=(function|home-bus)\s*$", re.M)
+    marker = re.compile(r"^(\s*)# privwatch:rules target=(function|home-bus|org-bus)\s*$", re.M)
     found = marker.search(template)
     if not found:
         raise SystemExit("synth: no `# privwatch:rules target=…` line in the template")
@@ -139,10 +155,12 @@ def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Pat
 
 def main() -> None:
     template, output, arns, patterns = sys.argv[1:5]
+    admin_roles_only = "--admin-roles-only" in sys.argv[5:]
     if not (arns.split() or patterns.split()):
         raise SystemExit("synth: no admin roles: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS")
     code = ROOT / "target/lambda/arm64/privwatch/bootstrap.zip"
-    text = synth(pathlib.Path(template).read_text(), arns.split(), patterns.split(), code)
+    text = synth(pathlib.Path(template).read_text(), arns.split(), patterns.split(), code,
+                 admin_roles_only=admin_roles_only)
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(output).write_text(text)
 

@@ -9,11 +9,14 @@ cfn-lint --ignore-checks W8001 -- infra/*.yaml
 # The templates as `make deploy` renders them for the example account, too.
 (
   source infra/accounts/example.env
-  for t in notifier forwarder; do
+  for t in notifier forwarder spoke; do
     python3 scripts/synth.py "infra/$t.yaml" "target/infra-lint/$t.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
   done
+  # An OU's additional admin roles: only the admin-role rules (the root-API switch goes unused).
+  python3 scripts/synth.py infra/spoke.yaml target/infra-lint-ou/spoke-ou.yaml "" "*DbAdmin*" --admin-roles-only
 )
 cfn-lint --ignore-checks W3002 -- target/infra-lint/*.yaml
+cfn-lint --ignore-checks W8001 -- target/infra-lint-ou/spoke-ou.yaml
 echo "==> cfn-guard: the IAM, invoke, encryption and failure-path policy"
 if ! [ -x .tools/bin/cfn-guard ] || ! .tools/bin/cfn-guard --version | grep -q "3.2.1"; then
   cargo install --quiet cfn-guard --version 3.2.1 --locked --root .tools
@@ -21,6 +24,7 @@ fi
 .tools/bin/cfn-guard test --rules-file infra/policy/privwatch.guard --test-data infra/policy/privwatch_tests.yaml >target/guard-test.log \
   || { cat target/guard-test.log; exit 1; }
 .tools/bin/cfn-guard validate --rules infra/policy/privwatch.guard \
-  --data target/infra-lint/notifier.yaml --data target/infra-lint/forwarder.yaml --show-summary fail
+  --data target/infra-lint/notifier.yaml --data target/infra-lint/forwarder.yaml \
+  --data target/infra-lint/spoke.yaml --data target/infra-lint-ou/spoke-ou.yaml --show-summary fail
 echo "==> deploy to moto and check"
 scripts/with-moto.sh python -m pytest -q tests/infra

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# make deploy-org|destroy-org ORG=<name>: privwatch for an AWS Organization, from
+# infra/orgs/<name>.env (or ORG_FILE), on AWS's own multi-account machinery:
+#   1. the hub (infra/notifier.yaml with OrganizationId: function, token secret, and an event
+#      bus only the organization may put events on) in the hub account;
+#   2. a service-managed StackSet with automatic deployment putting infra/spoke.yaml (the rules
+#      and a heartbeat, targeting the hub bus directly) into every account of TARGET_OUS and
+#      every region of REGIONS — plus one per OU with its own admin roles (OU_ADMIN_ROLE_PATTERNS);
+#   3. the same spoke as plain stacks in the management account, where StackSets never deploy.
+# Honours AWS_ENDPOINT_URL (then profiles are not used), so it runs against moto too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action="${1:?usage: deploy-org.sh deploy|destroy ORG}"
+org="${2:?usage: deploy-org.sh deploy|destroy ORG}"
+file="${ORG_FILE:-infra/orgs/$org.env}"
+[ -f "$file" ] || { echo "deploy-org: $file not found: copy infra/orgs/example.env and fill it in" >&2; exit 2; }
+
+unset HUB_PROFILE MANAGEMENT_PROFILE CALL_AS HUB_REGION ORGANIZATION_ID TARGET_OUS REGIONS \
+  SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN ADMIN_ROLE_ARNS ADMIN_ROLE_PATTERNS \
+  OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE FALLBACK_MENTION ESCALATION_MENTION \
+  OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL FUNCTION_NAME DEPLOY_BUCKET
+# shellcheck disable=SC1090
+source "$file"
+: "${FUNCTION_NAME:=privwatch}" "${CALL_AS:=SELF}" "${TARGET_OUS:=root}" "${CHANNEL_ROUTES:=}"
+: "${ACCOUNT_NAMES:=}" "${ORG_READ_ROLE_ARN:=}" "${ADMIN_ROLE_ARNS:=}" "${ADMIN_ROLE_PATTERNS:=}"
+: "${OU_ADMIN_ROLE_PATTERNS:=}" "${HEARTBEAT_MINUTES:=60}" "${MESSAGE_LANGUAGE:=en}"
+: "${FALLBACK_MENTION:=<!here>}" "${ESCALATION_MENTION:=}" "${OIDC_OWNERS:=}" "${EXISTING_SECRET_ARN:=}"
+: "${DEPLOY_ROLE_ARN:=}" "${ALARM_EMAIL:=}" "${DEPLOY_BUCKET:=}" "${ORGANIZATION_ID:=}"
+for required in HUB_REGION REGIONS SLACK_CHANNEL_ID; do
+  [ -n "${!required:-}" ] || { echo "deploy-org: $required is not set in $file" >&2; exit 2; }
+done
+case "$CALL_AS" in SELF|DELEGATED_ADMIN) ;; *) echo "deploy-org: CALL_AS must be SELF or DELEGATED_ADMIN" >&2; exit 2 ;; esac
+if [ -z "$ADMIN_ROLE_ARNS$ADMIN_ROLE_PATTERNS" ]; then
+  echo "deploy-org: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS in $file (which roles are admin roles)" >&2
+  exit 2
+fi
+
+hub=() mgmt=()
+if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+  echo "deploy-org: using the AWS endpoint $AWS_ENDPOINT_URL"
+else
+  [ -n "${HUB_PROFILE:-}" ] && hub=(--profile "$HUB_PROFILE")
+  [ -n "${MANAGEMENT_PROFILE:-}" ] && mgmt=(--profile "$MANAGEMENT_PROFILE")
+fi
+hub_stack="$FUNCTION_NAME-hub"
+stack_set="$FUNCTION_NAME-spokes"
+spoke_stack="$FUNCTION_NAME-spoke"
+
+# Every OU's extra patterns, and all patterns together (the hub's rules must let them all in).
+all_patterns="$ADMIN_ROLE_PATTERNS"
+IFS=';' read -r -a ou_extras <<<"$OU_ADMIN_ROLE_PATTERNS"
+for entry in "${ou_extras[@]}"; do
+  [ -z "${entry// }" ] && continue
+  case "$entry" in ou-*=*|r-*=*) ;; *) echo "deploy-org: OU_ADMIN_ROLE_PATTERNS entry '$entry' is not <ou id>=<pattern> …" >&2; exit 2 ;; esac
+  all_patterns="$all_patterns ${entry#*=}"
+done
+
+resolve_org() {
+  if [ -z "$ORGANIZATION_ID" ]; then
+    ORGANIZATION_ID=$(aws "${mgmt[@]}" organizations describe-organization --query Organization.Id --output text)
+  fi
+  local root
+  root=$(aws "${mgmt[@]}" organizations list-roots --query 'Roots[0].Id' --output text)
+  targets=()
+  for ou in $TARGET_OUS; do
+    [ "$ou" = root ] && ou="$root"
+    targets+=("$ou")
+  done
+  management_account=$(aws "${mgmt[@]}" sts get-caller-identity --query Account --output text)
+}
+
+# Waits for a StackSet operation (they run asynchronously in AWS).
+wait_operation() { # operation-id
+  local status
+  for _ in $(seq 1 360); do
+    status=$(aws "${mgmt[@]}" cloudformation describe-stack-set-operation --stack-set-name "$1" \
+      --operation-id "$2" --call-as "$CALL_AS" --region "$HUB_REGION" --query StackSetOperation.Status --output text 2>/dev/null || echo UNKNOWN)
+    case "$status" in
+      SUCCEEDED|UNKNOWN) return 0 ;;
+      FAILED|STOPPED) echo "deploy-org: StackSet operation $2 on $1 $status" >&2; return 1 ;;
+    esac
+    sleep 5
+  done
+  echo "deploy-org: StackSet operation $2 on $1 still running after 30 minutes" >&2
+  return 1
+}
+
+# Creates or updates a service-managed StackSet with automatic deployment and puts its instances
+# into every account of the given OUs × REGIONS.
+stack_set() { # name template-file function-name heartbeat(true|false) ous…
+  local name="$1" template="$2" function_name="$3" heartbeat="$4"
+  shift 4
+  local params=(
+    "ParameterKey=FunctionName,ParameterValue=$function_name"
+    "ParameterKey=HubBusArn,ParameterValue=$hub_bus_arn"
+    "ParameterKey=HeartbeatMinutes,ParameterValue=$HEARTBEAT_MINUTES"
+    "ParameterKey=SendHeartbeat,ParameterValue=$heartbeat"
+  )
+  local common=(--stack-set-name "$name" --call-as "$CALL_AS" --region "$HUB_REGION")
+  local op
+  if aws "${mgmt[@]}" cloudformation describe-stack-set "${common[@]}" >/dev/null 2>&1; then
+    echo "==> updating the StackSet $name"
+    op=$(aws "${mgmt[@]}" cloudformation update-stack-set "${common[@]}" \
+      --template-body "file://$template" --capabilities CAPABILITY_IAM --parameters "${params[@]}" \
+      --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false \
+      --query OperationId --output text)
+    wait_operation "$name" "$op"
+  else
+    echo "==> creating the StackSet $name (service-managed, automatic deployment)"
+    aws "${mgmt[@]}" cloudformation create-stack-set "${common[@]}" \
+      --template-body "file://$template" --capabilities CAPABILITY_IAM --parameters "${params[@]}" \
+      --permission-model SERVICE_MANAGED --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false \
+      --description "privwatch spokes: rules and a heartbeat to the hub bus $hub_bus_arn" >/dev/null
+  fi
+  echo "==> instances of $name in OUs $* × regions $REGIONS"
+  # shellcheck disable=SC2086
+  if op=$(aws "${mgmt[@]}" cloudformation create-stack-instances "${common[@]}" \
+      --deployment-targets "OrganizationalUnitIds=$(IFS=,; echo "$*")" --regions $REGIONS \
+      --operation-preferences FailureTolerancePercentage=10,MaxConcurrentPercentage=50,RegionConcurrencyType=PARALLEL \
+      --query OperationId --output text 2>target/deploy-org-instances.log); then
+    wait_operation "$name" "$op"
+  else
+    echo "    (instances already there: the update above reached them) $(head -c 300 target/deploy-org-instances.log)"
+  fi
+}
+
+deploy() {
+  local zip=target/lambda/arm64/privwatch/bootstrap.zip
+  [ -f "$zip" ] || { echo "deploy-org: $zip is missing: run make zip (make deploy-org does)" >&2; exit 2; }
+  resolve_org
+  local hub_account bucket
+  hub_account=$(aws "${hub[@]}" sts get-caller-identity --query Account --output text)
+  hub_bus_arn="arn:aws:events:$HUB_REGION:$hub_account:event-bus/$FUNCTION_NAME-hub"
+  bucket="${DEPLOY_BUCKET:-$FUNCTION_NAME-deploy-$hub_account-$HUB_REGION}"
+  if ! aws "${hub[@]}" s3api head-bucket --bucket "$bucket" --region "$HUB_REGION" >/dev/null 2>&1; then
+    echo "==> creating the deploy bucket s3://$bucket"
+    if [ "$HUB_REGION" = us-east-1 ]; then
+      aws "${hub[@]}" s3api create-bucket --bucket "$bucket" --region "$HUB_REGION" >/dev/null
+    else
+      aws "${hub[@]}" s3api create-bucket --bucket "$bucket" --region "$HUB_REGION" \
+        --create-bucket-configuration "LocationConstraint=$HUB_REGION" >/dev/null
+    fi
+  fi
+
+  echo "==> rendering the templates for $org (target/infra/org-$org/)"
+  local out="target/infra/org-$org"
+  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN
+  python3 scripts/synth.py infra/notifier.yaml "$out/hub.yaml" "$ADMIN_ROLE_ARNS" "$all_patterns"
+  python3 scripts/synth.py infra/spoke.yaml "$out/spoke.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
+
+  echo "==> uploading the function ($zip)"
+  aws "${hub[@]}" cloudformation package --region "$HUB_REGION" --template-file "$out/hub.yaml" \
+    --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME" --output-template-file "$out/hub.packaged.yaml" >/dev/null
+
+  local role_args=()
+  [ -n "$DEPLOY_ROLE_ARN" ] && role_args=(--role-arn "$DEPLOY_ROLE_ARN")
+  echo "==> deploying the hub $hub_stack in $HUB_REGION (organization $ORGANIZATION_ID)"
+  aws "${hub[@]}" cloudformation deploy --region "$HUB_REGION" --stack-name "$hub_stack" \
+    --template-file "$out/hub.packaged.yaml" "${role_args[@]}" \
+    --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+    --parameter-overrides \
+      "FunctionName=$FUNCTION_NAME" \
+      "SlackChannelId=$SLACK_CHANNEL_ID" \
+      "MessageLanguage=$MESSAGE_LANGUAGE" \
+      "FallbackMention=$FALLBACK_MENTION" \
+      "EscalationMention=$ESCALATION_MENTION" \
+      "ExistingSecretArn=$EXISTING_SECRET_ARN" \
+      "OidcOwners=$OIDC_OWNERS" \
+      "DeployRoleArn=$DEPLOY_ROLE_ARN" \
+      "AlarmEmail=$ALARM_EMAIL" \
+      "OrganizationId=$ORGANIZATION_ID" \
+      "SpokeRegions=$(tr ' ' ',' <<<"$REGIONS")" \
+      "HeartbeatMinutes=$HEARTBEAT_MINUTES" \
+      "ChannelRoutes=$CHANNEL_ROUTES" \
+      "AccountNames=$ACCOUNT_NAMES" \
+      "OrgReadRoleArn=$ORG_READ_ROLE_ARN"
+  # (A bus policy set by the template is what AWS applies; moto drops it, so the emulator gets
+  # the same statement through the API.)
+  if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+    aws events put-permission --region "$HUB_REGION" --event-bus-name "$FUNCTION_NAME-hub" \
+      --action events:PutEvents --principal '*' --statement-id privwatch-organization \
+      --condition "Type=StringEquals,Key=aws:PrincipalOrgID,Value=$ORGANIZATION_ID"
+  fi
+
+  stack_set "$stack_set" "$out/spoke.yaml" "$FUNCTION_NAME" true "${targets[@]}"
+  for entry in "${ou_extras[@]}"; do
+    [ -z "${entry// }" ] && continue
+    local ou="${entry%%=*}" patterns="${entry#*=}"
+    python3 scripts/synth.py infra/spoke.yaml "$out/spoke-$ou.yaml" "" "$patterns" --admin-roles-only
+    stack_set "$FUNCTION_NAME-spokes-$ou" "$out/spoke-$ou.yaml" "$FUNCTION_NAME-$ou" false "$ou"
+  done
+
+  for region in $REGIONS; do
+    echo "==> deploying $spoke_stack in the management account $management_account, $region"
+    aws "${mgmt[@]}" cloudformation deploy --region "$region" --stack-name "$spoke_stack" \
+      --template-file "$out/spoke.yaml" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+      --parameter-overrides "FunctionName=$FUNCTION_NAME" "HubBusArn=$hub_bus_arn" \
+        "HeartbeatMinutes=$HEARTBEAT_MINUTES" "SendHeartbeat=true"
+  done
+
+  local secret="${EXISTING_SECRET_ARN:-$FUNCTION_NAME/slack-bot-token}"
+  cat <<EOF
+
+privwatch's hub is deployed in account $hub_account ($HUB_REGION), fed by every account of
+$TARGET_OUS in $REGIONS (StackSet $stack_set, automatic deployment) and by the management
+account. Next:
+  1. Put the bot token in the secret (never in a file or a parameter):
+       aws secretsmanager put-secret-value --region $HUB_REGION --secret-id '$secret' \\
+         --secret-string '{"bot_token":"xoxb-…"}'
+  2. Invite the bot to $SLACK_CHANNEL_ID${CHANNEL_ROUTES:+ and to every channel of CHANNEL_ROUTES}.
+  3. Within $HEARTBEAT_MINUTES minutes every spoke's heartbeat fills the pinned coverage message;
+     \`privwatch coverage\` prints it in a terminal.
+EOF
+}
+
+destroy() {
+  resolve_org
+  local name op
+  for name in "$stack_set" $(for entry in "${ou_extras[@]}"; do [ -n "${entry// }" ] && echo "$FUNCTION_NAME-spokes-${entry%%=*}"; done); do
+    echo "==> removing the StackSet $name"
+    # shellcheck disable=SC2086
+    if op=$(aws "${mgmt[@]}" cloudformation delete-stack-instances --stack-set-name "$name" --call-as "$CALL_AS" \
+        --region "$HUB_REGION" --deployment-targets "OrganizationalUnitIds=$(IFS=,; echo "${targets[*]}")" \
+        --regions $REGIONS --no-retain-stacks --query OperationId --output text 2>/dev/null); then
+      wait_operation "$name" "$op" || true
+    fi
+    aws "${mgmt[@]}" cloudformation delete-stack-set --stack-set-name "$name" --call-as "$CALL_AS" --region "$HUB_REGION" || true
+  done
+  for region in $REGIONS; do
+    aws "${mgmt[@]}" cloudformation delete-stack --region "$region" --stack-name "$spoke_stack"
+    aws "${mgmt[@]}" cloudformation wait stack-delete-complete --region "$region" --stack-name "$spoke_stack"
+  done
+  echo "==> deleting the hub $hub_stack"
+  aws "${hub[@]}" cloudformation delete-stack --region "$HUB_REGION" --stack-name "$hub_stack"
+  aws "${hub[@]}" cloudformation wait stack-delete-complete --region "$HUB_REGION" --stack-name "$hub_stack"
+  echo "privwatch's organization deployment is removed (the deploy bucket and a retained secret are left)."
+}
+
+case "$action" in
+  deploy) deploy ;;
+  destroy) destroy ;;
+  *) echo "usage: deploy-org.sh deploy|destroy ORG" >&2; exit 2 ;;
+esac
