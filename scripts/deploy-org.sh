@@ -217,19 +217,27 @@ EOF
 destroy() {
   resolve_org
   local name op
-  for name in "$stack_set" $(for entry in "${ou_extras[@]}"; do [ -n "${entry// }" ] && echo "$FUNCTION_NAME-spokes-${entry%%=*}"; done); do
-    echo "==> removing the StackSet $name"
-    # shellcheck disable=SC2086
-    if op=$(aws "${mgmt[@]}" cloudformation delete-stack-instances --stack-set-name "$name" --call-as "$CALL_AS" \
-        --region "$HUB_REGION" --deployment-targets "OrganizationalUnitIds=$(IFS=,; echo "${targets[*]}")" \
-        --regions $REGIONS --no-retain-stacks --query OperationId --output text 2>/dev/null); then
-      wait_operation "$name" "$op" || true
-    fi
-    aws "${mgmt[@]}" cloudformation delete-stack-set --stack-set-name "$name" --call-as "$CALL_AS" --region "$HUB_REGION" || true
-  done
+  # (The management account's spokes first: moto, unlike AWS, also puts StackSet instances into
+  # the management account, and the two would share a queue there.)
   for region in $REGIONS; do
     aws "${mgmt[@]}" cloudformation delete-stack --region "$region" --stack-name "$spoke_stack"
     aws "${mgmt[@]}" cloudformation wait stack-delete-complete --region "$region" --stack-name "$spoke_stack"
+  done
+
+  for name in "$stack_set" $(for entry in "${ou_extras[@]}"; do [ -n "${entry// }" ] && echo "$FUNCTION_NAME-spokes-${entry%%=*}"; done); do
+    echo "==> removing the StackSet $name"
+    local where=(--deployment-targets "OrganizationalUnitIds=$(IFS=,; echo "${targets[*]}")")
+    if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+      # moto ignores DeploymentTargets when deleting instances: name their accounts instead.
+      where=(--accounts $(aws cloudformation list-stack-instances --stack-set-name "$name" --region "$HUB_REGION" \
+        --query 'Summaries[].Account' --output text | tr '\t' '\n' | sort -u))
+    fi
+    # shellcheck disable=SC2086
+    if op=$(aws "${mgmt[@]}" cloudformation delete-stack-instances --stack-set-name "$name" --call-as "$CALL_AS" \
+        --region "$HUB_REGION" "${where[@]}" --regions $REGIONS --no-retain-stacks --query OperationId --output text); then
+      wait_operation "$name" "$op"
+    fi
+    aws "${mgmt[@]}" cloudformation delete-stack-set --stack-set-name "$name" --call-as "$CALL_AS" --region "$HUB_REGION"
   done
   echo "==> deleting the hub $hub_stack"
   aws "${hub[@]}" cloudformation delete-stack --region "$HUB_REGION" --stack-name "$hub_stack"
