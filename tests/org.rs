@@ -281,3 +281,116 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
         1
     );
 }
+
+/// The real `aws-sdk-organizations` client against moto: the hub reads the organization's
+/// accounts (their names) and OUs, and routes an account by its OU.
+#[tokio::test]
+async fn the_organization_is_read_with_the_sdk_and_routes_by_ou() {
+    use aws_sdk_organizations::config::{BehaviorVersion, Credentials, Region};
+    let url = match std::env::var("PRIVWATCH_MOTO_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
+                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is (make test starts moto)"
+            );
+            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include Organizations");
+            return;
+        }
+    };
+    let client = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .build(),
+    );
+    if client.describe_organization().send().await.is_err() {
+        client
+            .create_organization()
+            .send()
+            .await
+            .expect("an organization in moto");
+    }
+    let root = client.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let ou = client
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name(format!("team-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .organizational_unit()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let created = client
+        .create_account()
+        .account_name("payments-prod")
+        .email(format!("payments+{}@example.com", std::process::id()))
+        .send()
+        .await
+        .unwrap();
+    let account = created
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_string();
+    client
+        .move_account()
+        .account_id(&account)
+        .source_parent_id(&root)
+        .destination_parent_id(&ou)
+        .send()
+        .await
+        .unwrap();
+
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            channels: vec![DEMO_CHANNEL.to_string(), TEAM_CHANNEL.to_string()],
+            ..SandboxConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let token = TokenSetting::Env(DEMO_TOKEN.to_string());
+    let routes = format!("{ou}={TEAM_CHANNEL}");
+    let config = config_with(
+        &sandbox,
+        token.clone(),
+        &[
+            ("ORGANIZATION_ID", "o-exampleorg1"),
+            ("CHANNEL_ROUTES", &routes),
+        ],
+    );
+    let mut app = app_from(config, token, None);
+    app.org = Some(privwatch::org::Org::new(client, true));
+
+    let snapshot = app.org.as_ref().unwrap().snapshot().await.expect("read");
+    assert_eq!(snapshot.name_of(&account), Some("payments-prod"));
+    assert_eq!(
+        snapshot.ous[&account].first(),
+        Some(&ou),
+        "its OU, innermost first"
+    );
+    assert_eq!(app.org_units_of(&account).await.first(), Some(&ou));
+
+    let mut event = fixture("root-signin-success-mfa.json");
+    event["account"] = json!(account);
+    handle(&app, &event, deadline(10)).await.unwrap();
+    let notices = sandbox.top_level(TEAM_CHANNEL);
+    assert_eq!(notices.len(), 1, "routed by its OU");
+    let text = all_texts(&notices[0]).join("\n");
+    assert!(
+        text.contains(&format!("{account} (payments-prod)")),
+        "{text}"
+    );
+    assert!(sandbox.top_level(DEMO_CHANNEL).is_empty());
+}
