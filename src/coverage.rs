@@ -222,13 +222,7 @@ pub async fn heartbeat(
     let channel = app.config.channel_for(account, &ous);
     let token = app.tokens.get().await?;
     let bot = app.bot_user(&token, deadline).await?;
-    let cx = &Cx {
-        app,
-        token: &token,
-        bot,
-        channel,
-        deadline,
-    };
+    let cx = &Cx::new(app, &token, bot, channel, deadline);
     let (message, mut payload) = coverage_message(cx).await?;
     let mut report = CoverageReport {
         heard: 1,
@@ -252,13 +246,7 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
     let expected_accounts = expected_accounts(app).await;
     let mut report = CoverageReport::default();
     for channel in app.config.channels() {
-        let cx = &Cx {
-            app,
-            token: &token,
-            bot,
-            channel,
-            deadline,
-        };
+        let cx = &Cx::new(app, &token, bot, channel, deadline);
         let mut expected = Vec::new();
         for account in &expected_accounts {
             let ous = app.org_units_of(account).await;
@@ -457,13 +445,7 @@ pub async fn table(app: &App) -> Result<String, crate::HandleError> {
     let wording = app.wording().await;
     let mut out = String::new();
     for channel in app.config.channels() {
-        let cx = &Cx {
-            app,
-            token: &token,
-            bot,
-            channel,
-            deadline,
-        };
+        let cx = &Cx::new(app, &token, bot, channel, deadline);
         let (message, payload) = coverage_message(cx).await?;
         out.push_str(&format!("channel {channel}"));
         if message.is_none() {

@@ -90,13 +90,7 @@ async fn deliver_with(
     deadline: Instant,
 ) -> Result<Delivery, SlackError> {
     let bot = app.bot_user(token, deadline).await?;
-    let cx = &Cx {
-        app,
-        token,
-        bot,
-        channel,
-        deadline,
-    };
+    let cx = &Cx::new(app, token, bot, channel, deadline);
     let (place, mention) = tokio::join!(find_place(cx, u), mention_for(cx, u));
     let wording = &*app.wording().await;
     let settle = app.slack.write_settle();

@@ -151,6 +151,24 @@ pub(crate) struct Cx<'a> {
     pub deadline: Instant,
 }
 
+impl<'a> Cx<'a> {
+    pub fn new(
+        app: &'a App,
+        token: &'a token::BotToken,
+        bot: &'a slack::BotUser,
+        channel: &'a str,
+        deadline: Instant,
+    ) -> Self {
+        Cx {
+            app,
+            token,
+            bot,
+            channel,
+            deadline,
+        }
+    }
+}
+
 /// Why an invocation failed. Lambda retries a failed invocation, then hands it to the
 /// on-failure destination: nothing is silently dropped.
 #[derive(Debug, thiserror::Error)]

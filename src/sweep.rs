@@ -134,13 +134,7 @@ async fn sweep_with(
     deadline: Instant,
 ) -> Result<SweepReport, SlackError> {
     let bot = app.bot_user(token, deadline).await?;
-    let cx = &Cx {
-        app,
-        token,
-        bot,
-        channel,
-        deadline,
-    };
+    let cx = &Cx::new(app, token, bot, channel, deadline);
     let now = chrono::Utc::now().timestamp();
     let oldest = Ts::from_seconds(now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();

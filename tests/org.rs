@@ -63,8 +63,9 @@ fn sign_in(i: usize, region: &str, n: usize, at: i64) -> Value {
     e
 }
 
-async fn hub() -> (Sandbox, privwatch::App) {
-    let sandbox = Sandbox::start(
+/// The sandbox with the default channel and the team's.
+async fn two_channels() -> Sandbox {
+    Sandbox::start(
         SandboxConfig {
             channels: vec![DEMO_CHANNEL.to_string(), TEAM_CHANNEL.to_string()],
             ..SandboxConfig::default()
@@ -72,7 +73,11 @@ async fn hub() -> (Sandbox, privwatch::App) {
         0,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn hub() -> (Sandbox, privwatch::App) {
+    let sandbox = two_channels().await;
     // The organization as ACCOUNT_NAMES lists it (one more account than sends anything).
     let names: Vec<String> = (0..=ACCOUNTS)
         .map(|i| format!("{}=acct-{i:02}", account(i)))
@@ -351,15 +356,7 @@ async fn the_organization_is_read_with_the_sdk_and_routes_by_ou() {
         .await
         .unwrap();
 
-    let sandbox = Sandbox::start(
-        SandboxConfig {
-            channels: vec![DEMO_CHANNEL.to_string(), TEAM_CHANNEL.to_string()],
-            ..SandboxConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let sandbox = two_channels().await;
     let token = TokenSetting::Env(DEMO_TOKEN.to_string());
     let routes = format!("{ou}={TEAM_CHANNEL}");
     let config = config_with(
