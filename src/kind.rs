@@ -563,7 +563,7 @@ impl Kind {
                     Rule {
                         id: "AlarmTamperingRole",
                         name: "alarm-role",
-                        description: "privwatch's function role changed or deleted (IAM: recorded in us-east-1).",
+                        description: "privwatch's function role (the notifier's or the hub's) changed or deleted (IAM: recorded in us-east-1).",
                         read_only: false,
                         switch: None,
                         spares_deployer: true,
@@ -571,7 +571,8 @@ impl Kind {
                             "detail": {"eventSource": ["iam.amazonaws.com"],
                                        "eventName": ["PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
                                                      "UpdateAssumeRolePolicy", "DeleteRole", "PutRolePermissionsBoundary"],
-                                       "requestParameters": {"roleName": [{"prefix": "${FunctionName}-notifier-FunctionRole-"}]}}}"#,
+                                       "requestParameters": {"roleName": [{"prefix": "${FunctionName}-notifier-FunctionRole-"},
+                                                                          {"prefix": "${FunctionName}-hub-FunctionRole-"}]}}}"#,
                     },
                     Rule {
                         id: "AlarmTamperingSecret",

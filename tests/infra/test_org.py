@@ -162,3 +162,10 @@ def test_a_heartbeat_event_reaches_the_hub_rule(deployed):
     }
     matched = [n for n, r in rules.items() if EventPattern.load(r["EventPattern"]).matches_event(event)]
     assert matched == [f"{NAME}-heartbeats"]
+
+
+def test_the_tampering_rule_names_the_hubs_function_role(deployed):
+    role_name = client("lambda").get_function(FunctionName=NAME)["Configuration"]["Role"].split("/")[-1]
+    (rule,) = [r for r in RULES if r["id"] == "AlarmTamperingRole"]
+    prefixes = [m["prefix"].replace("${FunctionName}", NAME) for m in rule["pattern"]["detail"]["requestParameters"]["roleName"]]
+    assert any(role_name.startswith(p) for p in prefixes), (role_name, prefixes)
