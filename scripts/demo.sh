@@ -75,8 +75,8 @@ for file in fixtures/*.json fixtures/malformed/*.json; do
 done
 
 echo
-echo "==> the justification loop: alice uses the admin role twice more, bob answers in his thread,"
-echo "    31 minutes pass, and the scheduled sweep runs"
+echo "==> the justification loop: alice uses the admin role twice more, bob answers in his thread"
+echo "    (purpose and ticket), alice in hers (no ticket), 31 minutes pass, and the scheduled sweep runs"
 for n in 1 2; do
   python3 - "$n" >"$LOG_DIR/alice-again-$n.json" <<'PY'
 import json, sys
@@ -101,6 +101,16 @@ for m in state["channels"]["C0PRIVWATCH"]:
 curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
   -d "{\"user\":\"U02BOB\",\"thread_ts\":\"$bob_ts\",\"text\":\"Rotating the KMS keys for INC-7: <https://tickets.example/INC-7>\"}" >/dev/null
 echo "  ✓ bob answered in his thread"
+alice_ts=$(curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c '
+import json, sys
+state = json.load(sys.stdin)
+for m in state["channels"]["C0PRIVWATCH"]:
+    p = (m.get("metadata") or {}).get("event_payload", {})
+    if m["thread_ts"] is None and p.get("principal") == "alice@example.com" and p.get("kind") == "admin_role_via_saml":
+        print(m["ts"]); break')
+curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
+  -d "{\"user\":\"U01ALICE\",\"thread_ts\":\"$alice_ts\",\"text\":\"ok, that was me\"}" >/dev/null
+echo "  ✓ alice answered in hers, without a ticket"
 curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/age" -d '{"secs":1860}'
 answer=$(cargo lambda invoke privwatch --data-file fixtures/schedule/sweep.json -A 127.0.0.1 -P "$WATCH_PORT" 2>&1) \
   || { echo "  ✗ the sweep failed: $answer"; failures=$((failures + 1)); }

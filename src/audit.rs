@@ -2,9 +2,9 @@
 //! row per privileged use — what an auditor asks for. Reads Slack with the same token source as
 //! the Lambda; progress goes to stderr, rows to stdout.
 
+use crate::justification;
 use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
-use crate::mrkdwn::{first_url, plain_text};
-use crate::slack::{written_by_person, BotUser, SlackError, Ts};
+use crate::slack::{BotUser, SlackError, Ts};
 use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
@@ -54,32 +54,23 @@ pub fn rows_for_thread(
     notice: &Value,
     thread: &[Value],
     bot_user: &BotUser,
+    ticket_pattern: Option<&regex::Regex>,
     permalink: &str,
 ) -> Vec<AuditRow> {
     let Some(payload) = payload_of::<NoticePayload>(notice, NOTICE_EVENT_TYPE) else {
         return Vec::new();
     };
     let notice_ts = notice["ts"].as_str().unwrap_or_default();
-    let human: Vec<&Value> = thread
-        .iter()
-        .filter(|m| m["ts"].as_str() != Some(notice_ts))
-        .filter(|m| written_by_person(m) && m["user"].as_str() != Some(bot_user.0.as_str()))
-        .collect();
-    let justification = human
-        .first()
-        .map(|m| plain_text(m["text"].as_str().unwrap_or_default()))
-        .unwrap_or_default();
-    let ticket_url = human
-        .iter()
-        .find_map(|m| first_url(m["text"].as_str().unwrap_or_default()))
-        .unwrap_or_default();
-    let mut replied_by: Vec<String> = Vec::new();
-    for m in &human {
-        let user = m["user"].as_str().unwrap_or_default().to_string();
-        if !replied_by.contains(&user) {
-            replied_by.push(user);
-        }
-    }
+    // The same rule as the sweep's: a person's purpose and a ticket URL (TICKET_URL_PATTERN).
+    let reading = justification::read(thread, notice_ts, bot_user, ticket_pattern);
+    let justified = matches!(
+        justification::judge(thread, notice_ts, bot_user, ticket_pattern),
+        justification::Verdict::Justified(_)
+    );
+    let (justification, ticket_url, replied_by) = match reading {
+        Some(r) => (r.purpose, r.ticket_url.unwrap_or_default(), r.replied_by),
+        None => (String::new(), String::new(), Vec::new()),
+    };
     let row = |event_id: &str, time: i64, kind: &str, role: &str, ip: &str| AuditRow {
         time: rfc3339(time),
         account: payload.account.clone(),
@@ -88,7 +79,7 @@ pub fn rows_for_thread(
         role: role.to_string(),
         source_ip: ip.to_string(),
         event_id: event_id.to_string(),
-        justified: !human.is_empty(),
+        justified,
         justification: justification.clone(),
         ticket_url: ticket_url.clone(),
         replied_by: replied_by.join(" "),
@@ -176,7 +167,13 @@ async fn export_channel(
             .slack
             .permalink(token, channel, &notice.ts, Instant::now() + CALL_BUDGET)
             .await?;
-        rows.extend(rows_for_thread(&notice.raw, &thread, bot_user, &permalink));
+        rows.extend(rows_for_thread(
+            &notice.raw,
+            &thread,
+            bot_user,
+            app.config.ticket_pattern.as_ref(),
+            &permalink,
+        ));
         if (i + 1) % 20 == 0 || i + 1 == notices.len() {
             progress(&format!("threads read: {}/{}", i + 1, notices.len()));
         }
@@ -289,16 +286,15 @@ mod tests {
             &notice,
             &thread,
             &BotUser("UBOT".into()),
+            None,
             "https://slack/p1",
         );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].event_id, "e1");
         assert_eq!(rows[0].time, "2026-11-01T10:00:00Z");
         assert!(rows[0].justified);
-        assert_eq!(
-            rows[0].justification,
-            "Rotating keys, see https://tickets.example/T-1 & done"
-        );
+        // The purpose without the URL, and the ticket apart.
+        assert_eq!(rows[0].justification, "Rotating keys, see & done");
         assert_eq!(rows[0].ticket_url, "https://tickets.example/T-1");
         assert_eq!(rows[0].replied_by, "U1");
         assert_eq!(rows[1].event_id, "e2");
@@ -312,6 +308,7 @@ mod tests {
             &notice,
             std::slice::from_ref(&notice),
             &BotUser("UBOT".into()),
+            None,
             "",
         );
         assert!(!rows[0].justified && rows[0].justification.is_empty());

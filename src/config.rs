@@ -68,6 +68,9 @@ pub struct Config {
     pub heartbeat: Duration,
     /// `SPOKE_REGIONS`: the regions every account is expected to send heartbeats from.
     pub spoke_regions: Vec<String>,
+    /// `TICKET_URL_PATTERN`: what a ticket URL looks like (the whole URL must match); `None`:
+    /// any http(s) URL.
+    pub ticket_pattern: Option<regex::Regex>,
 }
 
 impl Config {
@@ -268,6 +271,15 @@ impl Config {
             .filter(|r| !r.is_empty())
             .map(str::to_string)
             .collect();
+        let ticket_pattern = match get("TICKET_URL_PATTERN") {
+            None => None,
+            Some(pattern) => Some(regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "TICKET_URL_PATTERN",
+                    why: format!("{pattern:?} is not a regular expression: {e}"),
+                }
+            })?),
+        };
         let function_name =
             get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
         let secret_arn = match &token {
@@ -302,6 +314,7 @@ impl Config {
             org_read_role: get("ORG_READ_ROLE_ARN"),
             heartbeat: Duration::from_secs(heartbeat_minutes * 60),
             spoke_regions,
+            ticket_pattern,
         })
     }
 }

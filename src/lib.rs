@@ -11,6 +11,7 @@ pub mod config;
 pub mod coverage;
 pub mod deliver;
 pub mod detect;
+pub mod justification;
 pub mod kind;
 pub mod metadata;
 pub mod mrkdwn;

@@ -12,6 +12,8 @@ pub const NOTICE_EVENT_TYPE: &str = "privileged_use";
 pub const LINE_EVENT_TYPE: &str = "privileged_use_reply";
 /// The escalation reply of the chase.
 pub const ESCALATION_EVENT_TYPE: &str = "privileged_use_escalation";
+/// The reply asking a person who answered for the ticket URL (or the purpose) their answer lacks.
+pub const TICKET_ASK_EVENT_TYPE: &str = "privileged_use_ticket_ask";
 
 /// Event IDs kept in a notice's metadata (the rest are still in the thread).
 pub const MAX_EVENT_IDS: usize = 200;
@@ -52,6 +54,8 @@ pub struct NoticePayload {
     pub shared_event_id: String,
     /// The other account's record of that same call, once it joined this notice.
     pub twin_event_id: String,
+    /// A person answered without a ticket URL (or a purpose) and was asked for it once.
+    pub ticket_asked: bool,
 }
 
 impl NoticePayload {

@@ -195,6 +195,7 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
             .map(event_key)
             .unwrap_or_default(),
         twin_event_id: String::new(),
+        ticket_asked: false,
     }
 }
 
@@ -335,6 +336,23 @@ pub fn render_escalation(
             "event_type": ESCALATION_EVENT_TYPE,
             "event_payload": {"event_id": payload.event_id},
         }),
+    }
+}
+
+/// The one reply asking a person for what their answer lacks.
+pub fn render_ticket_ask(
+    mention: &Mention,
+    missing: crate::justification::Missing,
+    wording: &Wording,
+) -> Message {
+    Message {
+        text: wording.ask_missing(&mention.markup(), missing),
+        blocks: None,
+        metadata: json!({"event_type": crate::metadata::TICKET_ASK_EVENT_TYPE,
+        "event_payload": {"missing": match missing {
+            crate::justification::Missing::TicketUrl => "ticket_url",
+            crate::justification::Missing::Purpose => "purpose",
+        }}}),
     }
 }
 

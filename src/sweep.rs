@@ -8,7 +8,10 @@
 //! open notice is reached sooner or later. A notice it cannot act on is skipped and logged; it
 //! does not stop the others. Only a person's reply justifies (not a bot's, not an app's).
 
-use crate::metadata::{payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE};
+use crate::justification::{self, Missing, Verdict};
+use crate::metadata::{
+    payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE, TICKET_ASK_EVENT_TYPE,
+};
 use crate::render;
 use crate::slack::Ts;
 use crate::slack::{BotUser, FoundMessage, SlackError};
@@ -248,9 +251,18 @@ async fn act(
         Need::Nothing => false,
         Need::Escalate => true,
         Need::CheckReplies { overdue } => {
-            if person_replied(cx, &message.ts).await? {
-                mark_justified(cx, message).await?;
-                return Ok(Acted::Justified);
+            let thread = whole_thread(cx, &message.ts).await?;
+            let pattern = cx.app.config.ticket_pattern.as_ref();
+            match justification::judge(&thread, message.ts.as_str(), cx.bot, pattern) {
+                Verdict::Justified(_) => {
+                    mark_justified(cx, message).await?;
+                    return Ok(Acted::Justified);
+                }
+                // A person answered without what counts: asked once, and the chase goes on.
+                Verdict::Incomplete { replier, missing } if !payload.ticket_asked => {
+                    ask_for_what_is_missing(cx, message, &thread, &replier, missing).await?;
+                }
+                Verdict::Incomplete { .. } | Verdict::Unanswered => {}
             }
             overdue
         }
@@ -262,15 +274,50 @@ async fn act(
     Ok(Acted::Escalated)
 }
 
-/// A person (not a bot, not an app, not privwatch) wrote in the thread.
-async fn person_replied(cx: &Cx<'_>, thread_ts: &Ts) -> Result<bool, SlackError> {
-    let (app, token, deadline) = (cx.app, cx.token, cx.deadline);
-    let found = app
-        .slack
-        .replies(token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES)
-        .find(deadline, |m| m.ts != *thread_ts && m.from_person())
-        .await?;
-    Ok(found.is_some())
+/// The whole thread of a notice (an incomplete walk is an error: the notice is skipped).
+async fn whole_thread(cx: &Cx<'_>, thread_ts: &Ts) -> Result<Vec<serde_json::Value>, SlackError> {
+    let mut pages =
+        cx.app
+            .slack
+            .replies(cx.token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES);
+    let mut all = Vec::new();
+    while let Some(messages) = pages.next(cx.deadline).await? {
+        all.extend(messages.into_iter().map(|m| m.raw));
+    }
+    pages.require_complete()?;
+    Ok(all)
+}
+
+/// One reply asking the person who answered for what their answer lacks (the ticket URL, or the
+/// purpose), unless an earlier sweep already asked; then the flag.
+async fn ask_for_what_is_missing(
+    cx: &Cx<'_>,
+    notice_message: &FoundMessage,
+    thread: &[serde_json::Value],
+    replier: &str,
+    missing: Missing,
+) -> Result<(), SlackError> {
+    let asked = thread.iter().any(|m| {
+        m["user"].as_str() == Some(cx.bot.0.as_str())
+            && m["metadata"]["event_type"] == TICKET_ASK_EVENT_TYPE
+    });
+    if !asked {
+        let mention = render::Mention::User(replier.to_string());
+        let message = render::render_ticket_ask(&mention, missing, &cx.app.config.wording);
+        let body = message.to_post_body(cx.channel, Some(&notice_message.ts));
+        match cx
+            .app
+            .slack
+            .post_message(cx.token.expose(), &body, cx.deadline)
+            .await
+        {
+            Ok(_) => {}
+            // Not known to have landed: the next sweep reads the thread again and looks.
+            Err(SlackError::Unconfirmed { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    save_flags(cx, notice_message, |p| p.ticket_asked = true).await
 }
 
 async fn mark_justified(cx: &Cx<'_>, notice_message: &FoundMessage) -> Result<(), SlackError> {

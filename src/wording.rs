@@ -213,6 +213,25 @@ impl Wording {
         }
     }
 
+    /// To a person whose answer lacks the ticket URL (or the purpose).
+    pub fn ask_missing(&self, mention: &str, missing: crate::justification::Missing) -> String {
+        use crate::justification::Missing;
+        match (self.lang, missing) {
+            (Lang::En, Missing::TicketUrl) => format!(
+                "{mention} Thanks. Please add the ticket URL: an answer counts once it has the purpose of the work and the link to its ticket."
+            ),
+            (Lang::En, Missing::Purpose) => format!(
+                "{mention} Thanks. Please add the purpose of the work in a sentence: an answer counts once it has the purpose and the ticket URL."
+            ),
+            (Lang::Ja, Missing::TicketUrl) => format!(
+                "{mention} ありがとうございます。「タスクチケットURL」を追記してください。「作業目的や内容」とチケットのリンクがそろって記入完了となります。"
+            ),
+            (Lang::Ja, Missing::Purpose) => format!(
+                "{mention} ありがとうございます。「作業目的や内容」を追記してください。目的と「タスクチケットURL」がそろって記入完了となります。"
+            ),
+        }
+    }
+
     /// The chase: one reply in an unanswered thread.
     pub fn escalation(&self, mention: &str, minutes: u64) -> String {
         match self.lang {
