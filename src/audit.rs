@@ -198,6 +198,52 @@ async fn whole_thread(
     Ok(all)
 }
 
+/// The rows from the S3 archive (`privwatch audit --from s3`): every use archived since then,
+/// with its justification when the sweep archived one. The archive keeps what Slack may lose
+/// (retention, deleted messages); rows carry no permalink.
+pub async fn export_archive(
+    app: &App,
+    since: Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<AuditRow>, crate::HandleError> {
+    let Some(archive) = &app.archive else {
+        return Ok(Vec::new());
+    };
+    let (uses, justifications) = archive.read_all().await?;
+    progress(&format!(
+        "archive s3://{}: {} uses, {} justifications",
+        archive.bucket(),
+        uses.len(),
+        justifications.len()
+    ));
+    let oldest = Utc::now().timestamp() - since.as_secs() as i64;
+    let mut rows: Vec<AuditRow> = uses
+        .into_iter()
+        // As from Slack, where a notice's time is when privwatch posted it: archived since then.
+        .filter(|u| u.archived_at >= oldest)
+        .map(|u| {
+            let key = crate::metadata::event_key(&u.event_id);
+            let found = justifications.iter().find(|j| j.event_ids.contains(&key));
+            AuditRow {
+                time: u.time,
+                account: u.account,
+                kind: u.kind,
+                principal: u.principal,
+                role: u.role,
+                source_ip: u.source_ip,
+                event_id: u.event_id,
+                justified: found.is_some(),
+                justification: found.map(|j| j.purpose.clone()).unwrap_or_default(),
+                ticket_url: found.map(|j| j.ticket_url.clone()).unwrap_or_default(),
+                replied_by: found.map(|j| j.replied_by.join(" ")).unwrap_or_default(),
+                permalink: String::new(),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+    Ok(rows)
+}
+
 /// RFC 4180 CSV with a header row (the `csv` crate), every value kept as text in a spreadsheet.
 pub fn to_csv(rows: &[AuditRow]) -> String {
     let mut out = csv::WriterBuilder::new()

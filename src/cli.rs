@@ -30,6 +30,10 @@ pub enum Command {
         since: Duration,
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
+        /// Where to read: the S3 archive (the default when ARCHIVE_BUCKET is set) or the Slack
+        /// channels (the default otherwise).
+        #[arg(long, value_enum)]
+        from: Option<Source>,
     },
     /// Print which accounts and regions the hub hears (organization mode): each channel's
     /// coverage message as a table.
@@ -37,6 +41,12 @@ pub enum Command {
     /// Print the EventBridge rules of every kind privwatch reports, as infra/rules.json holds
     /// them (the templates are rendered from it).
     Rules,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    S3,
+    Slack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,7 +70,11 @@ pub async fn run(command: Command) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Audit { since, format } => audit(since, format).await,
+        Command::Audit {
+            since,
+            format,
+            from,
+        } => audit(since, format, from).await,
         Command::Coverage => coverage().await,
     }
 }
@@ -94,12 +108,25 @@ async fn coverage() -> ExitCode {
     }
 }
 
-async fn audit(since: Duration, format: Format) -> ExitCode {
+async fn audit(since: Duration, format: Format, from: Option<Source>) -> ExitCode {
     let app = match app("audit").await {
         Ok(app) => app,
         Err(code) => return code,
     };
-    match privwatch::audit::export(&app, since, |p| eprintln!("audit: {p}")).await {
+    let from = from.unwrap_or(match app.archive {
+        Some(_) => Source::S3,
+        None => Source::Slack,
+    });
+    let progress = |p: &str| eprintln!("audit: {p}");
+    let rows = match from {
+        Source::S3 if app.archive.is_none() => {
+            eprintln!("privwatch audit: --from s3 needs ARCHIVE_BUCKET");
+            return ExitCode::from(2);
+        }
+        Source::S3 => privwatch::audit::export_archive(&app, since, progress).await,
+        Source::Slack => privwatch::audit::export(&app, since, progress).await,
+    };
+    match rows {
         Ok(rows) => {
             let out = match format {
                 Format::Json => privwatch::audit::to_json(&rows),

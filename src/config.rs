@@ -71,6 +71,8 @@ pub struct Config {
     /// `TICKET_URL_PATTERN`: what a ticket URL looks like (the whole URL must match); `None`:
     /// any http(s) URL.
     pub ticket_pattern: Option<regex::Regex>,
+    /// `ARCHIVE_BUCKET`: the S3 bucket every use and justification is archived to.
+    pub archive_bucket: Option<String>,
 }
 
 impl Config {
@@ -315,6 +317,7 @@ impl Config {
             heartbeat: Duration::from_secs(heartbeat_minutes * 60),
             spoke_regions,
             ticket_pattern,
+            archive_bucket: get("ARCHIVE_BUCKET"),
         })
     }
 }

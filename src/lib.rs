@@ -5,6 +5,7 @@
 //! `EventBridge JSON → detect (kind) → PrivilegedUse → wording → render → deliver → Slack`.
 //! [`handle`] is what the Lambda runtime (in `main.rs`) and the tests both call.
 
+pub mod archive;
 pub mod audit;
 pub mod cloudtrail;
 pub mod config;
@@ -40,6 +41,8 @@ pub struct App {
     pub bot: tokio::sync::OnceCell<slack::BotUser>,
     /// The organization (hub mode, `ORGANIZATION_ID`): account names, OUs, who should be heard.
     pub org: Option<org::Org>,
+    /// The S3 archive (`ARCHIVE_BUCKET`).
+    pub archive: Option<archive::Archive>,
 }
 
 impl App {
@@ -51,7 +54,8 @@ impl App {
             .user_agent(concat!("privwatch/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let needs_aws = matches!(config.token, config::TokenSetting::Secret(_))
-            || config.organization_id.is_some();
+            || config.organization_id.is_some()
+            || config.archive_bucket.is_some();
         let aws = match needs_aws {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,
@@ -81,7 +85,23 @@ impl App {
             }
             _ => None,
         };
+        let archive = match (&config.archive_bucket, &aws) {
+            (Some(bucket), Some(aws)) => {
+                // An emulator (AWS_ENDPOINT_URL) answers on one host: address buckets by path.
+                let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+                    || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+                let conf = aws_sdk_s3::config::Builder::from(aws)
+                    .force_path_style(emulated)
+                    .build();
+                Some(archive::Archive::new(
+                    aws_sdk_s3::Client::from_conf(conf),
+                    bucket,
+                ))
+            }
+            _ => None,
+        };
         Ok(App {
+            archive,
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
             tokens: TokenSource::new(config.token.clone(), secrets),
             config,
@@ -180,6 +200,8 @@ pub enum HandleError {
     Token(#[from] token::TokenError),
     #[error(transparent)]
     Slack(#[from] slack::SlackError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
 }
 
 impl HandleError {
@@ -190,6 +212,7 @@ impl HandleError {
             HandleError::Token(_) => "privwatch.TokenUnavailable",
             HandleError::Slack(e) if e.is_transient() => "privwatch.SlackUnavailable",
             HandleError::Slack(_) => "privwatch.SlackRefused",
+            HandleError::Archive(_) => "privwatch.ArchiveUnavailable",
         }
     }
 }
@@ -210,6 +233,25 @@ pub enum Outcome {
     Delivered(deliver::Delivery),
     Swept(sweep::SweepReport),
     Heard(coverage::CoverageReport),
+}
+
+/// A privileged use as the archive keeps it.
+fn use_record(u: &detect::PrivilegedUse, detail: &Value) -> archive::UseRecord {
+    archive::UseRecord {
+        event_id: u.event_id.clone(),
+        kind: u.kind.as_str().to_string(),
+        account: u.account_id.clone(),
+        principal: u.identity.label().to_string(),
+        role: u.role_arn.clone().unwrap_or_default(),
+        source_ip: u.source_ip.clone().unwrap_or_default(),
+        time: u
+            .time
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+        region: u.region.clone().unwrap_or_default(),
+        archived_at: chrono::Utc::now().timestamp(),
+        record: detail.clone(),
+    }
 }
 
 /// Handles one invocation payload. `deadline` is when the work must be finished by.
@@ -249,7 +291,20 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
     };
     let event_id = use_.event_id.clone();
     let kind = use_.kind.as_str();
-    match deliver::deliver(app, &use_, deadline).await {
+    // The archive write runs beside the Slack calls, not after them; either failing fails the
+    // invocation, and the retry completes only what is missing.
+    let archived = async {
+        match &app.archive {
+            Some(archive) => archive
+                .put_use(&use_record(&use_, &record.raw["detail"]))
+                .await
+                .map_err(HandleError::from),
+            None => Ok(()),
+        }
+    };
+    let delivered = tokio::try_join!(deliver::deliver(app, &use_, deadline), archived)
+        .map(|(delivery, ())| delivery);
+    match delivered {
         Ok(delivery) => {
             let outcome = if delivery.reply_existed {
                 "already_delivered"

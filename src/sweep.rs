@@ -210,6 +210,7 @@ async fn sweep_with(
                 actions += 1;
             }
             Ok(Acted::Nothing) => {}
+            Ok(Acted::Deferred) => report.deferred += 1,
             // This notice cannot be acted on (e.g. `cant_update_message`, `message_not_found`, a
             // thread whose paging never ends): the others still get theirs.
             Err(e @ (SlackError::Refused { .. } | SlackError::Incomplete { .. }))
@@ -239,6 +240,8 @@ enum Acted {
     Justified,
     Escalated,
     Nothing,
+    /// Left for the next sweep (the archive could not be written).
+    Deferred,
 }
 
 async fn act(
@@ -254,7 +257,26 @@ async fn act(
             let thread = whole_thread(cx, &message.ts).await?;
             let pattern = cx.app.config.ticket_pattern.as_ref();
             match justification::judge(&thread, message.ts.as_str(), cx.bot, pattern) {
-                Verdict::Justified(_) => {
+                Verdict::Justified(found) => {
+                    // Archived before it is marked: a failed write leaves the notice for the
+                    // next sweep.
+                    if let Some(archive) = &cx.app.archive {
+                        let record = crate::archive::JustificationRecord {
+                            event_ids: payload.event_ids.clone(),
+                            replied_by: found.replied_by,
+                            purpose: found.purpose,
+                            ticket_url: found.ticket_url,
+                            justified_at: chrono::Utc::now().timestamp(),
+                            channel: cx.channel.to_string(),
+                            notice_ts: message.ts.to_string(),
+                        };
+                        if let Err(error) =
+                            archive.put_justification(&payload.event_id, &record).await
+                        {
+                            tracing::warn!(notice_ts = %message.ts, %error, "could not archive a justification; the next sweep tries again");
+                            return Ok(Acted::Deferred);
+                        }
+                    }
                     mark_justified(cx, message).await?;
                     return Ok(Acted::Justified);
                 }

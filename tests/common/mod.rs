@@ -194,6 +194,7 @@ pub fn app_from(
         config,
         bot: Default::default(),
         org: None,
+        archive: None,
     }
 }
 

@@ -1,0 +1,215 @@
+//! The audit record that outlives Slack: with `ARCHIVE_BUCKET` set, each privileged use is
+//! written to S3 as it is delivered (`uses/<event id>.json`, the CloudTrail record with it), and
+//! each justification as the sweep finds it (`justifications/<event id>.json`: who, the purpose,
+//! the ticket URL, when, and every event ID of its notice).
+//!
+//! Append-only: every object is a conditional create (`If-None-Match: *`), keyed by the
+//! CloudTrail event ID, so a retry rewrites nothing — "already there" is success. A write that
+//! fails fails the invocation like a Slack failure; the retry completes only what is missing.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const USES: &str = "uses/";
+const JUSTIFICATIONS: &str = "justifications/";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the S3 archive ({bucket}) could not be {action}: {detail}; the invocation fails so Lambda retries it")]
+pub struct ArchiveError {
+    bucket: String,
+    action: &'static str,
+    detail: String,
+}
+
+/// One privileged use as archived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseRecord {
+    pub event_id: String,
+    pub kind: String,
+    pub account: String,
+    pub principal: String,
+    pub role: String,
+    pub source_ip: String,
+    /// RFC 3339.
+    pub time: String,
+    pub region: String,
+    /// Unix seconds when privwatch archived it.
+    pub archived_at: i64,
+    /// The CloudTrail record (`detail`), as EventBridge delivered it.
+    pub record: Value,
+}
+
+/// One justification as archived (for every event ID of its notice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JustificationRecord {
+    pub event_ids: Vec<String>,
+    pub replied_by: Vec<String>,
+    pub purpose: String,
+    pub ticket_url: String,
+    /// Unix seconds when the sweep found it.
+    pub justified_at: i64,
+    pub channel: String,
+    pub notice_ts: String,
+}
+
+pub struct Archive {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl Archive {
+    pub fn new(client: aws_sdk_s3::Client, bucket: &str) -> Self {
+        Archive {
+            client,
+            bucket: bucket.to_string(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub async fn put_use(&self, record: &UseRecord) -> Result<(), ArchiveError> {
+        self.create(
+            &format!("{USES}{}.json", key_part(&record.event_id)),
+            record,
+        )
+        .await
+    }
+
+    pub async fn put_justification(
+        &self,
+        first_event_id: &str,
+        record: &JustificationRecord,
+    ) -> Result<(), ArchiveError> {
+        self.create(
+            &format!("{JUSTIFICATIONS}{}.json", key_part(first_event_id)),
+            record,
+        )
+        .await
+    }
+
+    /// A conditional create: an object already under `key` (a retry) is left as it is.
+    async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ArchiveError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| self.error("written", e))?;
+        match self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if precondition_failed(&e) => Ok(()),
+            Err(e) => Err(self.error("written", error_text(&e))),
+        }
+    }
+
+    /// Every use and every justification in the archive.
+    pub async fn read_all(
+        &self,
+    ) -> Result<(Vec<UseRecord>, Vec<JustificationRecord>), ArchiveError> {
+        let mut uses = Vec::new();
+        let mut justifications = Vec::new();
+        for (prefix, is_use) in [(USES, true), (JUSTIFICATIONS, false)] {
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.error("listed", error_text(&e)))?;
+                for object in page.contents() {
+                    let Some(key) = object.key() else { continue };
+                    let got = self
+                        .client
+                        .get_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| self.error("read", error_text(&e)))?;
+                    let bytes = got
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| self.error("read", e))?
+                        .into_bytes();
+                    let parsed = if is_use {
+                        serde_json::from_slice(&bytes).map(|u| uses.push(u))
+                    } else {
+                        serde_json::from_slice(&bytes).map(|j| justifications.push(j))
+                    };
+                    parsed.map_err(|e| self.error("read", format!("{key}: {e}")))?;
+                }
+            }
+        }
+        Ok((uses, justifications))
+    }
+
+    fn error(&self, action: &'static str, detail: impl std::fmt::Display) -> ArchiveError {
+        ArchiveError {
+            bucket: self.bucket.clone(),
+            action,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A CloudTrail event ID as a key part: the characters real IDs use kept, anything else
+/// percent-encoded (an untrusted ID can neither leave the prefix nor collide with another).
+pub fn key_part(event_id: &str) -> String {
+    let mut out = String::with_capacity(event_id.len());
+    for b in event_id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// S3's answer to a conditional create of an existing key: `412 Precondition Failed`.
+fn precondition_failed(
+    e: &aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::put_object::PutObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+}
+
+fn error_text<E: std::error::Error>(e: &E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_make_safe_distinct_keys() {
+        assert_eq!(
+            key_part("3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33"),
+            "3fcfb586-8e23-4c9f-a1ce-1b7c1a1c2b33"
+        );
+        assert_eq!(key_part("../x"), "%2E%2E%2Fx");
+        assert_ne!(key_part("a/b"), key_part("a_b"));
+        assert_ne!(key_part("a%2Fb"), key_part("a/b"));
+    }
+}

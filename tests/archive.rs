@@ -1,0 +1,203 @@
+//! The S3 archive with the real `aws-sdk-s3` client against moto's S3 (`make test` starts moto):
+//! each use written as it is delivered, a retry rewriting nothing (conditional create), a failed
+//! write failing the invocation and its retry completing only what is missing, the sweep's
+//! justification archived, and `privwatch audit --from s3` reading it back.
+
+mod common;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use common::*;
+use privwatch::archive::Archive;
+use privwatch::{handle, Outcome};
+use serde_json::Value;
+use slack_sandbox::{DEMO_CHANNEL, DEMO_TOKEN};
+
+fn moto_url() -> Option<String> {
+    match std::env::var("PRIVWATCH_MOTO_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
+                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is (make test starts moto)"
+            );
+            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include the S3 archive");
+            None
+        }
+    }
+}
+
+fn s3(url: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(url)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .build(),
+    )
+}
+
+/// A versioned bucket, as the template makes it (a rewrite would show as a second version).
+async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> String {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let name = format!("{name}-{}", std::process::id());
+    client.create_bucket().bucket(&name).send().await.unwrap();
+    client
+        .put_bucket_versioning()
+        .bucket(&name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<(Value, String)> {
+    let got = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let etag = got.e_tag().unwrap_or_default().to_string();
+    let bytes = got.body.collect().await.unwrap().into_bytes();
+    Some((serde_json::from_slice(&bytes).unwrap(), etag))
+}
+
+#[tokio::test]
+async fn each_use_is_archived_once_and_a_failed_write_fails_the_invocation() {
+    let Some(url) = moto_url() else { return };
+    let client = s3(&url);
+    let sandbox = sandbox().await;
+
+    // The bucket is missing: Slack gets the notice, the invocation fails for the archive.
+    let missing = format!("privwatch-missing-{}", std::process::id());
+    let mut app = app_for(&sandbox);
+    app.archive = Some(Archive::new(client.clone(), &missing));
+    let event = fixture("root-signin-success-mfa.json");
+    let id = event["detail"]["eventID"].as_str().unwrap().to_string();
+    let error = handle(&app, &event, deadline(10)).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        "privwatch.ArchiveUnavailable",
+        "{error}"
+    );
+    assert_eq!(
+        sandbox.top_level(DEMO_CHANNEL).len(),
+        1,
+        "written beside Slack"
+    );
+
+    // The retry (the bucket there now) completes only what is missing.
+    let name = bucket(&client, "privwatch-archive").await;
+    app.archive = Some(Archive::new(client.clone(), &name));
+    handle(&app, &event, deadline(10)).await.unwrap();
+    assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 1, "no second notice");
+    let key = format!("uses/{id}.json");
+    let (record, etag) = object(&client, &name, &key).await.expect("archived");
+    assert_eq!(record["event_id"], id.as_str());
+    assert_eq!(record["kind"], "root_console_sign_in");
+    assert_eq!(
+        record["record"]["eventID"],
+        id.as_str(),
+        "the CloudTrail record with it"
+    );
+
+    // A redelivery rewrites nothing.
+    handle(&app, &event, deadline(10)).await.unwrap();
+    let (_, again) = object(&client, &name, &key).await.unwrap();
+    assert_eq!(again, etag, "append-only: the object is untouched");
+    let versions = client
+        .list_object_versions()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "one version: nothing rewritten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn justifications_are_archived_and_the_audit_reads_the_archive() {
+    let Some(url) = moto_url() else { return };
+    let client = s3(&url);
+    let name = bucket(&client, "privwatch-audit").await;
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    app.archive = Some(Archive::new(client.clone(), &name));
+    for id in ["arch-1", "arch-2"] {
+        handle(
+            &app,
+            &use_at("saml-google-workspace-admin.json", id, 0),
+            deadline(10),
+        )
+        .await
+        .unwrap();
+    }
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    sandbox.post_as_user(
+        DEMO_CHANNEL,
+        "U01ALICE",
+        "Rotating the KMS key <https://tickets.example/SEC-42>",
+        Some(&ts),
+    );
+    let Outcome::Swept(report) = handle(&app, &fixture("schedule/sweep.json"), deadline(10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(report.justified, 1);
+    let (justification, _) = object(&client, &name, "justifications/arch-1.json")
+        .await
+        .expect("the justification is archived");
+    assert_eq!(justification["purpose"], "Rotating the KMS key");
+    assert_eq!(
+        justification["ticket_url"],
+        "https://tickets.example/SEC-42"
+    );
+    assert_eq!(justification["replied_by"][0], "U01ALICE");
+
+    // Slack forgets (retention, a deleted message): the archive does not.
+    sandbox.reset();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
+        .args(["audit", "--since", "1d", "--format", "json"])
+        .env_clear()
+        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
+        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
+        .env("SLACK_API_URL", sandbox.api_url())
+        .env("ARCHIVE_BUCKET", &name)
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["justified"], true);
+        assert_eq!(row["justification"], "Rotating the KMS key");
+        assert_eq!(row["ticket_url"], "https://tickets.example/SEC-42");
+    }
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["arch-1", "arch-2"]);
+}
