@@ -269,6 +269,7 @@ def test_failure_path_keeps_events(deployed):
 # else in the notifier stack exists after the deploy; these are checked in the rendered template.
 MOTO_SKIPS = {
     "AWS::SecretsManager::Secret",
+    "AWS::S3::BucketPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::CloudWatch::Alarm",
@@ -324,3 +325,37 @@ def test_a_missing_setting_fails_clearly(tmp_path):
     result = make("deploy", "ACCOUNT=broken", env_extra={"ACCOUNT_FILE": str(account_file)})
     assert result.returncode != 0
     assert "SLACK_CHANNEL_ID is not set" in result.stderr
+
+
+def test_the_archive_bucket_is_private_versioned_encrypted_and_the_functions_alone(deployed):
+    """ENABLE_ARCHIVE=true in the example: the stack makes the bucket and hands it to the
+    function. moto applies only a bucket's encryption from a template (read back here); its
+    versioning, public access block, lifecycle and Object Lock are checked in the deployed
+    template (and held by cfn-guard); moto does not encrypt with KMS."""
+    config = client("lambda").get_function(FunctionName="privwatch")["Configuration"]
+    env = config["Environment"]["Variables"]
+    bucket = env["ARCHIVE_BUCKET"]
+    assert env["TICKET_URL_PATTERN"] == r"https://[a-z0-9-]+\.atlassian\.net/browse/[A-Z]+-[0-9]+"
+    s3 = client("s3")
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    template = cfn_template(ROOT / "target/infra/notifier.yaml")
+    props = template["Resources"]["ArchiveBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    block = props["PublicAccessBlockConfiguration"]
+    assert all(block[k] is True for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"])
+    assert props["LifecycleConfiguration"]["Rules"][0]["Transitions"][0]["StorageClass"] == "GLACIER_IR"
+    tls = template["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The role: put/get on the bucket's objects and list on the bucket, nothing else in S3.
+    role = config["Role"].split("/")[-1]
+    iam = client("iam")
+    statements = [
+        s
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+        for s in policy_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])["Statement"]
+        if s is not None and "s3:" in json.dumps(s["Action"])
+    ]
+    assert len(statements) == 2, statements
+    for statement in statements:
+        assert statement["Resource"] in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"), statement
