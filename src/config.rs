@@ -73,6 +73,10 @@ pub struct Config {
     pub ticket_pattern: Option<regex::Regex>,
     /// `ARCHIVE_BUCKET`: the S3 bucket every use and justification is archived to.
     pub archive_bucket: Option<String>,
+    /// `SLACK_SIGNING_SECRET` (local runs; in AWS the token secret's `signing_secret` key).
+    pub signing_secret: Option<String>,
+    /// `JUSTIFY_USERGROUP` (`S…`): its members may justify any notice with the button.
+    pub justify_usergroup: Option<String>,
 }
 
 impl Config {
@@ -282,6 +286,16 @@ impl Config {
                 }
             })?),
         };
+        let justify_usergroup = get("JUSTIFY_USERGROUP");
+        if let Some(group) = &justify_usergroup {
+            if !(group.starts_with('S') && group.chars().all(|c| c.is_ascii_alphanumeric())) {
+                return Err(ConfigError::Invalid {
+                    name: "JUSTIFY_USERGROUP",
+                    why: format!("{group:?} is not a user group ID (S…)"),
+                });
+            }
+        }
+        let justify_button = matches!(get("JUSTIFY_BUTTON").as_deref(), Some("true" | "1"));
         let function_name =
             get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "privwatch".to_string());
         let secret_arn = match &token {
@@ -302,6 +316,7 @@ impl Config {
                 lang,
                 account_name: get("ACCOUNT_NAME"),
                 account_names,
+                justify_button,
                 critical_mention: Some(escalation_mention.clone()),
             },
             fallback_mention,
@@ -318,6 +333,8 @@ impl Config {
             spoke_regions,
             ticket_pattern,
             archive_bucket: get("ARCHIVE_BUCKET"),
+            signing_secret: get("SLACK_SIGNING_SECRET"),
+            justify_usergroup,
         })
     }
 }

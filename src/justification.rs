@@ -4,6 +4,7 @@
 //! justified and asks once for the ticket when a person answered without one; the audit export
 //! reads the purpose and the ticket from the same decision. Pure: the thread is plain JSON.
 
+use crate::metadata::JUSTIFICATION_EVENT_TYPE;
 use crate::mrkdwn::plain_text;
 use crate::slack::{written_by_person, BotUser};
 use serde_json::Value;
@@ -54,10 +55,29 @@ pub fn read(
     bot: &BotUser,
     ticket_pattern: Option<&regex::Regex>,
 ) -> Option<Reading> {
-    let people: Vec<&Value> = thread
+    // A person's reply, or what a person submitted with the *Justify* button (privwatch posts it
+    // under their name, with the text as they typed it in its metadata).
+    let people: Vec<(String, String)> = thread
         .iter()
         .filter(|m| m["ts"].as_str() != Some(notice_ts))
-        .filter(|m| written_by_person(m) && m["user"].as_str() != Some(bot.0.as_str()))
+        .filter_map(|m| {
+            let by_bot = m["user"].as_str() == Some(bot.0.as_str());
+            if by_bot && m["metadata"]["event_type"] == JUSTIFICATION_EVENT_TYPE {
+                let p = &m["metadata"]["event_payload"];
+                let text = format!(
+                    "{} {}",
+                    p["purpose"].as_str().unwrap_or_default(),
+                    p["ticket_url"].as_str().unwrap_or_default()
+                );
+                return Some((p["user"].as_str()?.to_string(), text));
+            }
+            (written_by_person(m) && !by_bot).then(|| {
+                (
+                    m["user"].as_str().unwrap_or_default().to_string(),
+                    plain_text(m["text"].as_str().unwrap_or_default()),
+                )
+            })
+        })
         .collect();
     if people.is_empty() {
         return None;
@@ -65,12 +85,10 @@ pub fn read(
     let mut replied_by: Vec<String> = Vec::new();
     let mut ticket_url = None;
     let mut purpose = Vec::new();
-    for m in &people {
-        let user = m["user"].as_str().unwrap_or_default().to_string();
+    for (user, text) in people {
         if !replied_by.contains(&user) {
             replied_by.push(user);
         }
-        let text = plain_text(m["text"].as_str().unwrap_or_default());
         let mut words = Vec::new();
         for word in text.split_whitespace() {
             match url_of(word) {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod coverage;
 pub mod deliver;
 pub mod detect;
+pub mod interact;
 pub mod justification;
 pub mod kind;
 pub mod metadata;
@@ -43,6 +44,8 @@ pub struct App {
     pub org: Option<org::Org>,
     /// The S3 archive (`ARCHIVE_BUCKET`).
     pub archive: Option<archive::Archive>,
+    /// Signatures of the Slack requests accepted lately (a replay is refused).
+    pub replays: interact::Replays,
 }
 
 impl App {
@@ -103,10 +106,12 @@ impl App {
         Ok(App {
             archive,
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
-            tokens: TokenSource::new(config.token.clone(), secrets),
+            tokens: TokenSource::new(config.token.clone(), secrets)
+                .with_signing_secret(config.signing_secret.clone()),
             config,
             bot: tokio::sync::OnceCell::new(),
             org,
+            replays: Default::default(),
         })
     }
 
@@ -233,6 +238,8 @@ pub enum Outcome {
     Delivered(deliver::Delivery),
     Swept(sweep::SweepReport),
     Heard(coverage::CoverageReport),
+    /// A request through the Function URL (Slack's interactivity): the HTTP response.
+    Http(Value),
 }
 
 /// A privileged use as the archive keeps it.
@@ -256,6 +263,11 @@ fn use_record(u: &detect::PrivilegedUse, detail: &Value) -> archive::UseRecord {
 
 /// Handles one invocation payload. `deadline` is when the work must be finished by.
 pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Outcome, HandleError> {
+    if interact::is_http(payload) {
+        return Ok(Outcome::Http(
+            interact::handle_http(app, payload, deadline).await?,
+        ));
+    }
     let record = detect::parse(payload)?;
     let event = &record.event;
     let use_ = match detect::classify(&record, &app.config.deployment) {

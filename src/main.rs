@@ -56,7 +56,11 @@ async fn lambda() -> Result<(), Error> {
         let deadline = deadline_of(event.context.deadline);
         privwatch::handle(app, &event.payload, deadline)
             .await
-            .map(|outcome| serde_json::json!({"outcome": format!("{outcome:?}")}))
+            .map(|outcome| match outcome {
+                // A Function URL request: the answer is the HTTP response itself.
+                privwatch::Outcome::Http(response) => response,
+                outcome => serde_json::json!({"outcome": format!("{outcome:?}")}),
+            })
             .map_err(Diagnostic::from)
     });
     Runtime::new(handler)

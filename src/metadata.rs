@@ -12,6 +12,8 @@ pub const NOTICE_EVENT_TYPE: &str = "privileged_use";
 pub const LINE_EVENT_TYPE: &str = "privileged_use_reply";
 /// The escalation reply of the chase.
 pub const ESCALATION_EVENT_TYPE: &str = "privileged_use_escalation";
+/// A justification made with the *Justify* button, posted by privwatch under the person's name.
+pub const JUSTIFICATION_EVENT_TYPE: &str = "privileged_use_justification";
 /// The reply asking a person who answered for the ticket URL (or the purpose) their answer lacks.
 pub const TICKET_ASK_EVENT_TYPE: &str = "privileged_use_ticket_ask";
 

@@ -147,12 +147,20 @@ pub fn render_notice(u: &PrivilegedUse, wording: &Wording) -> Message {
         ));
     }
 
-    let blocks = json!([
+    let mut blocks = json!([
         {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": true}},
         {"type": "section", "text": mrkdwn(summary.clone())},
         {"type": "section", "fields": fields},
         {"type": "context", "elements": [mrkdwn(context)]},
     ]);
+    if wording.justify_button {
+        blocks.as_array_mut().expect("an array").push(json!({
+            "type": "actions",
+            "elements": [{"type": "button", "action_id": crate::interact::JUSTIFY_ACTION,
+                          "style": "primary", "value": "justify",
+                          "text": {"type": "plain_text", "text": wording.justify_label()}}],
+        }));
+    }
 
     let text = format!("{headline}: {summary} (event {})", field(&u.event_id));
     Message {

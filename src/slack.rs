@@ -510,6 +510,72 @@ impl SlackClient {
         }
     }
 
+    /// `views.open`: a modal, in answer to an interaction's `trigger_id`.
+    pub async fn open_view(
+        &self,
+        token: &str,
+        trigger_id: &str,
+        view: &Value,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::json!({"trigger_id": trigger_id, "view": view});
+        self.call(
+            "views.open",
+            token,
+            Body::Json(&body),
+            Effect::Write,
+            deadline,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `chat.postEphemeral`: a message only `user` sees.
+    pub async fn post_ephemeral(
+        &self,
+        token: &str,
+        channel: &str,
+        user: &str,
+        text: &str,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::json!({"channel": channel, "user": user, "text": text});
+        self.call(
+            "chat.postEphemeral",
+            token,
+            Body::Json(&body),
+            Effect::Write,
+            deadline,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `usergroups.users.list`: the members of a user group (`S…`).
+    pub async fn usergroup_members(
+        &self,
+        token: &str,
+        usergroup: &str,
+        deadline: Instant,
+    ) -> Result<Vec<String>, SlackError> {
+        let query = [("usergroup", usergroup.to_string())];
+        let answer = self
+            .call(
+                "usergroups.users.list",
+                token,
+                Body::Query(&query),
+                Effect::Read,
+                deadline,
+            )
+            .await?;
+        Ok(answer["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .collect())
+    }
+
     /// `pins.add`; `already_pinned` counts as success.
     pub async fn pin(
         &self,

@@ -38,11 +38,33 @@ pub enum TokenError {
     Malformed { arn: String },
 }
 
-/// Hands out the current token.
+/// The Slack app's signing secret (it checks that a request came from Slack). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret(Arc<str>);
+
+impl SigningSecret {
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        SigningSecret(value.into())
+    }
+
+    /// The value, for the HMAC only.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningSecret(<redacted>)")
+    }
+}
+
+/// Hands out the current token (and the signing secret that lives beside it).
 pub struct TokenSource {
     setting: TokenSetting,
     secrets: Option<aws_sdk_secretsmanager::Client>,
     cached: RwLock<Option<BotToken>>,
+    signing: RwLock<Option<SigningSecret>>,
 }
 
 impl TokenSource {
@@ -56,7 +78,28 @@ impl TokenSource {
             setting,
             secrets,
             cached: RwLock::new(cached),
+            signing: RwLock::new(None),
         }
+    }
+
+    /// The signing secret for local runs (`SLACK_SIGNING_SECRET`).
+    pub fn with_signing_secret(self, secret: Option<String>) -> Self {
+        TokenSource {
+            signing: RwLock::new(secret.map(SigningSecret::new)),
+            ..self
+        }
+    }
+
+    /// The signing secret: `SLACK_SIGNING_SECRET`, else the `signing_secret` key of the token's
+    /// secret in AWS (read with the token). `None`: interactivity is not set up.
+    pub async fn signing_secret(&self) -> Result<Option<SigningSecret>, TokenError> {
+        if let Some(secret) = self.signing.read().await.clone() {
+            return Ok(Some(secret));
+        }
+        if matches!(self.setting, TokenSetting::Secret(_)) {
+            self.refresh().await?;
+        }
+        Ok(self.signing.read().await.clone())
     }
 
     /// The cached token, fetched first if there is none yet.
@@ -91,6 +134,9 @@ impl TokenSource {
             .secret_string()
             .and_then(token_from_secret)
             .ok_or_else(|| TokenError::Malformed { arn: arn.clone() })?;
+        if let Some(signing) = answer.secret_string().and_then(signing_secret_from_secret) {
+            *self.signing.write().await = Some(signing);
+        }
         *self.cached.write().await = Some(token.clone());
         Ok(token)
     }
@@ -110,6 +156,13 @@ pub fn token_from_secret(secret: &str) -> Option<BotToken> {
         secret.to_string()
     };
     crate::config::is_token_shaped(&value).then(|| BotToken::new(value))
+}
+
+/// The `signing_secret` key of a JSON secret, if any.
+fn signing_secret_from_secret(secret: &str) -> Option<SigningSecret> {
+    let value: serde_json::Value = serde_json::from_str(secret.trim()).ok()?;
+    let signing = value.get("signing_secret")?.as_str()?.trim();
+    (!signing.is_empty()).then(|| SigningSecret::new(signing))
 }
 
 #[cfg(test)]

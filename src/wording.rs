@@ -39,6 +39,8 @@ pub struct Wording {
     /// `ACCOUNT_NAMES` (`111122223333=prod,444455556666=dev`): where one channel hears from
     /// several accounts, each by its own name.
     pub account_names: Vec<(String, String)>,
+    /// `JUSTIFY_BUTTON`: notices carry a *Justify* button (the Function URL is set up).
+    pub justify_button: bool,
     /// Also mentioned in the first reply of a critical kind (`ESCALATION_MENTION`): tampering
     /// with the alarm does not wait for the chase.
     pub critical_mention: Option<String>,
@@ -90,6 +92,10 @@ impl Wording {
             Label::Error => l.t("Error", "エラー"),
             Label::OpenInCloudTrail => l.t("Open in CloudTrail", "CloudTrailで開く"),
         }
+    }
+
+    pub fn justify_label(&self) -> &'static str {
+        self.lang.t("Justify", "理由を記入")
     }
 
     pub fn mfa(&self, used: bool) -> &'static str {

@@ -36,6 +36,8 @@ const JSON_METHODS: &[&str] = &[
     "chat.update",
     "reactions.add",
     "pins.add",
+    "views.open",
+    "chat.postEphemeral",
 ];
 
 /// What a method call produced: Slack's answer, and whether a message was written.
@@ -274,6 +276,9 @@ fn call_method(state: &mut State, method: &str, p: &Map<String, Value>) -> Answe
         "chat.getPermalink" => permalink(state, p),
         "pins.add" => add_pin(state, p),
         "pins.list" => list_pins(state, p),
+        "views.open" => open_view(state, p),
+        "chat.postEphemeral" => post_ephemeral(state, p),
+        "usergroups.users.list" => usergroup_users(state, p),
         _ => Answer::err("unknown_method"),
     }
 }
@@ -654,6 +659,64 @@ fn list_pins(state: &State, p: &Map<String, Value>) -> Answer {
         .collect();
     items.reverse();
     Answer::ok(json!({"items": items}))
+}
+
+/// `views.open`: a `trigger_id` (from an interaction, valid 3 s in Slack) and a modal `view`
+/// with a title, at most 100 blocks, and a `callback_id` to route its submission.
+fn open_view(state: &mut State, p: &Map<String, Value>) -> Answer {
+    if str_param(p, "trigger_id").is_none() {
+        return Answer::err("invalid_trigger_id");
+    }
+    let view = match p.get("view") {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    let ok = view["type"] == "modal"
+        && view["title"]["type"] == "plain_text"
+        && view["title"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty() && t.chars().count() <= 24)
+        && view["blocks"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty() && b.len() <= 100)
+        && view["private_metadata"]
+            .as_str()
+            .is_none_or(|m| m.len() <= 3000);
+    if !ok {
+        return Answer::err("invalid_arguments");
+    }
+    state.views.push(view.clone());
+    Answer::ok(json!({"view": view}))
+}
+
+/// `chat.postEphemeral`: seen only by `user`, who must be in the channel.
+fn post_ephemeral(state: &mut State, p: &Map<String, Value>) -> Answer {
+    let channel = match channel_of(state, p) {
+        Ok(c) => c.to_string(),
+        Err(a) => return a,
+    };
+    let (Some(user), Some(text)) = (str_param(p, "user"), str_param(p, "text")) else {
+        return Answer::err("invalid_arguments");
+    };
+    if !state.config.users.iter().any(|u| u.id == user) {
+        return Answer::err("user_not_in_channel");
+    }
+    state
+        .ephemeral
+        .push((channel, user.to_string(), text.to_string()));
+    Answer::ok(json!({"message_ts": "0.000001"}))
+}
+
+/// `usergroups.users.list`: the group's member IDs.
+fn usergroup_users(state: &State, p: &Map<String, Value>) -> Answer {
+    let Some(group) = str_param(p, "usergroup") else {
+        return Answer::err("no_such_subteam");
+    };
+    match state.config.usergroups.iter().find(|(id, _)| id == group) {
+        Some((_, users)) => Answer::ok(json!({"users": users})),
+        None => Answer::err("no_such_subteam"),
+    }
 }
 
 fn permalink(state: &State, p: &Map<String, Value>) -> Answer {

@@ -16,6 +16,7 @@ pub mod runtime_api;
 mod state;
 
 pub use faults::{Fault, FaultPlan, ScriptedFault};
+use serde_json::Value;
 pub use state::{Call, Message, User};
 
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct SandboxConfig {
     pub post_rate_per_channel: u32,
     /// Print each message as it is posted (the terminal transcript).
     pub echo: bool,
+    /// User groups (`S…` → member user IDs), for `usergroups.users.list`.
+    pub usergroups: Vec<(String, Vec<String>)>,
 }
 
 impl Default for SandboxConfig {
@@ -46,6 +49,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             tokens: vec![DEMO_TOKEN.to_string()],
             channels: vec![DEMO_CHANNEL.to_string()],
+            usergroups: vec![("S0SECURITY".to_string(), vec!["U03CAROL".to_string()])],
             channels_without_bot: vec![],
             users: demo_users(),
             latency: Duration::ZERO,
@@ -176,6 +180,16 @@ impl Sandbox {
     }
 
     /// Forgets every message and call.
+    /// The modals opened so far (`views.open`).
+    pub fn views(&self) -> Vec<Value> {
+        self.shared.lock().unwrap().views.clone()
+    }
+
+    /// Ephemeral messages: (channel, user, text).
+    pub fn ephemeral(&self) -> Vec<(String, String, String)> {
+        self.shared.lock().unwrap().ephemeral.clone()
+    }
+
     pub fn reset(&self) {
         self.shared.lock().unwrap().reset();
     }

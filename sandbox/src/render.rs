@@ -55,6 +55,31 @@ pub fn validate_blocks(blocks: &Value) -> Result<(), String> {
                 }
             }
             "divider" => {}
+            // Interactive elements: buttons (Block Kit: up to 25 elements, a plain_text label of
+            // at most 75 characters, an action_id of at most 255).
+            "actions" => {
+                let elements = block["elements"]
+                    .as_array()
+                    .ok_or(format!("blocks[{i}].elements must be an array"))?;
+                if elements.is_empty() || elements.len() > 25 {
+                    return Err(format!("blocks[{i}].elements must hold 1 to 25 items"));
+                }
+                for (j, e) in elements.iter().enumerate() {
+                    if e["type"] != "button" {
+                        return Err(format!("blocks[{i}].elements[{j}] is not a button"));
+                    }
+                    if e["text"]["type"] != "plain_text" {
+                        return Err(format!("blocks[{i}].elements[{j}].text must be plain_text"));
+                    }
+                    text_object(&e["text"], 75, &format!("blocks[{i}].elements[{j}].text"))?;
+                    if e["action_id"]
+                        .as_str()
+                        .is_none_or(|a| a.is_empty() || a.len() > 255)
+                    {
+                        return Err(format!("blocks[{i}].elements[{j}].action_id is required"));
+                    }
+                }
+            }
             other => return Err(format!("blocks[{i}] has unsupported type {other}")),
         }
     }

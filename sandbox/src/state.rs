@@ -55,6 +55,10 @@ pub struct State {
     messages: HashMap<String, Vec<Message>>,
     last_ts_micros: u128,
     recent_posts: HashMap<String, VecDeque<Instant>>,
+    /// Modals opened with `views.open` (the `view` as sent).
+    pub views: Vec<Value>,
+    /// `chat.postEphemeral` messages: (channel, user, text), seen by that user only.
+    pub ephemeral: Vec<(String, String, String)>,
 }
 
 impl State {
@@ -64,6 +68,8 @@ impl State {
             faults: FaultPlan::default(),
             calls: Vec::new(),
             messages: HashMap::new(),
+            views: Vec::new(),
+            ephemeral: Vec::new(),
             last_ts_micros: 0,
             recent_posts: HashMap::new(),
         }
@@ -71,6 +77,8 @@ impl State {
 
     pub fn reset(&mut self) {
         self.messages.clear();
+        self.views.clear();
+        self.ephemeral.clear();
         self.calls.clear();
         self.recent_posts.clear();
     }

@@ -195,6 +195,7 @@ pub fn app_from(
         bot: Default::default(),
         org: None,
         archive: None,
+        replays: Default::default(),
     }
 }
 
