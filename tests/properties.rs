@@ -145,6 +145,7 @@ fn any_event_parses_or_fails_cleanly_and_renders_without_live_markup() {
                 account_name: Some("<!here>".into()),
                 critical_mention: Some("<!subteam^S1>".into()),
                 account_names: vec![("111122223333".into(), "<!channel>".into())],
+                justify_button: ja,
             };
             let notice = render_notice(&u, &wording);
             let mut texts = vec![notice.text.clone()];
