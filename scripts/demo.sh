@@ -43,6 +43,8 @@ cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$WATCH_PORT" \
   --env-var "ACCOUNT_NAMES=111122223333=demo-prod,444455556666=demo-dev,222233334444=demo-member" \
   --env-var "MESSAGE_LANGUAGE=${MESSAGE_LANGUAGE:-en}" \
   --env-var "OIDC_OWNERS=repo:example-org/infra:*=<!subteam^S0PLATFORM>" \
+  --env-var "JUSTIFY_BUTTON=true" \
+  --env-var "SLACK_SIGNING_SECRET=demo-signing-secret" \
   --env-var "AWS_LAMBDA_LOG_FORMAT=JSON" \
   --env-var "AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-info}" \
   >"$LOG_DIR/watch.log" 2>&1 &
@@ -76,7 +78,8 @@ done
 
 echo
 echo "==> the justification loop: alice uses the admin role twice more, bob answers in his thread"
-echo "    (purpose and ticket), alice in hers (no ticket), 31 minutes pass, and the scheduled sweep runs"
+echo "    (purpose and ticket), alice in hers (no ticket), dave with the Justify button, 31 minutes"
+echo "    pass, and the scheduled sweep runs"
 for n in 1 2; do
   python3 - "$n" >"$LOG_DIR/alice-again-$n.json" <<'PY'
 import json, sys
@@ -111,6 +114,31 @@ for m in state["channels"]["C0PRIVWATCH"]:
 curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
   -d "{\"user\":\"U01ALICE\",\"thread_ts\":\"$alice_ts\",\"text\":\"ok, that was me\"}" >/dev/null
 echo "  ✓ alice answered in hers, without a ticket"
+# dave presses Justify on his notice and submits the modal: Slack's signed requests, through the
+# function URL `cargo lambda watch` serves.
+python3 - "$SANDBOX_PORT" "$WATCH_PORT" <<'PY' || { echo "  ✗ the Justify button did not work"; failures=$((failures + 1)); }
+import hashlib, hmac, json, sys, time, urllib.parse, urllib.request
+sandbox, watch = sys.argv[1], sys.argv[2]
+state = lambda: json.load(urllib.request.urlopen(f"http://127.0.0.1:{sandbox}/_sandbox/state"))
+dave = next(m for m in state()["channels"]["C0PRIVWATCH"]
+            if m["thread_ts"] is None and (m.get("metadata") or {}).get("event_payload", {}).get("principal") == "dave@example.com")
+def slack(payload):
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(b"demo-signing-secret", b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(f"http://127.0.0.1:{watch}/lambda-url/privwatch/", data=body, method="POST", headers={
+        "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts, "x-slack-signature": sig})
+    return urllib.request.urlopen(req, timeout=120).status
+slack({"type": "block_actions", "user": {"id": "U04DAVE"}, "trigger_id": "1.2.demo", "channel": {"id": "C0PRIVWATCH"},
+       "container": {"type": "message", "message_ts": dave["ts"]}, "actions": [{"action_id": "privwatch_justify"}]})
+view = state()["views"][-1]
+status = slack({"type": "view_submission", "user": {"id": "U04DAVE"}, "view": {
+    "callback_id": view["callback_id"], "private_metadata": view["private_metadata"], "state": {"values": {
+        "purpose": {"purpose": {"value": "Restoring the prod database snapshot for INC-12"}},
+        "ticket": {"ticket": {"value": "https://tickets.example/INC-12"}}}}}})
+assert status == 200, status
+print("  ✓ dave justified his with the Justify button (signed requests through the function URL)")
+PY
 curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/age" -d '{"secs":1860}'
 answer=$(cargo lambda invoke privwatch --data-file fixtures/schedule/sweep.json -A 127.0.0.1 -P "$WATCH_PORT" 2>&1) \
   || { echo "  ✗ the sweep failed: $answer"; failures=$((failures + 1)); }

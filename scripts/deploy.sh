@@ -16,7 +16,7 @@ unset AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACCOUNT_NAME AD
   ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN \
   SECRET_KMS_KEY_ARN MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET \
   FUNCTION_NAME COALESCE_MINUTES ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS \
-  ENABLE_ARCHIVE ARCHIVE_OBJECT_LOCK_DAYS TICKET_URL_PATTERN
+  ENABLE_ARCHIVE ARCHIVE_OBJECT_LOCK_DAYS TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP
 # shellcheck disable=SC1090
 source "$file"
 : "${FUNCTION_NAME:=privwatch}" "${FORWARDER_REGIONS:=}" "${ACCOUNT_NAME:=}" "${MESSAGE_LANGUAGE:=en}"
@@ -25,7 +25,7 @@ source "$file"
 : "${WATCH_ADMIN_ASSUME_ROLE:=true}" "${DEPLOY_BUCKET:=}"
 : "${COALESCE_MINUTES:=15}" "${ESCALATE_AFTER_MINUTES:=30}" "${ESCALATION_MENTION:=}"
 : "${DEPLOY_ROLE_ARN:=}" "${OIDC_OWNERS:=}" "${ENABLE_ARCHIVE:=false}" "${ARCHIVE_OBJECT_LOCK_DAYS:=0}"
-: "${TICKET_URL_PATTERN:=}"
+: "${TICKET_URL_PATTERN:=}" "${ENABLE_JUSTIFY_BUTTON:=false}" "${JUSTIFY_USERGROUP:=}"
 for required in HOME_REGION SLACK_CHANNEL_ID; do
   if [ -z "${!required:-}" ]; then
     echo "deploy: $required is not set in $file" >&2
@@ -100,6 +100,8 @@ deploy() {
       "EnableArchive=$ENABLE_ARCHIVE" \
       "ArchiveObjectLockDays=$ARCHIVE_OBJECT_LOCK_DAYS" \
       "TicketUrlPattern=$TICKET_URL_PATTERN" \
+      "EnableJustifyButton=$ENABLE_JUSTIFY_BUTTON" \
+      "JustifyUsergroup=$JUSTIFY_USERGROUP" \
       "AlarmEmail=$ALARM_EMAIL"
 
   for region in $FORWARDER_REGIONS; do
@@ -125,6 +127,16 @@ privwatch is deployed in $HOME_REGION${FORWARDER_REGIONS:+ (forwarders: $FORWARD
   2. Invite the bot to the channel: /invite @privwatch in $SLACK_CHANNEL_ID
   3. Sign in as root (or assume an admin role) and watch the channel.
 EOF
+  if [ "$ENABLE_JUSTIFY_BUTTON" = true ]; then
+    local url
+    url=$(aws cloudformation describe-stacks --region "$HOME_REGION" --stack-name "$notifier_stack" \
+      --query "Stacks[0].Outputs[?OutputKey=='JustifyUrl'].OutputValue" --output text 2>/dev/null || true)
+    cat <<EOF
+  4. The Justify button: put the app's signing secret beside the token
+     ('{"bot_token":"xoxb-…","signing_secret":"…"}') and set the app's interactivity
+     Request URL (slack/manifest.yaml, settings.interactivity) to ${url:-the stack's JustifyUrl output}.
+EOF
+  fi
 }
 
 destroy() {
