@@ -90,11 +90,14 @@ impl Replays {
     }
 }
 
+/// The Function URL response (every field of the payload format, as `aws_lambda_events` reads it).
 fn respond(status: u16, body: Value) -> Value {
     json!({
         "statusCode": status,
         "headers": {"content-type": "application/json"},
         "body": if body.is_null() { String::new() } else { body.to_string() },
+        "isBase64Encoded": false,
+        "cookies": [],
     })
 }
 
