@@ -381,6 +381,14 @@ fn blocks_html(blocks: &Value, users: &[User]) -> String {
                     .collect();
                 out.push_str(&format!("<div class=\"context\">{}</div>", parts.join(" ")));
             }
+            Some("actions") => {
+                for e in block["elements"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "<button class=\"action\" disabled>{}</button>",
+                        html_escape(e["text"]["text"].as_str().unwrap_or(""))
+                    ));
+                }
+            }
             _ => {}
         }
     }
