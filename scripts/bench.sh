@@ -14,7 +14,9 @@ run() {
   local arn
   arn=$(aws secretsmanager create-secret --name "privwatch-bench-$$" \
     --secret-string '{"bot_token":"xoxb-sandbox-demo-token"}' --query ARN --output text)
-  target/release/privwatch-bench target/release/privwatch fixtures \
+  local bucket="privwatch-bench-archive-$$"
+  aws s3api create-bucket --bucket "$bucket" >/dev/null
+  target/release/privwatch-bench target/release/privwatch fixtures --archive-bucket "$bucket" \
     --latency-ms "$LATENCY_MS" --runs "$RUNS" --events "$EVENTS" --cpu-events "$CPU_EVENTS" --burst "$BURST" \
     --zip target/lambda/arm64/privwatch/bootstrap.zip \
     --secret-arn "$arn" --aws-endpoint "$AWS_ENDPOINT_URL"

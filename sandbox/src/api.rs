@@ -757,8 +757,10 @@ async fn state_json(AxState(shared): AxState<Shared>) -> Json<Value> {
         .iter()
         .map(|c| (c.clone(), json!(state.messages(c))))
         .collect();
-    Json(json!({"channels": channels, "calls": state.calls, "views": state.views,
-                "ephemeral": state.ephemeral}))
+    Json(
+        json!({"channels": channels, "calls": state.calls, "views": state.views,
+                "ephemeral": state.ephemeral}),
+    )
 }
 
 /// The channel as text; with `?links=1`, a Block Kit Builder preview link for each notice.

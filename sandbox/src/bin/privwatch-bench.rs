@@ -23,6 +23,7 @@ struct Options {
     zip: Option<PathBuf>,
     secret_arn: Option<String>,
     aws_endpoint: Option<String>,
+    archive_bucket: Option<String>,
 }
 
 fn options() -> Options {
@@ -40,6 +41,7 @@ fn options() -> Options {
         zip: None,
         secret_arn: None,
         aws_endpoint: None,
+        archive_bucket: None,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -54,6 +56,7 @@ fn options() -> Options {
             "--zip" => o.zip = Some(value.into()),
             "--secret-arn" => o.secret_arn = Some(value),
             "--aws-endpoint" => o.aws_endpoint = Some(value),
+            "--archive-bucket" => o.archive_bucket = Some(value),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -68,7 +71,8 @@ fn privileged_fixtures(dir: &Path) -> Vec<Value> {
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(_, e)| !e.is_null())
+        // What a rule delivers and privwatch reports.
+        .filter(|(_, e)| e["kind"].is_string() && e["rule"].is_string())
         .map(|(f, _)| f.clone())
         .collect();
     names.sort();
@@ -85,7 +89,24 @@ fn with_event_id(event: &Value, id: String) -> Vec<u8> {
 }
 
 fn spawn(o: &Options, runtime: &RuntimeApi, sandbox: &Sandbox, token_from_secret: bool) -> Child {
+    spawn_with(o, runtime, sandbox, token_from_secret, false)
+}
+
+fn spawn_with(
+    o: &Options,
+    runtime: &RuntimeApi,
+    sandbox: &Sandbox,
+    token_from_secret: bool,
+    archive: bool,
+) -> Child {
     let mut command = function_command(o, runtime, &sandbox.api_url());
+    if archive {
+        command
+            .env("ARCHIVE_BUCKET", o.archive_bucket.as_ref().unwrap())
+            .env("AWS_ENDPOINT_URL", o.aws_endpoint.as_ref().unwrap())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+    }
     if token_from_secret {
         command
             .env_remove("SLACK_BOT_TOKEN")
@@ -166,10 +187,14 @@ struct PerEvent {
 /// Warm per-event figures in one process. Quiet channel: at most 10 notices in the history
 /// privwatch searches (a normal day); busy channel: every notice of the run stays (a burst).
 async fn per_event(o: &Options, latency: Duration, events: usize) -> PerEvent {
+    per_event_with(o, latency, events, false).await
+}
+
+async fn per_event_with(o: &Options, latency: Duration, events: usize, archive: bool) -> PerEvent {
     let fixtures = privileged_fixtures(&o.fixtures);
     let sandbox = sandbox_with(latency, 0).await;
     let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
-    let child = spawn(o, &runtime, &sandbox, false);
+    let child = spawn_with(o, &runtime, &sandbox, false, archive);
     let pid = child.id().unwrap();
     // The first event (the cold one) is not counted.
     runtime
@@ -331,6 +356,25 @@ async fn main() {
         format!("{cpu_busy_ms:.2} ms"),
         "—".into(),
     ));
+    if o.archive_bucket.is_some() {
+        eprintln!(
+            "bench: {} events with the S3 archive (moto), {latency_ms} ms per Slack call…",
+            o.events
+        );
+        let archived = per_event_with(&o, o.latency, o.events, true).await;
+        let wall_archived = median(archived.walls);
+        rows.push((
+            format!("per event with the S3 archive on a local moto: handler wall time (median, {latency_ms} ms per Slack call)"),
+            format!("{wall_archived:.1} ms"),
+            "the critical path unchanged".into(),
+        ));
+        rows.push((
+            "per event with the S3 archive: sequential Slack round trips on the critical path"
+                .into(),
+            format!("{}", (wall_archived / latency_ms as f64).round()),
+            format!("= {sequential}"),
+        ));
+    }
     rows.push(("peak RSS".into(), format!("{rss:.1} MB"), "≤ 20 MB".into()));
     if let Some(zip) = &o.zip {
         let size = std::fs::metadata(zip)
