@@ -84,6 +84,10 @@ fn privileged_fixtures(dir: &Path) -> Vec<Value> {
 
 fn with_event_id(event: &Value, id: String) -> Vec<u8> {
     let mut event = event.clone();
+    if event["detail"].get("sharedEventID").is_some() {
+        // Copies of one record are separate calls, not the two records of one cross-account call.
+        event["detail"]["sharedEventID"] = Value::String(format!("shared-{id}"));
+    }
     event["detail"]["eventID"] = Value::String(id);
     serde_json::to_vec(&event).unwrap()
 }
