@@ -106,7 +106,7 @@ impl Archive {
         {
             Ok(_) => Ok(()),
             Err(e) if precondition_failed(&e) => Ok(()),
-            Err(e) => Err(self.error("written", error_text(&e))),
+            Err(e) => Err(self.error("written", crate::error_chain(&e))),
         }
     }
 
@@ -125,7 +125,7 @@ impl Archive {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| self.error("listed", error_text(&e)))?;
+                let page = page.map_err(|e| self.error("listed", crate::error_chain(&e)))?;
                 for object in page.contents() {
                     let Some(key) = object.key() else { continue };
                     let got = self
@@ -135,7 +135,7 @@ impl Archive {
                         .key(key)
                         .send()
                         .await
-                        .map_err(|e| self.error("read", error_text(&e)))?;
+                        .map_err(|e| self.error("read", crate::error_chain(&e)))?;
                     let bytes = got
                         .body
                         .collect()
@@ -185,17 +185,6 @@ fn precondition_failed(
     >,
 ) -> bool {
     e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
-}
-
-fn error_text<E: std::error::Error>(e: &E) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

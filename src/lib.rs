@@ -167,6 +167,18 @@ impl App {
     }
 }
 
+/// An error with its sources, as one line (the AWS SDK's errors say what went wrong only there).
+pub(crate) fn error_chain<E: std::error::Error>(e: &E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// One piece of work's view of Slack: the app, the token in use, privwatch's own bot user, the
 /// channel it works in (an account's routed channel, or the one a sweep reads), and the deadline.
 pub(crate) struct Cx<'a> {

@@ -89,7 +89,7 @@ impl Org {
         let mut accounts = Vec::new();
         let mut pages = self.client.list_accounts().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("ListAccounts: {}", error_text(&e)))?;
+            let page = page.map_err(|e| format!("ListAccounts: {}", crate::error_chain(&e)))?;
             for a in page.accounts() {
                 accounts.push(Account {
                     id: a.id().unwrap_or_default().to_string(),
@@ -121,7 +121,7 @@ impl Org {
                 .child_id(&current)
                 .send()
                 .await
-                .map_err(|e| format!("ListParents: {}", error_text(&e)))?;
+                .map_err(|e| format!("ListParents: {}", crate::error_chain(&e)))?;
             let Some(parent) = parents.parents().first() else {
                 break;
             };
@@ -135,15 +135,4 @@ impl Org {
         }
         Ok(chain)
     }
-}
-
-fn error_text<E: std::error::Error>(e: &E) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -12,20 +12,6 @@ use privwatch::{handle, Outcome};
 use serde_json::Value;
 use slack_sandbox::{DEMO_CHANNEL, DEMO_TOKEN};
 
-fn moto_url() -> Option<String> {
-    match std::env::var("PRIVWATCH_MOTO_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
-                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is (make test starts moto)"
-            );
-            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include the S3 archive");
-            None
-        }
-    }
-}
-
 fn s3(url: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
@@ -72,7 +58,9 @@ async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<
 
 #[tokio::test]
 async fn each_use_is_archived_once_and_a_failed_write_fails_the_invocation() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the S3 archive") else {
+        return;
+    };
     let client = s3(&url);
     let sandbox = sandbox().await;
 
@@ -128,7 +116,9 @@ async fn each_use_is_archived_once_and_a_failed_write_fails_the_invocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn justifications_are_archived_and_the_audit_reads_the_archive() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the S3 archive") else {
+        return;
+    };
     let client = s3(&url);
     let name = bucket(&client, "privwatch-audit").await;
     let sandbox = sandbox().await;

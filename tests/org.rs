@@ -292,16 +292,8 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
 #[tokio::test]
 async fn the_organization_is_read_with_the_sdk_and_routes_by_ou() {
     use aws_sdk_organizations::config::{BehaviorVersion, Credentials, Region};
-    let url = match std::env::var("PRIVWATCH_MOTO_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
-                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is (make test starts moto)"
-            );
-            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include Organizations");
-            return;
-        }
+    let Some(url) = moto_url("Organizations") else {
+        return;
     };
     let client = aws_sdk_organizations::Client::from_conf(
         aws_sdk_organizations::Config::builder()

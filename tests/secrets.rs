@@ -13,22 +13,6 @@ use slack_sandbox::DEMO_CHANNEL;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// The moto endpoint, or `None` (and a note) when this run has none. `make test` sets
-/// PRIVWATCH_REQUIRE_MOTO=1, which turns a missing moto into a failure.
-fn moto_url() -> Option<String> {
-    match std::env::var("PRIVWATCH_MOTO_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
-                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is: start moto (make test does)"
-            );
-            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include the Secrets Manager tests");
-            None
-        }
-    }
-}
-
 fn secrets_client(url: &str) -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -55,7 +39,9 @@ async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, valu
 
 #[tokio::test]
 async fn token_from_a_json_or_plain_secret() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the Secrets Manager tests") else {
+        return;
+    };
     let client = secrets_client(&url);
     for (name, value) in [
         (
@@ -76,7 +62,9 @@ async fn token_from_a_json_or_plain_secret() {
 
 #[tokio::test]
 async fn a_rotated_token_is_fetched_again_once() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the Secrets Manager tests") else {
+        return;
+    };
     let client = secrets_client(&url);
     let arn = create_secret(&client, "privwatch-rotation", "xoxb-old-token").await;
     let sandbox = sandbox().await;
@@ -131,7 +119,9 @@ async fn a_rotated_token_is_fetched_again_once() {
 
 #[tokio::test]
 async fn a_missing_secret_is_a_clear_error() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the Secrets Manager tests") else {
+        return;
+    };
     let client = secrets_client(&url);
     let sandbox = sandbox().await;
     let arn =
@@ -147,7 +137,9 @@ async fn a_missing_secret_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_reads_the_secret_and_never_logs_it() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = moto_url("the Secrets Manager tests") else {
+        return;
+    };
     let client = secrets_client(&url);
     let secret_value = "xoxb-from-secrets-manager-7f3a9c";
     let arn = create_secret(

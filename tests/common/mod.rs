@@ -299,3 +299,20 @@ pub async fn stop_and_collect_logs(mut running: Running) -> String {
     let _ = running.child.wait().await;
     running.logs.await.unwrap()
 }
+
+/// The moto endpoint, or `None` (and a note) when this run has none. `make test` sets
+/// PRIVWATCH_REQUIRE_MOTO=1, which turns a missing moto into a failure.
+#[allow(dead_code)]
+pub fn moto_url(what: &str) -> Option<String> {
+    match std::env::var("PRIVWATCH_MOTO_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("PRIVWATCH_REQUIRE_MOTO").is_err(),
+                "PRIVWATCH_MOTO_URL is not set but PRIVWATCH_REQUIRE_MOTO is: start moto (make test does)"
+            );
+            eprintln!("SKIPPED: no PRIVWATCH_MOTO_URL; run `make test` to include {what}");
+            None
+        }
+    }
+}
