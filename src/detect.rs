@@ -5,7 +5,7 @@
 //! where its person and its facts are.
 
 use crate::cloudtrail::{Detail, Event};
-use crate::kind::{Kind, Person};
+use crate::kind::{Kind, Person, Rule};
 use crate::pattern;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -117,14 +117,12 @@ pub enum Classified {
     Ignored(&'static str),
 }
 
-/// What the function knows of its own deployment: it fills the placeholders of the rule
-/// patterns that name privwatch's own resources (the admin roles stay the rules' decision).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the function knows of its own deployment: the kinds' rule patterns with the
+/// placeholders that name privwatch's own resources filled in (the admin roles stay the rules'
+/// decision), compiled once at init, in the order records are tried.
+#[derive(Debug, Clone)]
 pub struct Deployment {
-    /// `AWS_LAMBDA_FUNCTION_NAME` (the rules are named `<function>-…`).
-    pub function_name: String,
-    /// Names by which the token secret may be addressed (`secretId` matchers).
-    pub token_secret_ids: Vec<String>,
+    rules: Vec<(Kind, &'static Rule, Value)>,
     /// `DEPLOY_ROLE_ARN`: changes made by it are privwatch's own deploys, not tampering.
     pub deploy_role: Option<String>,
 }
@@ -136,30 +134,33 @@ impl Default for Deployment {
 }
 
 impl Deployment {
+    /// `function_name`: `AWS_LAMBDA_FUNCTION_NAME` (the rules are named `<function>-…`);
+    /// `secret_arn`: the token secret, which may also be addressed by its name.
     pub fn new(function_name: &str, secret_arn: Option<&str>, deploy_role: Option<&str>) -> Self {
-        let mut token_secret_ids = vec![format!("{function_name}/slack-bot-token")];
-        if let Some(name) = secret_arn.and_then(secret_name) {
-            token_secret_ids.push(name);
-        }
+        let mut secret_ids = vec![format!("{function_name}/slack-bot-token")];
+        secret_ids.extend(secret_arn.and_then(secret_name));
+        let secret_matchers = Value::Array(
+            secret_ids
+                .iter()
+                .map(|name| serde_json::json!({"wildcard": format!("*{name}*")}))
+                .collect(),
+        )
+        .to_string();
+        let rules = Kind::ALL
+            .into_iter()
+            .flat_map(|kind| kind.spec().rules.iter().map(move |rule| (kind, rule)))
+            .map(|(kind, rule)| {
+                let text = rule
+                    .pattern
+                    .replace("${FunctionName}", function_name)
+                    .replace("\"$TOKEN_SECRET_IDS\"", &secret_matchers);
+                (kind, rule, serde_json::from_str(&text).unwrap_or(Value::Null))
+            })
+            .collect();
         Deployment {
-            function_name: function_name.to_string(),
-            token_secret_ids,
+            rules,
             deploy_role: deploy_role.map(str::to_string),
         }
-    }
-
-    /// A rule's pattern with this deployment's names filled in.
-    fn pattern(&self, raw: &str) -> Value {
-        let secret_ids: Vec<Value> = self
-            .token_secret_ids
-            .iter()
-            .map(|name| serde_json::json!({"wildcard": format!("*{name}*")}))
-            .collect();
-        let text = raw.replace("${FunctionName}", &self.function_name).replace(
-            "\"$TOKEN_SECRET_IDS\"",
-            &Value::Array(secret_ids).to_string(),
-        );
-        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 }
 
@@ -255,13 +256,11 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
         }
         return Classified::Sweep { account };
     }
-    let matched = Kind::ALL.into_iter().find_map(|kind| {
-        kind.spec()
-            .rules
-            .iter()
-            .find(|rule| pattern::matches(&deployment.pattern(rule.pattern), &record.raw))
-            .map(|rule| (kind, rule))
-    });
+    let matched = deployment
+        .rules
+        .iter()
+        .find(|(_, _, pattern)| pattern::matches(pattern, &record.raw))
+        .map(|(kind, rule, _)| (*kind, *rule));
     let Some((kind, rule)) = matched else {
         return Classified::Ignored("matches none of privwatch's rules");
     };
