@@ -5,6 +5,7 @@
 //! none) is used: names and OU routes are conveniences, never a reason to drop a notice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -48,7 +49,7 @@ impl Snapshot {
 pub struct Org {
     client: aws_sdk_organizations::Client,
     with_ous: bool,
-    cache: Mutex<Option<(Instant, Snapshot)>>,
+    cache: Mutex<Option<(Instant, Arc<Snapshot>)>>,
 }
 
 impl Org {
@@ -62,7 +63,7 @@ impl Org {
 
     /// The organization, read at most once per [`REFRESH`] (the last good snapshot when a read
     /// fails).
-    pub async fn snapshot(&self) -> Option<Snapshot> {
+    pub async fn snapshot(&self) -> Option<Arc<Snapshot>> {
         let mut cache = self.cache.lock().await;
         if let Some((at, snapshot)) = cache.as_ref() {
             if at.elapsed() < REFRESH {
@@ -71,6 +72,7 @@ impl Org {
         }
         match tokio::time::timeout(READ_BUDGET, self.read()).await {
             Ok(Ok(snapshot)) => {
+                let snapshot = Arc::new(snapshot);
                 *cache = Some((Instant::now(), snapshot.clone()));
                 Some(snapshot)
             }
