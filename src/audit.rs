@@ -63,10 +63,9 @@ pub fn rows_for_thread(
     let notice_ts = notice["ts"].as_str().unwrap_or_default();
     // The same rule as the sweep's: a person's purpose and a ticket URL (TICKET_URL_PATTERN).
     let reading = justification::read(thread, notice_ts, bot_user, ticket_pattern);
-    let justified = matches!(
-        justification::judge(thread, notice_ts, bot_user, ticket_pattern),
-        justification::Verdict::Justified(_)
-    );
+    let justified = reading
+        .clone()
+        .is_some_and(|r| matches!(r.verdict(), justification::Verdict::Justified(_)));
     let (justification, ticket_url, replied_by) = match reading {
         Some(r) => (r.purpose, r.ticket_url.unwrap_or_default(), r.replied_by),
         None => (String::new(), String::new(), Vec::new()),

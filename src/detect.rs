@@ -154,7 +154,11 @@ impl Deployment {
                     .pattern
                     .replace("${FunctionName}", function_name)
                     .replace("\"$TOKEN_SECRET_IDS\"", &secret_matchers);
-                (kind, rule, serde_json::from_str(&text).unwrap_or(Value::Null))
+                (
+                    kind,
+                    rule,
+                    serde_json::from_str(&text).unwrap_or(Value::Null),
+                )
             })
             .collect();
         Deployment {

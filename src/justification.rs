@@ -121,24 +121,28 @@ pub fn judge(
     bot: &BotUser,
     ticket_pattern: Option<&regex::Regex>,
 ) -> Verdict {
-    let Some(reading) = read(thread, notice_ts, bot, ticket_pattern) else {
-        return Verdict::Unanswered;
-    };
-    let replier = reading.replied_by[0].clone();
-    match (reading.ticket_url, reading.purpose.is_empty()) {
-        (None, _) => Verdict::Incomplete {
-            replier,
-            missing: Missing::TicketUrl,
-        },
-        (Some(_), true) => Verdict::Incomplete {
-            replier,
-            missing: Missing::Purpose,
-        },
-        (Some(ticket_url), false) => Verdict::Justified(Justification {
-            purpose: reading.purpose,
-            ticket_url,
-            replied_by: reading.replied_by,
-        }),
+    read(thread, notice_ts, bot, ticket_pattern).map_or(Verdict::Unanswered, Reading::verdict)
+}
+
+impl Reading {
+    /// What the people wrote counts when it has a purpose and a ticket URL.
+    pub fn verdict(self) -> Verdict {
+        let replier = self.replied_by[0].clone();
+        match (self.ticket_url, self.purpose.is_empty()) {
+            (None, _) => Verdict::Incomplete {
+                replier,
+                missing: Missing::TicketUrl,
+            },
+            (Some(_), true) => Verdict::Incomplete {
+                replier,
+                missing: Missing::Purpose,
+            },
+            (Some(ticket_url), false) => Verdict::Justified(Justification {
+                purpose: self.purpose,
+                ticket_url,
+                replied_by: self.replied_by,
+            }),
+        }
     }
 }
 
