@@ -11,7 +11,7 @@
 
 use crate::config::is_account_id;
 use crate::metadata::payload_of;
-use crate::mrkdwn::{clip_mrkdwn, date, field};
+use crate::mrkdwn::{clip_mrkdwn, date, field, plain_text};
 use crate::slack::{FoundMessage, SlackError, Ts};
 use crate::wording::Wording;
 use crate::{App, Cx};
@@ -458,11 +458,8 @@ pub async fn table(app: &App) -> Result<String, crate::HandleError> {
             "account", "region", "last heartbeat"
         ));
         for s in &payload.spokes {
-            let name = wording
-                .account(&s.account)
-                .replace("&amp;", "&")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">");
+            // A terminal shows plain text: the mrkdwn escaping undone.
+            let name = plain_text(&wording.account(&s.account)).replace('\u{2060}', "");
             let last = chrono::DateTime::from_timestamp(s.last, 0)
                 .filter(|_| s.last > 0)
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())

@@ -424,17 +424,24 @@ impl SlackClient {
         deadline: Instant,
     ) -> Result<(), SlackError> {
         let body = serde_json::json!({"channel": channel, "timestamp": ts.as_str(), "name": name});
+        self.write_idempotent("reactions.add", token, &body, "already_reacted", deadline)
+            .await
+    }
+
+    /// A write whose `already` answer means it was done before (a retry): success.
+    async fn write_idempotent(
+        &self,
+        method: &'static str,
+        token: &str,
+        body: &Value,
+        already: &str,
+        deadline: Instant,
+    ) -> Result<(), SlackError> {
         match self
-            .call(
-                "reactions.add",
-                token,
-                Body::Json(&body),
-                Effect::Write,
-                deadline,
-            )
+            .call(method, token, Body::Json(body), Effect::Write, deadline)
             .await
         {
-            Err(SlackError::Refused { code, .. }) if code == "already_reacted" => Ok(()),
+            Err(SlackError::Refused { code, .. }) if code == already => Ok(()),
             other => other.map(|_| ()),
         }
     }
@@ -585,19 +592,8 @@ impl SlackClient {
         deadline: Instant,
     ) -> Result<(), SlackError> {
         let body = serde_json::json!({"channel": channel, "timestamp": ts.as_str()});
-        match self
-            .call(
-                "pins.add",
-                token,
-                Body::Json(&body),
-                Effect::Write,
-                deadline,
-            )
+        self.write_idempotent("pins.add", token, &body, "already_pinned", deadline)
             .await
-        {
-            Err(SlackError::Refused { code, .. }) if code == "already_pinned" => Ok(()),
-            other => other.map(|_| ()),
-        }
     }
 
     /// `pins.list`: the channel's pinned messages (without metadata: read those with
