@@ -94,25 +94,22 @@ PY
     || { echo "  ✗ alice's use #$((n + 1)) failed: $answer"; failures=$((failures + 1)); }
   echo "  ✓ alice's use #$((n + 1)) → $(sed -n 's/.*"outcome":"\([A-Za-z]*\).*/\1/p' <<<"$answer" | head -1)"
 done
-bob_ts=$(curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c '
+# The ts of PRINCIPAL's SAML notice, and a reply in its thread as USER.
+saml_notice_of() {
+  curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c '
 import json, sys
-state = json.load(sys.stdin)
-for m in state["channels"]["C0PRIVWATCH"]:
+for m in json.load(sys.stdin)["channels"]["C0PRIVWATCH"]:
     p = (m.get("metadata") or {}).get("event_payload", {})
-    if m["thread_ts"] is None and p.get("principal") == "bob@example.com" and p.get("kind") == "admin_role_via_saml":
-        print(m["ts"]); break')
-curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
-  -d "{\"user\":\"U02BOB\",\"thread_ts\":\"$bob_ts\",\"text\":\"Rotating the KMS keys for INC-7: <https://tickets.example/INC-7>\"}" >/dev/null
+    if m["thread_ts"] is None and p.get("principal") == sys.argv[1] and p.get("kind") == "admin_role_via_saml":
+        print(m["ts"]); break' "$1"
+}
+reply_as() { # user thread_ts text
+  curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
+    -d "$(python3 -c 'import json, sys; print(json.dumps({"user": sys.argv[1], "thread_ts": sys.argv[2], "text": sys.argv[3]}))' "$@")" >/dev/null
+}
+reply_as U02BOB "$(saml_notice_of bob@example.com)" "Rotating the KMS keys for INC-7: <https://tickets.example/INC-7>"
 echo "  ✓ bob answered in his thread"
-alice_ts=$(curl -fsS "http://127.0.0.1:$SANDBOX_PORT/_sandbox/state" | python3 -c '
-import json, sys
-state = json.load(sys.stdin)
-for m in state["channels"]["C0PRIVWATCH"]:
-    p = (m.get("metadata") or {}).get("event_payload", {})
-    if m["thread_ts"] is None and p.get("principal") == "alice@example.com" and p.get("kind") == "admin_role_via_saml":
-        print(m["ts"]); break')
-curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$SANDBOX_PORT/_sandbox/post_as_user" \
-  -d "{\"user\":\"U01ALICE\",\"thread_ts\":\"$alice_ts\",\"text\":\"ok, that was me\"}" >/dev/null
+reply_as U01ALICE "$(saml_notice_of alice@example.com)" "ok, that was me"
 echo "  ✓ alice answered in hers, without a ticket"
 # dave presses Justify on his notice and submits the modal: Slack's signed requests, through the
 # function URL `cargo lambda watch` serves.

@@ -10,7 +10,7 @@ use common::*;
 use privwatch::archive::Archive;
 use privwatch::{handle, Outcome};
 use serde_json::Value;
-use slack_sandbox::{DEMO_CHANNEL, DEMO_TOKEN};
+use slack_sandbox::DEMO_CHANNEL;
 
 fn s3(url: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
@@ -159,20 +159,18 @@ async fn justifications_are_archived_and_the_audit_reads_the_archive() {
 
     // Slack forgets (retention, a deleted message): the archive does not.
     sandbox.reset();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", "json"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .env("ARCHIVE_BUCKET", &name)
-        .env("AWS_ENDPOINT_URL", &url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .await
-        .unwrap();
+    let out = audit_cli_with(
+        &sandbox,
+        &["--since", "1d", "--format", "json"],
+        &[
+            ("ARCHIVE_BUCKET", name.as_str()),
+            ("AWS_ENDPOINT_URL", url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",

@@ -270,16 +270,12 @@ async fn a_submission_is_checked_posted_counted_and_exported() {
         panic!()
     };
     assert_eq!(report.escalated, 0, "a justified notice is not chased");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
-        .args(["audit", "--since", "1d", "--format", "json"])
-        .env_clear()
-        .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
-        .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
-        .env("SLACK_API_URL", sandbox.api_url())
-        .env("TICKET_URL_PATTERN", pattern)
-        .output()
-        .await
-        .unwrap();
+    let out = audit_cli_with(
+        &sandbox,
+        &["--since", "1d", "--format", "json"],
+        &[("TICKET_URL_PATTERN", pattern)],
+    )
+    .await;
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["justified"], true);
     assert_eq!(rows[0]["justification"], purpose);

@@ -112,6 +112,15 @@ pub fn use_at(fixture_name: &str, event_id: &str, minutes: u32) -> Value {
 
 /// Runs `privwatch audit ARGS…` against the sandbox, as a user would.
 pub async fn audit_cli(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
+    audit_cli_with(sandbox, args, &[]).await
+}
+
+/// `privwatch audit ARGS…` with more settings (`TICKET_URL_PATTERN`, `ARCHIVE_BUCKET`, …).
+pub async fn audit_cli_with(
+    sandbox: &Sandbox,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_privwatch"))
         .arg("audit")
         .args(args)
@@ -119,6 +128,7 @@ pub async fn audit_cli(sandbox: &Sandbox, args: &[&str]) -> std::process::Output
         .env("SLACK_CHANNEL_ID", DEMO_CHANNEL)
         .env("SLACK_BOT_TOKEN", DEMO_TOKEN)
         .env("SLACK_API_URL", sandbox.api_url())
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap()
