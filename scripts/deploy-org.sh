@@ -71,13 +71,23 @@ resolve_org() {
 }
 
 # Waits for a StackSet operation (they run asynchronously in AWS).
-wait_operation() { # operation-id
-  local status
+wait_operation() { # stack-set operation-id
+  local status unreadable=0
   for _ in $(seq 1 360); do
-    status=$(aws "${mgmt[@]}" cloudformation describe-stack-set-operation --stack-set-name "$1" \
-      --operation-id "$2" --call-as "$CALL_AS" --region "$HUB_REGION" --query StackSetOperation.Status --output text 2>/dev/null || echo UNKNOWN)
+    if ! status=$(aws "${mgmt[@]}" cloudformation describe-stack-set-operation --stack-set-name "$1" \
+        --operation-id "$2" --call-as "$CALL_AS" --region "$HUB_REGION" \
+        --query StackSetOperation.Status --output text 2>target/deploy-org-operation.log); then
+      # A failed look is not a finished operation: look again, a few times.
+      unreadable=$((unreadable + 1))
+      if [ "$unreadable" -ge 6 ]; then
+        echo "deploy-org: cannot read StackSet operation $2 on $1: $(head -c 300 target/deploy-org-operation.log)" >&2
+        return 1
+      fi
+      sleep 5
+      continue
+    fi
     case "$status" in
-      SUCCEEDED|UNKNOWN) return 0 ;;
+      SUCCEEDED) return 0 ;;
       FAILED|STOPPED) echo "deploy-org: StackSet operation $2 on $1 $status" >&2; return 1 ;;
     esac
     sleep 5
