@@ -281,43 +281,40 @@ async fn on_submit(
                      "event_payload": {"user": user, "purpose": purpose, "ticket_url": ticket}},
     });
     app.slack.post_message(token, &body, deadline).await?;
-    // Justified now, not at the next sweep: the check mark and the flag the export reads.
+    // Justified now, not at the next sweep: the check mark and the flag the export reads; and
+    // archived with every event ID of the notice (the notice read once for both).
     let notice = app.slack.message(token, channel, &ts, deadline).await?;
-    if let Some((notice, mut payload)) = notice.and_then(|n| {
+    let Some((notice, mut payload)) = notice.and_then(|n| {
         let payload = payload_of::<NoticePayload>(&n.raw, NOTICE_EVENT_TYPE)?;
         Some((n, payload))
-    }) {
-        app.slack
-            .add_reaction(
-                token,
-                channel,
-                &ts,
-                crate::sweep::JUSTIFIED_REACTION,
-                deadline,
-            )
-            .await?;
-        payload.justified = true;
-        let update = crate::render::render_metadata_update(channel, &notice.raw, &payload);
-        app.slack.update_message(token, &update, deadline).await?;
-    }
+    }) else {
+        return Ok(Value::Null);
+    };
+    app.slack
+        .add_reaction(
+            token,
+            channel,
+            &ts,
+            crate::sweep::JUSTIFIED_REACTION,
+            deadline,
+        )
+        .await?;
+    payload.justified = true;
+    let update = crate::render::render_metadata_update(channel, &notice.raw, &payload);
+    app.slack.update_message(token, &update, deadline).await?;
     if let Some(archive) = &app.archive {
-        let notice = app.slack.message(token, channel, &ts, deadline).await?;
-        if let Some(payload) =
-            notice.and_then(|n| payload_of::<NoticePayload>(&n.raw, NOTICE_EVENT_TYPE))
-        {
-            let record = crate::archive::JustificationRecord {
-                event_ids: payload.event_ids.clone(),
-                replied_by: vec![user.to_string()],
-                purpose,
-                ticket_url: ticket,
-                justified_at: chrono::Utc::now().timestamp(),
-                channel: channel.to_string(),
-                notice_ts: ts.to_string(),
-            };
-            archive
-                .put_justification(&payload.event_id, &record)
-                .await?;
-        }
+        let record = crate::archive::JustificationRecord {
+            event_ids: payload.event_ids.clone(),
+            replied_by: vec![user.to_string()],
+            purpose,
+            ticket_url: ticket,
+            justified_at: chrono::Utc::now().timestamp(),
+            channel: channel.to_string(),
+            notice_ts: ts.to_string(),
+        };
+        archive
+            .put_justification(&payload.event_id, &record)
+            .await?;
     }
     Ok(Value::Null)
 }
