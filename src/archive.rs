@@ -13,6 +13,17 @@ use serde_json::Value;
 
 const USES: &str = "uses/";
 const JUSTIFICATIONS: &str = "justifications/";
+/// The working state of a series of uses by one person (`fold`): rewritten as the series grows.
+const THREADS: &str = "threads/";
+/// An empty object per thread whose Slack notice is behind its state (`fold`).
+const BEHIND: &str = "behind/";
+
+/// Whether a conditional create wrote the object or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    AlreadyThere,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("the S3 archive ({bucket}) could not be {action}: {detail}; the invocation fails so Lambda retries it")]
@@ -70,12 +81,115 @@ impl Archive {
         &self.bucket
     }
 
-    pub async fn put_use(&self, record: &UseRecord) -> Result<(), ArchiveError> {
+    /// Records a use once: [`Created::AlreadyThere`] says an earlier attempt recorded it.
+    pub async fn put_use(&self, record: &UseRecord) -> Result<Created, ArchiveError> {
         self.create(
             &format!("{USES}{}.json", key_part(&record.event_id)),
             record,
         )
         .await
+    }
+
+    /// A thread's state and its ETag, if there is one.
+    pub async fn get_thread<T: for<'de> Deserialize<'de>>(
+        &self,
+        thread: &str,
+    ) -> Result<Option<(T, String)>, ArchiveError> {
+        let key = format!("{THREADS}{thread}.json");
+        let got = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(got) => got,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.error("read", crate::error_chain(&e))),
+        };
+        let etag = got.e_tag().unwrap_or_default().to_string();
+        let bytes = got
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("read", e))?
+            .into_bytes();
+        let state = serde_json::from_slice(&bytes)
+            .map_err(|e| self.error("read", format!("{key}: {e}")))?;
+        Ok(Some((state, etag)))
+    }
+
+    /// Writes a thread's state if it is still the version read (`etag`; `None`: if there is
+    /// none yet). `Ok(None)`: someone else wrote it meanwhile (read it again).
+    pub async fn put_thread<T: Serialize>(
+        &self,
+        thread: &str,
+        state: &T,
+        etag: Option<&str>,
+    ) -> Result<Option<String>, ArchiveError> {
+        let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{THREADS}{thread}.json"))
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        let put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Err(e) if precondition_failed(&e) => Ok(None),
+            Err(e) => Err(self.error("written", crate::error_chain(&e))),
+        }
+    }
+
+    /// Marks a thread's notice as behind its state (found by the scheduled catch-up).
+    pub async fn mark_behind(&self, thread: &str) -> Result<(), ArchiveError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{BEHIND}{thread}"))
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("written", crate::error_chain(&e)))
+    }
+
+    pub async fn clear_behind(&self, thread: &str) -> Result<(), ArchiveError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(format!("{BEHIND}{thread}"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("written", crate::error_chain(&e)))
+    }
+
+    /// The threads marked as behind.
+    pub async fn behind(&self) -> Result<Vec<String>, ArchiveError> {
+        let mut threads = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(BEHIND)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("listed", crate::error_chain(&e)))?;
+            threads.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key()?.strip_prefix(BEHIND).map(str::to_string)),
+            );
+        }
+        Ok(threads)
     }
 
     pub async fn put_justification(
@@ -88,10 +202,11 @@ impl Archive {
             record,
         )
         .await
+        .map(|_| ())
     }
 
     /// A conditional create: an object already under `key` (a retry) is left as it is.
-    async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ArchiveError> {
+    async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<Created, ArchiveError> {
         let body = serde_json::to_vec_pretty(value).map_err(|e| self.error("written", e))?;
         match self
             .client
@@ -104,8 +219,8 @@ impl Archive {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if precondition_failed(&e) => Ok(()),
+            Ok(_) => Ok(Created::New),
+            Err(e) if precondition_failed(&e) => Ok(Created::AlreadyThere),
             Err(e) => Err(self.error("written", crate::error_chain(&e))),
         }
     }

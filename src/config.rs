@@ -47,6 +47,10 @@ pub struct Config {
     pub coalesce_window: Duration,
     /// An unanswered thread older than this is escalated once (`ESCALATE_AFTER_MINUTES`).
     pub escalate_after: Duration,
+    /// Calls per minute of one Tier 3 Slack method (`chat.update`, `conversations.replies`) the
+    /// rolling summaries of long series may spend (`SLACK_TIER3_PER_MINUTE`, default 50 — Slack's
+    /// published Tier 3 floor).
+    pub tier3_per_minute: u32,
     /// Who the escalation mentions (`ESCALATION_MENTION`, default: the fallback mention).
     pub escalation_mention: String,
     /// Owners of OIDC workloads (`OIDC_OWNERS`: `<subject pattern>=<mention>,…`, `*` wildcards),
@@ -224,6 +228,17 @@ impl Config {
         };
         let coalesce_minutes = minutes("COALESCE_MINUTES", 15, 0)?;
         let escalate_minutes = minutes("ESCALATE_AFTER_MINUTES", 30, 1)?;
+        let tier3_per_minute = match get("SLACK_TIER3_PER_MINUTE") {
+            None => 50,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=6000).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: "SLACK_TIER3_PER_MINUTE",
+                    why: format!("{v:?} is not a whole number of calls from 1 to 6000"),
+                })?,
+        };
         let escalation_mention =
             get("ESCALATION_MENTION").unwrap_or_else(|| fallback_mention.clone());
         if !is_mention_markup(&escalation_mention) {
@@ -323,6 +338,7 @@ impl Config {
             dedupe_lookback: Duration::from_secs(dedupe_minutes * 60),
             coalesce_window: Duration::from_secs(coalesce_minutes * 60),
             escalate_after: Duration::from_secs(escalate_minutes * 60),
+            tier3_per_minute,
             escalation_mention,
             oidc_owners,
             deployment,

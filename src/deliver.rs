@@ -50,6 +50,9 @@ pub struct Delivery {
     pub coalesced: bool,
     /// `user` when the person was found in Slack, `fallback` otherwise, `none` for a repeat line.
     pub mention: &'static str,
+    /// The notice's metadata as it stands after this delivery (`None`: the event named another
+    /// account's notice as the other record of its cross-account call, or `fold` counted it).
+    pub notice: Option<NoticePayload>,
 }
 
 /// Where the search of the channel put this event.
@@ -115,6 +118,7 @@ async fn deliver_with(
                 reply_existed: true,
                 coalesced: true,
                 mention: "none",
+                notice: None,
             })
         }
         Place::Own(found, payload) => {
@@ -127,6 +131,7 @@ async fn deliver_with(
                     reply_existed: true,
                     coalesced: !is_first,
                     mention: "none",
+                    notice: Some(payload),
                 });
             }
             let (line, mention_kind) = if is_first {
@@ -142,6 +147,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: !is_first,
                 mention: mention_kind,
+                notice: Some(payload),
             })
         }
         Place::Join(found, mut payload) => {
@@ -165,6 +171,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: true,
                 mention: "none",
+                notice: Some(payload),
             })
         }
         Place::Twin(found, mut payload) => {
@@ -179,6 +186,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: true,
                 mention: "none",
+                notice: None,
             })
         }
         Place::New => {
@@ -204,6 +212,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: false,
                 mention: mention_kind,
+                notice: Some(render::notice_payload(u)),
             })
         }
     }
@@ -238,7 +247,7 @@ async fn update_once(
 }
 
 /// Posts `line` into the thread of `notice_ts`, exactly once.
-async fn post_line(
+pub(crate) async fn post_line(
     cx: &Cx<'_>,
     notice_ts: &Ts,
     event_id: &str,
@@ -262,7 +271,7 @@ async fn post_line(
 /// looks for the write until Slack can no longer carry it out (`settle` after sending) and sends
 /// it again only then. If the deadline comes first, the invocation fails without a second copy:
 /// Lambda's retry comes later than `settle` and looks first.
-async fn write_once<W, WF, C, CF>(
+pub(crate) async fn write_once<W, WF, C, CF>(
     settle: Duration,
     deadline: Instant,
     write: W,
@@ -422,7 +431,11 @@ async fn find_place(cx: &Cx<'_>, u: &PrivilegedUse) -> Result<Place, SlackError>
 }
 
 /// The `ts` of privwatch's thread line for this event ID in the notice's thread, if any.
-async fn find_line(cx: &Cx<'_>, thread_ts: &Ts, event_id: &str) -> Result<Option<Ts>, SlackError> {
+pub(crate) async fn find_line(
+    cx: &Cx<'_>,
+    thread_ts: &Ts,
+    event_id: &str,
+) -> Result<Option<Ts>, SlackError> {
     let wanted = event_key(event_id);
     let found = cx
         .app

@@ -113,6 +113,8 @@ pub enum Classified {
         region: String,
         time: i64,
     },
+    /// The scheduled catch-up of long series' notices (`<function>-catchup`, with the archive).
+    CatchUp,
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
 }
@@ -242,13 +244,20 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
     let event = &record.event;
     if event.detail_type == SCHEDULED_DETAIL_TYPE && event.source == "aws.events" {
         let account = event.account.clone().unwrap_or_default();
-        // The schedule that fired: a spoke's `<function>-heartbeat`, or the hub's own sweep.
-        let heartbeat = record.raw["resources"].as_array().is_some_and(|resources| {
-            resources
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|arn| arn.contains(":rule/") && arn.ends_with("-heartbeat"))
-        });
+        // The schedule that fired: a spoke's `<function>-heartbeat`, the catch-up of long
+        // series (`<function>-catchup`), or the sweep.
+        let rule_named = |suffix: &str| {
+            record.raw["resources"].as_array().is_some_and(|resources| {
+                resources
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|arn| arn.contains(":rule/") && arn.ends_with(suffix))
+            })
+        };
+        if rule_named("-catchup") {
+            return Classified::CatchUp;
+        }
+        let heartbeat = rule_named("-heartbeat");
         if heartbeat {
             return Classified::Heartbeat {
                 account,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod coverage;
 pub mod deliver;
 pub mod detect;
+pub mod fold;
 pub mod interact;
 pub mod justification;
 pub mod kind;
@@ -46,6 +47,8 @@ pub struct App {
     pub archive: Option<archive::Archive>,
     /// Signatures of the Slack requests accepted lately (a replay is refused).
     pub replays: interact::Replays,
+    /// With the archive: the series this environment wrote last, and Slack's room (`fold`).
+    pub fold: fold::Local,
 }
 
 impl App {
@@ -112,6 +115,7 @@ impl App {
             bot: tokio::sync::OnceCell::new(),
             org,
             replays: Default::default(),
+            fold: Default::default(),
         })
     }
 
@@ -219,6 +223,9 @@ pub enum HandleError {
     Slack(#[from] slack::SlackError),
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
+    /// A series' state kept changing under this invocation (another writer): retried.
+    #[error("the state of series {0} in the archive kept changing while it was written; the invocation fails so Lambda retries it")]
+    Conflict(String),
 }
 
 impl HandleError {
@@ -230,6 +237,7 @@ impl HandleError {
             HandleError::Slack(e) if e.is_transient() => "privwatch.SlackUnavailable",
             HandleError::Slack(_) => "privwatch.SlackRefused",
             HandleError::Archive(_) => "privwatch.ArchiveUnavailable",
+            HandleError::Conflict(_) => "privwatch.ArchiveConflict",
         }
     }
 }
@@ -250,6 +258,7 @@ pub enum Outcome {
     Delivered(deliver::Delivery),
     Swept(sweep::SweepReport),
     Heard(coverage::CoverageReport),
+    CaughtUp(fold::CatchUpReport),
     /// A request through the Function URL (Slack's interactivity): the HTTP response.
     Http(Value),
 }
@@ -311,23 +320,31 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             );
             return Ok(Outcome::Heard(report));
         }
+        Classified::CatchUp => return Ok(Outcome::CaughtUp(fold::catch_up(app, deadline).await?)),
         Classified::Use(u) => u,
     };
     let event_id = use_.event_id.clone();
     let kind = use_.kind.as_str();
-    // The archive write runs beside the Slack calls, not after them; either failing fails the
-    // invocation, and the retry completes only what is missing.
-    let archived = async {
-        match &app.archive {
-            Some(archive) => archive
-                .put_use(&use_record(&use_, &record.raw["detail"]))
-                .await
-                .map_err(HandleError::from),
-            None => Ok(()),
-        }
+    let delivered = match &app.archive {
+        // With the archive, the ledger first: then the series counts the event (`fold`).
+        Some(archive) => match archive
+            .put_use(&use_record(&use_, &record.raw["detail"]))
+            .await
+        {
+            Ok(created) => fold::record(app, archive, &use_, created, deadline).await,
+            // The ledger is out of reach: Slack still hears of the use now (the retry finds
+            // the notice instead of posting another), and the invocation fails so that the
+            // retry records it.
+            Err(e) => match deliver::deliver(app, &use_, deadline).await {
+                Ok(_) => Err(e.into()),
+                Err(slack) => {
+                    tracing::error!(event_id = %event_id, error = %e, "the archive is out of reach too");
+                    Err(slack)
+                }
+            },
+        },
+        None => deliver::deliver(app, &use_, deadline).await,
     };
-    let delivered = tokio::try_join!(deliver::deliver(app, &use_, deadline), archived)
-        .map(|(delivery, ())| delivery);
     match delivered {
         Ok(delivery) => {
             let outcome = if delivery.reply_existed {

@@ -14,6 +14,8 @@ pub const LINE_EVENT_TYPE: &str = "privileged_use_reply";
 pub const ESCALATION_EVENT_TYPE: &str = "privileged_use_escalation";
 /// A justification made with the *Justify* button, posted by privwatch under the person's name.
 pub const JUSTIFICATION_EVENT_TYPE: &str = "privileged_use_justification";
+/// The rolling summary line of a long series (with the archive): one line, kept up to date.
+pub const SUMMARY_EVENT_TYPE: &str = "privileged_use_summary";
 /// The reply asking a person who answered for the ticket URL (or the purpose) their answer lacks.
 pub const TICKET_ASK_EVENT_TYPE: &str = "privileged_use_ticket_ask";
 
@@ -28,7 +30,7 @@ pub fn event_key(value: &str) -> String {
 }
 
 /// `event_payload` of a notice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct NoticePayload {
     pub event_id: String,
@@ -109,6 +111,21 @@ pub struct LinePayload {
 impl LinePayload {
     pub fn to_metadata(&self) -> Value {
         json!({"event_type": LINE_EVENT_TYPE, "event_payload": self})
+    }
+}
+
+/// `event_payload` of a rolling summary line: how many uses it stood for when last written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SummaryPayload {
+    pub count: u32,
+    pub first_time: i64,
+    pub last_time: i64,
+}
+
+impl SummaryPayload {
+    pub fn to_metadata(&self) -> Value {
+        json!({"event_type": SUMMARY_EVENT_TYPE, "event_payload": self})
     }
 }
 

@@ -4,11 +4,11 @@
 
 use crate::detect::PrivilegedUse;
 use crate::metadata::{
-    event_key, LinePayload, NoticePayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
+    event_key, LinePayload, NoticePayload, SummaryPayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
 };
 use crate::mrkdwn::{clip, clip_mrkdwn, escape, field};
 use crate::slack::Ts;
-use crate::wording::{Label, Wording};
+use crate::wording::{Label, Series, Wording};
 use serde_json::{json, Value};
 
 /// `block_id` prefix of the context block that counts coalesced uses. Each update gives it a new
@@ -48,6 +48,20 @@ impl Message {
         }
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts.as_str());
+        }
+        body
+    }
+
+    /// The JSON body for `chat.update` that makes the message at `ts` this one.
+    pub fn to_update_body(&self, channel: &str, ts: &Ts) -> Value {
+        let mut body = json!({
+            "channel": channel,
+            "ts": ts.as_str(),
+            "text": clip_mrkdwn(&self.text, MESSAGE_TEXT_MAX_CHARS),
+            "metadata": self.metadata,
+        });
+        if let Some(blocks) = &self.blocks {
+            body["blocks"] = blocks.clone();
         }
         body
     }
@@ -225,6 +239,21 @@ pub fn render_repeat_line(u: &PrivilegedUse, wording: &Wording) -> Message {
         text: wording.repeat(u, &time_token(u)),
         blocks: None,
         metadata: line_payload(u, true).to_metadata(),
+    }
+}
+
+/// The rolling summary line of a long series (posted once into the notice's thread, then
+/// rewritten with `chat.update`).
+pub fn render_rolling(series: &Series<'_>, wording: &Wording) -> Message {
+    Message {
+        text: wording.rolling(series),
+        blocks: None,
+        metadata: SummaryPayload {
+            count: series.count,
+            first_time: series.first,
+            last_time: series.last,
+        }
+        .to_metadata(),
     }
 }
 

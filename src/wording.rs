@@ -7,6 +7,19 @@ use crate::detect::PrivilegedUse;
 use crate::kind::{Severity, Text};
 use crate::mrkdwn::{date, field};
 
+/// A long series of uses by one person, as its rolling summary line tells it. Each tally is
+/// (value, how many), the most frequent first; an empty value counts the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub count: u32,
+    pub lines: u32,
+    pub first: i64,
+    pub last: i64,
+    pub kinds: &'a [(String, u32)],
+    pub source_ips: &'a [(String, u32)],
+    pub user_agents: &'a [(String, u32)],
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
     #[default]
@@ -185,6 +198,40 @@ impl Wording {
             self.lang.t("event", "イベント"),
             field(&u.event_id)
         )
+    }
+
+    /// The rolling summary line of a long series: everything so far in one line, rewritten as
+    /// the series grows (the first `series.lines` uses have their own lines above it).
+    pub fn rolling(&self, series: &Series<'_>) -> String {
+        let list = |tally: &[(String, u32)], code: bool| -> String {
+            let parts: Vec<String> = tally
+                .iter()
+                .map(|(value, n)| match (value.is_empty(), code) {
+                    (true, _) => format!("{} ×{n}", self.lang.t("others", "その他")),
+                    (false, true) => format!("`{}` ×{n}", field(value)),
+                    (false, false) => format!("{} ×{n}", field(value)),
+                })
+                .collect();
+            match parts.is_empty() {
+                true => "—".to_string(),
+                false => parts.join(", "),
+            }
+        };
+        let (first, last) = (date(series.first), date(series.last));
+        let (count, lines) = (series.count, series.lines);
+        let (kinds, ips, agents) = (
+            list(series.kinds, true),
+            list(series.source_ips, false),
+            list(series.user_agents, true),
+        );
+        match self.lang {
+            Lang::En => format!(
+                ":bar_chart: *{count} uses in all* so far, {first} to {last} (the first {lines} have their own lines above; this line keeps up with the rest) · calls: {kinds} · from: {ips} · user agents: {agents}"
+            ),
+            Lang::Ja => format!(
+                ":bar_chart: これまでに *合計 {count} 回*（{first} 〜 {last}。最初の {lines} 回は上に個別の行があり、以降はこの行が更新されます）· 呼び出し: {kinds} · 送信元: {ips} · ユーザーエージェント: {agents}"
+            ),
+        }
     }
 
     /// How many uses a notice stands for, over which range.

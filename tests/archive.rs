@@ -104,6 +104,7 @@ async fn each_use_is_archived_once_and_a_failed_write_fails_the_invocation() {
     let versions = client
         .list_object_versions()
         .bucket(&name)
+        .prefix("uses/")
         .send()
         .await
         .unwrap();

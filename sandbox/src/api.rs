@@ -262,6 +262,13 @@ fn check_auth(state: &State, auth: Option<&str>) -> Result<(), Answer> {
 }
 
 fn call_method(state: &mut State, method: &str, p: &Map<String, Value>) -> Answer {
+    if let Err(retry_after) = state.admit_tier3(method) {
+        return Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({"ok": false, "error": "ratelimited"}),
+            retry_after: Some(retry_after),
+        };
+    }
     match method {
         "auth.test" => Answer::ok(json!({
             "url": "http://sandbox.slack.local/", "team": "privwatch sandbox", "user": "privwatch",

@@ -38,6 +38,11 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// `chat.postMessage` calls allowed per second and channel before `ratelimited` (0: no limit).
     pub post_rate_per_channel: u32,
+    /// Calls per minute of each Tier 3 method (`chat.update`, `reactions.add`,
+    /// `conversations.history`, `conversations.replies`, `pins.add`) across the workspace before
+    /// `ratelimited` (0: no limit). Slack documents Tier 3 as "50+ per minute" with bursts: a
+    /// sliding minute, so a burst of that many passes and the next waits.
+    pub tier3_per_minute: u32,
     /// Print each message as it is posted (the terminal transcript).
     pub echo: bool,
     /// User groups (`S…` → member user IDs), for `usergroups.users.list`.
@@ -54,6 +59,7 @@ impl Default for SandboxConfig {
             users: demo_users(),
             latency: Duration::ZERO,
             post_rate_per_channel: 0,
+            tier3_per_minute: 0,
             echo: false,
         }
     }

@@ -4,10 +4,13 @@
 use slack_sandbox::{Sandbox, SandboxConfig, DEMO_CHANNEL, DEMO_TOKEN};
 use std::time::Duration;
 
-const USAGE: &str = "usage: slack-sandbox [--port N] [--latency-ms N] [--post-rate N] [--quiet]
+const USAGE: &str =
+    "usage: slack-sandbox [--port N] [--latency-ms N] [--post-rate N] [--tier3 N] [--quiet]
   --port N        listen on 127.0.0.1:N (default 3030)
   --latency-ms N  add N ms to every Web API call (like the trip to Slack)
   --post-rate N   allow N chat.postMessage per second and channel, then answer ratelimited
+  --tier3 N       allow N calls per minute of each Tier 3 method (chat.update, reactions.add,
+                  conversations.history/replies, pins.add), then answer ratelimited
   --quiet         do not print messages as they are posted
 Accepts the token xoxb-sandbox-demo-token; the channel is C0PRIVWATCH.";
 
@@ -29,6 +32,7 @@ async fn main() {
             "--port" => port = number("--port") as u16,
             "--latency-ms" => config.latency = Duration::from_millis(number("--latency-ms")),
             "--post-rate" => config.post_rate_per_channel = number("--post-rate") as u32,
+            "--tier3" => config.tier3_per_minute = number("--tier3") as u32,
             "--quiet" => config.echo = false,
             "-h" | "--help" => {
                 println!("{USAGE}");

@@ -55,6 +55,8 @@ pub struct State {
     messages: HashMap<String, Vec<Message>>,
     last_ts_micros: u128,
     recent_posts: HashMap<String, VecDeque<Instant>>,
+    /// Recent calls of each Tier 3 method (the sliding minute of `tier3_per_minute`).
+    recent_tier3: HashMap<String, VecDeque<Instant>>,
     /// Modals opened with `views.open` (the `view` as sent).
     pub views: Vec<Value>,
     /// `chat.postEphemeral` messages: (channel, user, text), seen by that user only.
@@ -72,6 +74,7 @@ impl State {
             ephemeral: Vec::new(),
             last_ts_micros: 0,
             recent_posts: HashMap::new(),
+            recent_tier3: HashMap::new(),
         }
     }
 
@@ -81,6 +84,7 @@ impl State {
         self.ephemeral.clear();
         self.calls.clear();
         self.recent_posts.clear();
+        self.recent_tier3.clear();
     }
 
     pub fn age_messages(&mut self, secs: u64) {
@@ -147,6 +151,37 @@ impl State {
         }
         window.push_back(now);
         true
+    }
+
+    /// Slack's Tier 3 limit for `method`: `Ok` when one more call fits in the last minute,
+    /// else the seconds until one does (`Retry-After`).
+    pub fn admit_tier3(&mut self, method: &str) -> Result<(), u64> {
+        const TIER3: &[&str] = &[
+            "chat.update",
+            "reactions.add",
+            "conversations.history",
+            "conversations.replies",
+            "pins.add",
+        ];
+        let limit = self.config.tier3_per_minute as usize;
+        if limit == 0 || !TIER3.contains(&method) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let window = self.recent_tier3.entry(method.to_string()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t).as_secs_f64() >= 60.0)
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            let oldest = *window.front().unwrap();
+            let wait = 60.0 - now.duration_since(oldest).as_secs_f64();
+            return Err(wait.ceil().max(1.0) as u64);
+        }
+        window.push_back(now);
+        Ok(())
     }
 
     pub fn find(&self, channel: &str, ts: &str) -> Option<&Message> {

@@ -206,6 +206,7 @@ pub fn app_from(
         org: None,
         archive: None,
         replays: Default::default(),
+        fold: Default::default(),
     }
 }
 

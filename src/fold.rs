@@ -1,0 +1,653 @@
+//! Floods: with the S3 archive (`ARCHIVE_BUCKET`) as the exactly-once ledger, a long series of
+//! uses by one person costs Slack one notice, a few thread lines and one rolling summary line,
+//! however long it runs — instead of one line per use at Slack's one post per second.
+//!
+//! An event's way: its conditional create in the ledger (`uses/<event id>.json`) → the state of
+//! its person's series (`threads/<key>.json`, rewritten only if unchanged since read: S3's
+//! `If-Match`) counts it → done, in two S3 writes and no Slack call. The first use of a series
+//! takes the path without an archive (`deliver`: the notice at once, the ask in its thread), so
+//! a new person's notice is never queued behind another person's series. A series' first few
+//! uses get their own lines while the channel has room for them. The notice's count and the
+//! summary line catch up with the state at most once per [`flush_gap`] (two `chat.update` calls,
+//! Tier 3), in whichever invocation comes next or in the scheduled catch-up
+//! (`<function>-catchup`, every minute), which finds a series left behind through the
+//! `behind/<key>` marker.
+//!
+//! What a crash can and cannot do: the ledger write comes first, so an event recorded nowhere
+//! else is retried by Lambda and found there ("already there"); the state then says whether it
+//! was counted. A thread line is announced in the state before it is posted and looked for
+//! before it is posted again. A summary line likewise. A notice behind its state is caught up by
+//! the next flush. So every event is counted once: in the ledger (which `privwatch audit` reads)
+//! and in its series' count in Slack.
+
+use crate::archive::{Archive, Created};
+use crate::deliver::{self, Delivery};
+use crate::detect::PrivilegedUse;
+use crate::metadata::{
+    event_key, payload_of, NoticePayload, MAX_EVENT_IDS, NOTICE_EVENT_TYPE, SUMMARY_EVENT_TYPE,
+};
+use crate::render;
+use crate::slack::{FoundMessage, SlackError, Ts};
+use crate::wording::Series;
+use crate::{App, Cx, HandleError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Lines a series gets one by one (the ask with the mention among them) before its rolling
+/// summary line takes over.
+pub const LINES: u32 = 4;
+/// Event IDs a series' state lists; past that, the ledger alone tells a retry from a new event.
+const MAX_IDS: usize = 2_000;
+/// Distinct values a tally keeps (kinds, source IPs, user agents); the rest count as "others".
+const TALLY: usize = 6;
+/// Longest value a tally keeps.
+const TALLY_VALUE_CHARS: usize = 80;
+/// Slack's `chat.postMessage` limit: about one per second per channel.
+const POST_GAP: Duration = Duration::from_secs(1);
+/// Time the scheduled catch-up leaves before its deadline, and at most spends (events wait
+/// behind it: the function runs one invocation at a time).
+const CATCH_UP_MARGIN: Duration = Duration::from_secs(3);
+const CATCH_UP_BUDGET: Duration = Duration::from_secs(45);
+
+/// The state of one person's series (`threads/<key>.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThreadState {
+    pub channel: String,
+    pub notice_ts: String,
+    /// Unix seconds of the first and last use.
+    pub first_time: i64,
+    pub last_time: i64,
+    /// Uses counted in this series.
+    pub count: u32,
+    /// Their event IDs (up to [`MAX_IDS`]).
+    pub event_ids: Vec<String>,
+    /// Uses with a line of their own in the thread.
+    pub lines: u32,
+    /// Lines announced but not yet known to be posted (looked for before posting again).
+    pub lines_owed: Vec<String>,
+    /// The count the notice and the summary line showed when last written.
+    pub shown: u32,
+    pub summary_ts: String,
+    /// A summary line was sent; until `summary_ts` is known it is looked for, not sent again.
+    pub summary_sent: bool,
+    pub kinds: BTreeMap<String, u32>,
+    pub source_ips: BTreeMap<String, u32>,
+    pub user_agents: BTreeMap<String, u32>,
+}
+
+impl ThreadState {
+    /// A series starting from the notice `deliver` landed on.
+    fn from_notice(
+        channel: &str,
+        notice_ts: &Ts,
+        notice: &NoticePayload,
+        u: &PrivilegedUse,
+    ) -> Self {
+        let mut state = ThreadState {
+            channel: channel.to_string(),
+            notice_ts: notice_ts.to_string(),
+            first_time: notice.event_time,
+            last_time: notice.last_time.max(notice.event_time),
+            count: notice.count.max(1),
+            event_ids: notice.event_ids.clone(),
+            // Without the archive every use of a notice has its line.
+            lines: notice.count.max(1),
+            shown: notice.count.max(1),
+            ..Default::default()
+        };
+        if state.event_ids.is_empty() {
+            state.event_ids.push(notice.event_id.clone());
+        }
+        state.tally(u);
+        state
+    }
+
+    /// `time` (0: unknown) may join this series in `channel`.
+    fn takes(&self, channel: &str, time: i64, window: i64) -> bool {
+        window > 0
+            && self.channel == channel
+            && Ts::new(&self.notice_ts).is_some()
+            && (time == 0 || (self.last_time >= time - window && self.first_time <= time + window))
+    }
+
+    fn holds(&self, event_id: &str) -> bool {
+        self.event_ids.iter().any(|id| id == event_id)
+    }
+
+    fn add(&mut self, u: &PrivilegedUse) {
+        let time = u.time.map_or(self.last_time, |t| t.timestamp());
+        self.first_time = if self.first_time == 0 {
+            time
+        } else {
+            self.first_time.min(time)
+        };
+        self.last_time = self.last_time.max(time);
+        self.count += 1;
+        if self.event_ids.len() < MAX_IDS {
+            self.event_ids.push(event_key(&u.event_id));
+        }
+        self.tally(u);
+    }
+
+    fn tally(&mut self, u: &PrivilegedUse) {
+        let kind = u.event_name.as_deref().unwrap_or(u.kind.as_str());
+        count_in(&mut self.kinds, kind);
+        count_in(&mut self.source_ips, u.source_ip.as_deref().unwrap_or("?"));
+        count_in(
+            &mut self.user_agents,
+            u.user_agent.as_deref().unwrap_or("?"),
+        );
+    }
+
+    /// The event IDs the notice's metadata keeps: the first, then the latest.
+    fn notice_ids(&self) -> Vec<String> {
+        match self.event_ids.len() <= MAX_EVENT_IDS {
+            true => self.event_ids.clone(),
+            false => std::iter::once(self.event_ids[0].clone())
+                .chain(
+                    self.event_ids[self.event_ids.len() - (MAX_EVENT_IDS - 1)..]
+                        .iter()
+                        .cloned(),
+                )
+                .collect(),
+        }
+    }
+
+    fn behind(&self) -> bool {
+        self.shown < self.count || !self.lines_owed.is_empty()
+    }
+}
+
+fn count_in(tally: &mut BTreeMap<String, u32>, value: &str) {
+    let value = crate::mrkdwn::clip(value, TALLY_VALUE_CHARS);
+    if let Some(n) = tally.get_mut(&value) {
+        *n += 1;
+    } else if tally.keys().filter(|k| !k.is_empty()).count() < TALLY {
+        tally.insert(value, 1);
+    } else {
+        *tally.entry(String::new()).or_default() += 1;
+    }
+}
+
+/// Most frequent first, "others" last.
+fn ranked(tally: &BTreeMap<String, u32>) -> Vec<(String, u32)> {
+    let mut list: Vec<(String, u32)> = tally.iter().map(|(k, n)| (k.clone(), *n)).collect();
+    list.sort_by(|a, b| {
+        a.0.is_empty()
+            .cmp(&b.0.is_empty())
+            .then(b.1.cmp(&a.1))
+            .then(a.0.cmp(&b.0))
+    });
+    list
+}
+
+/// What this execution environment remembers between invocations: the states it wrote last
+/// (so a warm invocation reads nothing; S3's `If-Match` catches a stale one), the series whose
+/// notice is behind, and when Slack has room again.
+#[derive(Default)]
+pub struct Local {
+    inner: std::sync::Mutex<LocalInner>,
+}
+
+#[derive(Default)]
+struct LocalInner {
+    states: HashMap<String, (ThreadState, String)>,
+    behind: BTreeMap<String, Instant>,
+    next_flush: Option<Instant>,
+    last_post: HashMap<String, Instant>,
+}
+
+impl Local {
+    fn with<R>(&self, f: impl FnOnce(&mut LocalInner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn posted(&self, channel: &str) {
+        self.with(|l| l.last_post.insert(channel.to_string(), Instant::now()));
+    }
+
+    fn post_room(&self, channel: &str) -> bool {
+        self.with(|l| {
+            l.last_post
+                .get(channel)
+                .is_none_or(|t| t.elapsed() >= POST_GAP)
+        })
+    }
+}
+
+/// Time between two flushes (each up to two `chat.update` calls) that keeps within
+/// `SLACK_TIER3_PER_MINUTE`.
+pub fn flush_gap(app: &App) -> Duration {
+    Duration::from_secs_f64(2.0 * 60.0 / app.config.tier3_per_minute.max(1) as f64)
+}
+
+/// The key of a person's series: a digest of (account, principal, outcome, group of kinds).
+fn thread_key(payload: &NoticePayload) -> String {
+    use sha2::Digest;
+    let (account, principal, failed, group) = payload.coalesce_key();
+    let digest = sha2::Sha256::digest(format!("{account}\n{principal}\n{failed}\n{group}"));
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+async fn load(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+) -> Result<Option<(ThreadState, String)>, HandleError> {
+    if let Some(hit) = app.fold.with(|l| l.states.get(key).cloned()) {
+        return Ok(Some(hit));
+    }
+    let read = archive.get_thread::<ThreadState>(key).await?;
+    if let Some(read) = &read {
+        app.fold
+            .with(|l| l.states.insert(key.to_string(), read.clone()));
+    }
+    Ok(read)
+}
+
+/// Writes `state` if it is still the version read; `false`: it was not (the cache is dropped,
+/// and the caller starts over from a fresh read).
+async fn save(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    state: &ThreadState,
+    etag: &mut Option<String>,
+) -> Result<bool, HandleError> {
+    match archive.put_thread(key, state, etag.as_deref()).await? {
+        Some(new) => {
+            *etag = Some(new.clone());
+            app.fold
+                .with(|l| l.states.insert(key.to_string(), (state.clone(), new)));
+            Ok(true)
+        }
+        None => {
+            app.fold.with(|l| l.states.remove(key));
+            Ok(false)
+        }
+    }
+}
+
+async fn mark_behind(app: &App, archive: &Archive, key: &str) -> Result<(), HandleError> {
+    let known = app.fold.with(|l| l.behind.contains_key(key));
+    if !known {
+        archive.mark_behind(key).await?;
+        app.fold
+            .with(|l| l.behind.insert(key.to_string(), Instant::now()));
+    }
+    Ok(())
+}
+
+/// Records `u` (already written to the ledger, `created` says whether just now) and brings
+/// Slack up to date as far as its limits allow.
+pub async fn record(
+    app: &App,
+    archive: &Archive,
+    u: &PrivilegedUse,
+    created: Created,
+    deadline: Instant,
+) -> Result<Delivery, HandleError> {
+    let ours = render::notice_payload(u);
+    let key = thread_key(&ours);
+    let ous = app.org_units_of(&u.account_id).await;
+    let channel = app.config.channel_for(&u.account_id, &ous);
+    let window = app.config.coalesce_window.as_secs() as i64;
+    let mut attempts = 0;
+    let delivery = loop {
+        attempts += 1;
+        let read = load(app, archive, &key).await?;
+        let (state, mut etag) = match read {
+            Some((state, etag)) => (Some(state), Some(etag)),
+            None => (None, None),
+        };
+        let Some(mut state) = state.filter(|s| s.takes(channel, ours.event_time, window)) else {
+            // A new series: the notice at once, as without the archive.
+            let delivery = deliver::deliver(app, u, deadline).await?;
+            app.fold.posted(channel);
+            if let Some(notice) = &delivery.notice {
+                let state = ThreadState::from_notice(channel, &delivery.notice_ts, notice, u);
+                if !save(app, archive, &key, &state, &mut etag).await? && attempts < 3 {
+                    continue;
+                }
+            }
+            break delivery;
+        };
+        let notice_ts = Ts::new(&state.notice_ts).expect("takes() checked it");
+        let seen = created == Created::AlreadyThere
+            && (state.holds(&event_key(&u.event_id)) || state.event_ids.len() >= MAX_IDS);
+        if seen {
+            // A retry of an event already counted: only a line it was promised may be missing.
+            if state.lines_owed.contains(&event_key(&u.event_id)) {
+                post_owed_line(app, archive, &key, state, etag, u, true, deadline).await?;
+            }
+            break counted(notice_ts, true);
+        }
+        state.add(u);
+        let own_line = state.lines < LINES && app.fold.post_room(channel);
+        if own_line {
+            state.lines_owed.push(event_key(&u.event_id));
+        }
+        if !save(app, archive, &key, &state, &mut etag).await? {
+            if attempts < 3 {
+                continue;
+            }
+            return Err(HandleError::Conflict(key));
+        }
+        if own_line {
+            post_owed_line(app, archive, &key, state, etag, u, false, deadline).await?;
+        } else {
+            mark_behind(app, archive, &key).await?;
+        }
+        break counted(notice_ts, false);
+    };
+    flush_if_due(app, archive, deadline).await;
+    Ok(delivery)
+}
+
+fn counted(notice_ts: Ts, already: bool) -> Delivery {
+    Delivery {
+        notice_ts,
+        notice_existed: already,
+        reply_existed: already,
+        coalesced: true,
+        mention: "none",
+        notice: None,
+    }
+}
+
+/// Posts `u`'s promised line (on a retry, looking first whether the earlier attempt posted
+/// it), then marks the series behind: its notice's count is now stale.
+#[allow(clippy::too_many_arguments)]
+async fn post_owed_line(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    mut state: ThreadState,
+    mut etag: Option<String>,
+    u: &PrivilegedUse,
+    retry: bool,
+    deadline: Instant,
+) -> Result<(), HandleError> {
+    let token = app.tokens.get().await?;
+    let bot = app.bot_user(&token, deadline).await?;
+    let cx = &Cx::new(app, &token, bot, &state.channel, deadline);
+    let notice_ts = Ts::new(&state.notice_ts).expect("a series has a notice");
+    let already = match retry {
+        true => deliver::find_line(cx, &notice_ts, &u.event_id).await?,
+        false => None,
+    };
+    if already.is_none() {
+        let wording = &*app.wording().await;
+        let line = render::render_repeat_line(u, wording);
+        deliver::post_line(cx, &notice_ts, &u.event_id, &line).await?;
+        app.fold.posted(&state.channel);
+    }
+    let id = event_key(&u.event_id);
+    state.lines_owed.retain(|owed| *owed != id);
+    state.lines += 1;
+    save(app, archive, key, &state, &mut etag).await?;
+    mark_behind(app, archive, key).await
+}
+
+/// One flush, if Slack has room for it and a series is behind: the one behind longest. A
+/// failure is logged and left for the next flush (this invocation's own event is recorded).
+async fn flush_if_due(app: &App, archive: &Archive, deadline: Instant) {
+    let now = Instant::now();
+    let next = app.fold.with(|l| {
+        if l.next_flush.is_some_and(|t| t > now) {
+            return None;
+        }
+        l.behind
+            .iter()
+            .min_by_key(|(_, since)| **since)
+            .map(|(k, _)| k.clone())
+    });
+    let Some(key) = next else { return };
+    app.fold.with(|l| l.next_flush = Some(now + flush_gap(app)));
+    if let Err(error) = flush(app, archive, &key, deadline).await {
+        tracing::warn!(thread = %key, %error, "a series' notice could not catch up yet; the next flush tries again");
+    }
+}
+
+/// What the scheduled catch-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatchUpReport {
+    pub flushed: usize,
+    pub left: usize,
+}
+
+/// The scheduled catch-up: every series marked behind (in S3, whichever environment marked it)
+/// is flushed, paced to `SLACK_TIER3_PER_MINUTE`, within a bounded time. What is left waits for
+/// the next minute; a flush that fails fails the invocation (after the others had their turn).
+pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, HandleError> {
+    let Some(archive) = &app.archive else {
+        return Ok(CatchUpReport::default());
+    };
+    let mut keys = archive.behind().await?;
+    let started = Instant::now();
+    let mut report = CatchUpReport::default();
+    let mut failure = None;
+    keys.sort();
+    keys.dedup();
+    for (i, key) in keys.iter().enumerate() {
+        let wait = app.fold.with(|l| l.next_flush).unwrap_or(started);
+        if wait + CATCH_UP_MARGIN >= deadline || wait >= started + CATCH_UP_BUDGET {
+            report.left = keys.len() - i;
+            break;
+        }
+        tokio::time::sleep_until(wait).await;
+        app.fold
+            .with(|l| l.next_flush = Some(Instant::now() + flush_gap(app)));
+        match flush(app, archive, key, deadline).await {
+            Ok(()) => report.flushed += 1,
+            Err(e) => {
+                tracing::error!(thread = %key, error = %e, "a series' notice could not catch up");
+                failure = Some(e);
+            }
+        }
+    }
+    tracing::info!(
+        flushed = report.flushed,
+        left = report.left,
+        outcome = "caught_up",
+        "scheduled catch-up"
+    );
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Brings one series' notice (count, time range) and summary line up to its state.
+async fn flush(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    deadline: Instant,
+) -> Result<(), HandleError> {
+    let Some((mut state, etag)) = load(app, archive, key).await? else {
+        return clear_behind(app, archive, key).await;
+    };
+    let mut etag = Some(etag);
+    if !state.behind() {
+        return clear_behind(app, archive, key).await;
+    }
+    let (Some(notice_ts), shown) = (Ts::new(&state.notice_ts), state.count) else {
+        return clear_behind(app, archive, key).await;
+    };
+    let token = app.tokens.get().await?;
+    let bot = app.bot_user(&token, deadline).await?;
+    let channel = state.channel.clone();
+    let cx = &Cx::new(app, &token, bot, &channel, deadline);
+    let wording = &*app.wording().await;
+    match read_thread_head(cx, &notice_ts).await? {
+        None => {
+            tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series is gone from Slack; its uses stay in the archive");
+        }
+        Some(notice) => {
+            let mut payload: NoticePayload =
+                payload_of(&notice.raw, NOTICE_EVENT_TYPE).unwrap_or_default();
+            payload.count = state.count;
+            payload.event_time = match payload.event_time {
+                0 => state.first_time,
+                t => t.min(state.first_time),
+            };
+            payload.last_time = payload.last_time.max(state.last_time);
+            payload.event_ids = state.notice_ids();
+            let update = render::render_count_update(cx.channel, &notice.raw, &payload, wording);
+            app.slack
+                .update_message(token.expose(), &update, deadline)
+                .await?;
+            if state.count > state.lines {
+                write_summary(cx, archive, key, &mut state, &mut etag, &notice_ts, wording).await?;
+            }
+        }
+    }
+    state.shown = shown;
+    // Lines promised by attempts that never came back are not owed any more: their uses are
+    // in the count and the summary.
+    state.lines_owed.clear();
+    if save(app, archive, key, &state, &mut etag).await? && !state.behind() {
+        clear_behind(app, archive, key).await?;
+    }
+    Ok(())
+}
+
+async fn clear_behind(app: &App, archive: &Archive, key: &str) -> Result<(), HandleError> {
+    archive.clear_behind(key).await?;
+    app.fold.with(|l| l.behind.remove(key));
+    Ok(())
+}
+
+/// Posts the series' summary line once, or rewrites it.
+async fn write_summary(
+    cx: &Cx<'_>,
+    archive: &Archive,
+    key: &str,
+    state: &mut ThreadState,
+    etag: &mut Option<String>,
+    notice_ts: &Ts,
+    wording: &crate::wording::Wording,
+) -> Result<(), HandleError> {
+    let (kinds, source_ips, user_agents) = (
+        ranked(&state.kinds),
+        ranked(&state.source_ips),
+        ranked(&state.user_agents),
+    );
+    let series = Series {
+        count: state.count,
+        lines: state.lines,
+        first: state.first_time,
+        last: state.last_time,
+        kinds: &kinds,
+        source_ips: &source_ips,
+        user_agents: &user_agents,
+    };
+    let line = render::render_rolling(&series, wording);
+    if state.summary_ts.is_empty() && state.summary_sent {
+        if let Some(found) = find_summary(cx, notice_ts).await? {
+            state.summary_ts = found.to_string();
+        }
+    }
+    if let Some(ts) = Ts::new(&state.summary_ts) {
+        cx.app
+            .slack
+            .update_message(
+                cx.token.expose(),
+                &line.to_update_body(cx.channel, &ts),
+                cx.deadline,
+            )
+            .await?;
+        return Ok(());
+    }
+    // Announced before it is sent: a crash after the post finds it instead of posting twice.
+    state.summary_sent = true;
+    if !save(cx.app, archive, key, state, etag).await? {
+        return Err(HandleError::Conflict(key.to_string()));
+    }
+    let body = line.to_post_body(cx.channel, Some(notice_ts));
+    let ts = deliver::write_once(
+        cx.app.slack.write_settle(),
+        cx.deadline,
+        || {
+            cx.app
+                .slack
+                .post_message(cx.token.expose(), &body, cx.deadline)
+        },
+        || find_summary(cx, notice_ts),
+    )
+    .await?;
+    cx.app.fold.posted(cx.channel);
+    state.summary_ts = ts.to_string();
+    Ok(())
+}
+
+/// The notice itself, read with `conversations.replies` (the thread's first message): another
+/// Tier 3 budget than the history searches new notices need.
+async fn read_thread_head(cx: &Cx<'_>, notice_ts: &Ts) -> Result<Option<FoundMessage>, SlackError> {
+    let mut pages = cx
+        .app
+        .slack
+        .replies(cx.token.expose(), cx.channel, notice_ts, 1);
+    let first = pages.next(cx.deadline).await?.unwrap_or_default();
+    Ok(first
+        .into_iter()
+        .find(|m| m.ts == *notice_ts && m.posted_by(cx.bot)))
+}
+
+async fn find_summary(cx: &Cx<'_>, notice_ts: &Ts) -> Result<Option<Ts>, SlackError> {
+    let found = cx
+        .app
+        .slack
+        .replies(cx.token.expose(), cx.channel, notice_ts, 100)
+        .find(cx.deadline, |m| {
+            m.posted_by(cx.bot) && m.raw["metadata"]["event_type"] == SUMMARY_EVENT_TYPE
+        })
+        .await?;
+    Ok(found.map(|m| m.ts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_stay_bounded_and_rank_others_last() {
+        let mut tally = BTreeMap::new();
+        for (value, n) in [
+            ("a", 3),
+            ("b", 5),
+            ("c", 1),
+            ("d", 1),
+            ("e", 1),
+            ("f", 1),
+            ("g", 2),
+            ("h", 1),
+        ] {
+            for _ in 0..n {
+                count_in(&mut tally, value);
+            }
+        }
+        assert_eq!(tally.len(), TALLY + 1);
+        let list = ranked(&tally);
+        assert_eq!(list[0], ("b".to_string(), 5));
+        assert_eq!(list.last().unwrap(), &(String::new(), 3));
+        assert_eq!(list.iter().map(|(_, n)| n).sum::<u32>(), 15);
+    }
+
+    #[test]
+    fn the_notice_keeps_the_first_and_the_latest_ids() {
+        let state = ThreadState {
+            event_ids: (0..500).map(|i| format!("e{i}")).collect(),
+            ..Default::default()
+        };
+        let ids = state.notice_ids();
+        assert_eq!(ids.len(), MAX_EVENT_IDS);
+        assert_eq!(ids[0], "e0");
+        assert_eq!(ids[1], "e301");
+        assert_eq!(ids.last().unwrap(), "e499");
+    }
+}
