@@ -52,7 +52,7 @@ pub struct Delivery {
     pub mention: &'static str,
     /// The notice's metadata as it stands after this delivery (`None`: the event named another
     /// account's notice as the other record of its cross-account call, or `fold` counted it).
-    pub notice: Option<NoticePayload>,
+    pub notice: Option<Box<NoticePayload>>,
 }
 
 /// Where the search of the channel put this event.
@@ -131,7 +131,7 @@ async fn deliver_with(
                     reply_existed: true,
                     coalesced: !is_first,
                     mention: "none",
-                    notice: Some(payload),
+                    notice: Some(Box::new(payload)),
                 });
             }
             let (line, mention_kind) = if is_first {
@@ -147,7 +147,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: !is_first,
                 mention: mention_kind,
-                notice: Some(payload),
+                notice: Some(Box::new(payload)),
             })
         }
         Place::Join(found, mut payload) => {
@@ -171,7 +171,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: true,
                 mention: "none",
-                notice: Some(payload),
+                notice: Some(Box::new(payload)),
             })
         }
         Place::Twin(found, mut payload) => {
@@ -212,7 +212,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: false,
                 mention: mention_kind,
-                notice: Some(render::notice_payload(u)),
+                notice: Some(Box::new(render::notice_payload(u))),
             })
         }
     }
