@@ -5,43 +5,11 @@
 
 mod common;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use privwatch::archive::Archive;
 use privwatch::{handle, Outcome};
 use serde_json::Value;
 use slack_sandbox::DEMO_CHANNEL;
-
-fn s3(url: &str) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(url)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .build(),
-    )
-}
-
-/// A versioned bucket, as the template makes it (a rewrite would show as a second version).
-async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> String {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    let name = format!("{name}-{}", std::process::id());
-    client.create_bucket().bucket(&name).send().await.unwrap();
-    client
-        .put_bucket_versioning()
-        .bucket(&name)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    name
-}
 
 async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<(Value, String)> {
     let got = client

@@ -327,3 +327,60 @@ pub fn moto_url(what: &str) -> Option<String> {
         }
     }
 }
+
+/// The real S3 client against moto.
+#[allow(dead_code)]
+pub fn s3(url: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .build(),
+    )
+}
+
+/// A versioned bucket, as the template makes it (a rewrite would show as a second version).
+#[allow(dead_code)]
+pub async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> String {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let name = format!("{name}-{}", std::process::id());
+    client.create_bucket().bucket(&name).send().await.unwrap();
+    client
+        .put_bucket_versioning()
+        .bucket(&name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// An admin-role use (`assume-role-admin.json`) by `person` in `account`, `secs` after 11:00 on
+/// 2026-11-01, with event ID `id`: the raw material of bursts and floods.
+#[allow(dead_code)]
+pub fn person_use(account: &str, person: &str, id: &str, secs: u32) -> Value {
+    let mut event = fixture("assume-role-admin.json");
+    let time = (chrono::DateTime::parse_from_rfc3339("2026-11-01T11:00:00Z").unwrap()
+        + chrono::Duration::seconds(secs as i64))
+    .with_timezone(&chrono::Utc)
+    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let text = serde_json::to_string(&event)
+        .unwrap()
+        .replace("111122223333", account)
+        .replace("dave@example.com", &format!("{person}@example.com"))
+        .replace("dave-admin", &format!("{person}-admin"));
+    event = serde_json::from_str(&text).unwrap();
+    event["time"] = Value::String(time.clone());
+    event["detail"]["eventTime"] = Value::String(time);
+    event["detail"]["eventID"] = Value::String(id.to_string());
+    event
+}
