@@ -268,7 +268,7 @@ async fn a_flood_shows_each_person_at_once_and_counts_every_event_once() {
     let accounts = ["111122223333", "222233334444", "333344445555"];
     // Person p starts at about event p × 20, then takes turns with those already started.
     let mut schedule: Vec<(usize, usize)> = Vec::new();
-    let mut next = vec![0usize; PEOPLE];
+    let mut next = [0usize; PEOPLE];
     let mut turn = 0usize;
     while schedule.len() < PEOPLE * EACH {
         let started = (schedule.len() / 20 + 1).min(PEOPLE);
