@@ -66,6 +66,10 @@ pub struct ThreadState {
     pub event_ids: Vec<String>,
     /// Uses with a line of their own in the thread.
     pub lines: u32,
+    /// The first use's ask (with the mention) is known to be in the thread. A series that began
+    /// by joining a notice whose first invocation failed halfway is not: that use's retry
+    /// completes it.
+    pub asked: bool,
     /// Lines announced but not yet known to be posted (looked for before posting again).
     pub lines_owed: Vec<String>,
     /// The count the notice and the summary line showed when last written.
@@ -101,6 +105,7 @@ impl ThreadState {
         if state.event_ids.is_empty() {
             state.event_ids.push(notice.event_id.clone());
         }
+        state.asked = notice.event_id == event_key(&u.event_id);
         state.tally(u);
         state
     }
@@ -198,6 +203,9 @@ struct LocalInner {
     behind: BTreeMap<String, Instant>,
     next_flush: Option<Instant>,
     last_post: HashMap<String, Instant>,
+    /// Series whose last flush failed: not flushed again before its writes have settled (a
+    /// `chat.update` that lands late must not overwrite a newer one).
+    held: HashMap<String, Instant>,
 }
 
 impl Local {
@@ -303,7 +311,13 @@ pub async fn record(
             Some((state, etag)) => (Some(state), Some(etag)),
             None => (None, None),
         };
+        let stale = state.as_ref().is_some_and(ThreadState::behind);
         let Some(mut state) = state.filter(|s| s.takes(channel, ours.event_time, window)) else {
+            if stale && attempts < 3 {
+                // The series this one replaces catches up first: its notice is not left behind.
+                flush_held(app, archive, &key, deadline).await?;
+                continue;
+            }
             // A new series: the notice at once, as without the archive.
             let delivery = deliver::deliver(app, u, deadline).await?;
             app.fold.posted(channel);
@@ -319,8 +333,13 @@ pub async fn record(
         let seen = created == Created::AlreadyThere
             && (state.holds(&event_key(&u.event_id)) || state.event_ids.len() >= MAX_IDS);
         if seen {
-            // A retry of an event already counted: only a line it was promised may be missing.
-            if state.lines_owed.contains(&event_key(&u.event_id)) {
+            // A retry of an event already counted: only its ask (if it began the series) or a
+            // line it was promised may be missing.
+            if !state.asked && state.event_ids.first() == Some(&event_key(&u.event_id)) {
+                deliver::deliver(app, u, deadline).await?;
+                state.asked = true;
+                save(app, archive, &key, &state, &mut etag).await?;
+            } else if state.lines_owed.contains(&event_key(&u.event_id)) {
                 post_owed_line(app, archive, &key, state, etag, u, true, deadline).await?;
             }
             break counted(notice_ts, true);
@@ -402,14 +421,30 @@ async fn flush_if_due(app: &App, archive: &Archive, deadline: Instant) {
         }
         l.behind
             .iter()
+            .filter(|(k, _)| l.held.get(*k).is_none_or(|t| *t <= now))
             .min_by_key(|(_, since)| **since)
             .map(|(k, _)| k.clone())
     });
     let Some(key) = next else { return };
     app.fold.with(|l| l.next_flush = Some(now + flush_gap(app)));
-    if let Err(error) = flush(app, archive, &key, deadline).await {
+    if let Err(error) = flush_held(app, archive, &key, deadline).await {
         tracing::warn!(thread = %key, %error, "a series' notice could not catch up yet; the next flush tries again");
     }
+}
+
+/// [`flush`], holding the series back for the settle time when it fails.
+async fn flush_held(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    deadline: Instant,
+) -> Result<(), HandleError> {
+    let result = flush(app, archive, key, deadline).await;
+    if result.is_err() {
+        let until = Instant::now() + app.slack.write_settle();
+        app.fold.with(|l| l.held.insert(key.to_string(), until));
+    }
+    result
 }
 
 /// What the scheduled catch-up did.
@@ -433,7 +468,10 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Han
     keys.sort();
     keys.dedup();
     for (i, key) in keys.iter().enumerate() {
-        let wait = app.fold.with(|l| l.next_flush).unwrap_or(started);
+        let wait = app.fold.with(|l| {
+            let next = l.next_flush.unwrap_or(started);
+            l.held.get(key).map_or(next, |held| next.max(*held))
+        });
         if wait + CATCH_UP_MARGIN >= deadline || wait >= started + CATCH_UP_BUDGET {
             report.left = keys.len() - i;
             break;
@@ -441,7 +479,7 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Han
         tokio::time::sleep_until(wait).await;
         app.fold
             .with(|l| l.next_flush = Some(Instant::now() + flush_gap(app)));
-        match flush(app, archive, key, deadline).await {
+        match flush_held(app, archive, key, deadline).await {
             Ok(()) => report.flushed += 1,
             Err(e) => {
                 tracing::error!(thread = %key, error = %e, "a series' notice could not catch up");

@@ -181,3 +181,232 @@ async fn soak(coalescing: bool) {
         "most events get through: {dead_lettered:?}"
     );
 }
+
+/// The soak with the S3 archive (moto) and a flood in the mix: three people's series of 40
+/// uses each interleaved with the varied events, faults as above, and failed invocations
+/// retried the way Lambda does — later, with other events handled in between. Every event ends
+/// in the ledger and in exactly one series, Slack's counts add up, no line, ask or summary twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_nothing() {
+    use privwatch::archive::Archive;
+    use privwatch::fold::ThreadState;
+    use privwatch::metadata::{SummaryPayload, SUMMARY_EVENT_TYPE};
+    use std::collections::{BTreeSet, VecDeque};
+
+    let Some(url) = moto_url("the soak with the archive") else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    let client = s3(&url);
+    let bucket = bucket(&client, "privwatch-soak").await;
+    app.archive = Some(Archive::new(client.clone(), &bucket));
+    app.config.tier3_per_minute = 6000;
+    sandbox.set_faults(FaultPlan::random(
+        0.3,
+        vec![
+            Fault::ServerError { status: 503 },
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+            Fault::DropBefore,
+            Fault::DropAfter,
+            Fault::SlowAfter { millis: 1_700 },
+            Fault::LandLate { millis: 1_800 },
+        ],
+        20261130,
+    ));
+    let mut events = many_events();
+    let flood: Vec<Value> = (0..120)
+        .map(|i| {
+            let person = ["frank", "grace", "heidi"][i % 3];
+            person_use(
+                "111122223333",
+                person,
+                &format!("soak-flood-{i:04}"),
+                i as u32,
+            )
+        })
+        .collect();
+    for (i, event) in flood.into_iter().enumerate() {
+        events.insert((i * 3 / 2).min(events.len()), event);
+    }
+    let ids: BTreeSet<String> = events
+        .iter()
+        .map(|e| e["detail"]["eventID"].as_str().unwrap().to_string())
+        .collect();
+
+    // Lambda's queue: a failed invocation comes back after the settle time, behind others.
+    let mut queue: VecDeque<(usize, usize, tokio::time::Instant)> = (0..events.len())
+        .map(|i| (i, 0, tokio::time::Instant::now()))
+        .collect();
+    let (mut invocations, mut dead_lettered) = (0, BTreeSet::new());
+    while let Some((i, attempt, not_before)) = queue.pop_front() {
+        tokio::time::sleep_until(not_before).await;
+        invocations += 1;
+        let deadline = tokio::time::Instant::now() + 2 * app.slack.write_settle();
+        if handle(&app, &events[i], deadline).await.is_err() {
+            if attempt + 1 < ATTEMPTS {
+                let later = tokio::time::Instant::now() + app.slack.write_settle();
+                queue.insert(queue.len().min(3), (i, attempt + 1, later));
+            } else {
+                dead_lettered.insert(events[i]["detail"]["eventID"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    // The scheduled catch-up, every "minute" until it has nothing left (it fails when Slack
+    // does, and runs again).
+    sandbox.set_faults(FaultPlan::default());
+    tokio::time::sleep(app.slack.write_settle()).await;
+    let catch_up = {
+        let mut e = fixture("schedule/sweep.json");
+        e["resources"] =
+            serde_json::json!(["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"]);
+        e
+    };
+    let mut caught_up = false;
+    for _ in 0..10 {
+        if let Ok(Outcome::CaughtUp(r)) = handle(&app, &catch_up, deadline(60)).await {
+            if r.left == 0 {
+                caught_up = true;
+                break;
+            }
+        }
+    }
+    assert!(caught_up, "the catch-up finished");
+
+    // The ledger, the series, and the channel.
+    let mut ledger = BTreeSet::new();
+    let mut states: Vec<ThreadState> = Vec::new();
+    for prefix in ["uses/", "threads/"] {
+        let listed = client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        for object in listed.contents() {
+            let key = object.key().unwrap();
+            if prefix == "uses/" {
+                ledger.insert(key[5..key.len() - 5].to_string());
+                continue;
+            }
+            let got = client
+                .get_object()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            states.push(
+                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap(),
+            );
+        }
+    }
+    let mine: Vec<slack_sandbox::Message> = sandbox
+        .messages(DEMO_CHANNEL)
+        .into_iter()
+        .filter(|m| m.user == slack_sandbox::BOT_USER_ID)
+        .collect();
+    let meta = |m: &slack_sandbox::Message| serde_json::json!({"metadata": m.metadata});
+    // Every series here is shorter than a notice's list of event IDs: each event is named by
+    // exactly one notice, whose count covers it.
+    let notices: Vec<(String, NoticePayload)> = mine
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.ts.clone(),
+                payload_of::<NoticePayload>(&meta(m), NOTICE_EVENT_TYPE)?,
+            ))
+        })
+        .collect();
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    let mut duplicated = 0;
+    let mut asks_missing = 0;
+    for (ts, notice) in &notices {
+        for id in &notice.event_ids {
+            *holders.entry(id.clone()).or_default() += 1;
+        }
+        let thread: Vec<&slack_sandbox::Message> = mine
+            .iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
+            .collect();
+        let summaries: Vec<SummaryPayload> = thread
+            .iter()
+            .filter_map(|m| payload_of::<SummaryPayload>(&meta(m), SUMMARY_EVENT_TYPE))
+            .collect();
+        if summaries.len() > 1 {
+            duplicated += 1;
+        }
+        if let Some(summary) = summaries.first() {
+            if summary.count != notice.count {
+                println!(
+                    "DEBUG notice {ts} {notice:?}\nsummary {summary:?}\nstates {:?}",
+                    states
+                        .iter()
+                        .filter(|s| s.notice_ts == *ts)
+                        .collect::<Vec<_>>()
+                );
+                for m in &thread {
+                    println!("  line {} {:?}", m.text, m.metadata);
+                }
+            }
+            assert_eq!(summary.count, notice.count, "the summary caught up");
+        }
+        let mut lined = BTreeSet::new();
+        let mut asked = false;
+        for line in thread
+            .iter()
+            .filter_map(|m| payload_of::<LinePayload>(&meta(m), LINE_EVENT_TYPE))
+        {
+            asked |= line.event_id == notice.event_id && !line.repeat;
+            if !lined.insert(line.event_id.clone()) {
+                duplicated += 1;
+            }
+        }
+        if !asked && !dead_lettered.contains(&notice.event_id) {
+            println!("the notice of {} has no ask", notice.principal);
+            asks_missing += 1;
+        }
+    }
+    for state in &states {
+        let notice = &notices
+            .iter()
+            .find(|(ts, _)| *ts == state.notice_ts)
+            .expect("the series' notice")
+            .1;
+        assert_eq!(
+            notice.count, state.count,
+            "the notice caught up with its series"
+        );
+    }
+    let mut lost = 0;
+    for id in &ids {
+        let held = holders.get(id).copied().unwrap_or(0);
+        if held > 1 {
+            duplicated += 1;
+        }
+        if !dead_lettered.contains(id) && (held == 0 || !ledger.contains(id)) {
+            lost += 1;
+        }
+    }
+    let total: u32 = notices.iter().map(|(_, n)| n.count).sum();
+    let faults = sandbox.calls().iter().filter(|c| c.fault.is_some()).count();
+    println!(
+        "fault soak with a flood and the archive: {} events in {} series, {} Slack calls, {faults} faults injected, {invocations} invocations, {lost} lost, {duplicated} duplicated, {} to the on-failure destination",
+        ids.len(),
+        states.len(),
+        sandbox.calls().len(),
+        dead_lettered.len()
+    );
+    assert_eq!(lost, 0, "no event lost");
+    assert_eq!(duplicated, 0, "nothing counted or posted twice");
+    assert_eq!(asks_missing, 0, "every series has its ask");
+    assert_eq!(
+        total as usize,
+        holders.len(),
+        "Slack's counts add up to the events its notices name"
+    );
+    assert!(faults >= 10, "faults were injected ({faults})");
+}

@@ -24,6 +24,14 @@ struct Options {
     secret_arn: Option<String>,
     aws_endpoint: Option<String>,
     archive_bucket: Option<String>,
+    /// A burst by one person: this many uses within a minute (with the archive).
+    person_burst: usize,
+    /// A flood: this many uses by `flood_people` people in `flood_accounts` accounts within
+    /// `flood_seconds` (with the archive).
+    flood_events: usize,
+    flood_people: usize,
+    flood_accounts: usize,
+    flood_seconds: f64,
 }
 
 fn options() -> Options {
@@ -42,6 +50,11 @@ fn options() -> Options {
         secret_arn: None,
         aws_endpoint: None,
         archive_bucket: None,
+        person_burst: 500,
+        flood_events: 10_000,
+        flood_people: 100,
+        flood_accounts: 10,
+        flood_seconds: 300.0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -57,6 +70,11 @@ fn options() -> Options {
             "--secret-arn" => o.secret_arn = Some(value),
             "--aws-endpoint" => o.aws_endpoint = Some(value),
             "--archive-bucket" => o.archive_bucket = Some(value),
+            "--person-burst" => o.person_burst = value.parse().unwrap(),
+            "--flood-events" => o.flood_events = value.parse().unwrap(),
+            "--flood-people" => o.flood_people = value.parse().unwrap(),
+            "--flood-accounts" => o.flood_accounts = value.parse().unwrap(),
+            "--flood-seconds" => o.flood_seconds = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -440,9 +458,314 @@ async fn main() {
         );
     }
 
+    if o.archive_bucket.is_some() && o.person_burst > 0 {
+        eprintln!(
+            "bench: a burst of {} uses by one person within a minute, with the archive…",
+            o.person_burst
+        );
+        let r = flood(&o, o.person_burst, 1, 1, 60.0, Duration::from_secs(600)).await;
+        rows.push((
+            format!("burst by one person: {} uses within 60 s (archive on; Slack at 1 post/s/channel and Tier 3 at 50/min, {latency_ms} ms per call)", o.person_burst),
+            format!(
+                "{} notice counting {}; {} thread lines + {} rolling summary line; settled {} after the last use; {} × 429 (each waited out); {} invocations failed once, {} for good",
+                r.notices, r.counted, r.max_lines, r.summaries, settled(r.settled_s), r.rate_limited, r.failed_once, r.failed_for_good
+            ),
+            "1 notice; settled ≤ 120 s".into(),
+        ));
+        eprintln!(
+            "bench: a flood of {} uses by {} people in {} accounts within {} s, with the archive…",
+            o.flood_events, o.flood_people, o.flood_accounts, o.flood_seconds
+        );
+        let r = flood(
+            &o,
+            o.flood_events,
+            o.flood_people,
+            o.flood_accounts,
+            o.flood_seconds,
+            Duration::from_secs(1200),
+        )
+        .await;
+        rows.push((
+            format!("flood: {} uses by {} people in {} accounts within {:.0} s, one channel (same limits)", o.flood_events, o.flood_people, o.flood_accounts, o.flood_seconds),
+            format!(
+                "{} notices counting {}; each person's notice {:.0} s (median) / {:.0} s (worst) after their first use; settled {} after the last use; {} × 429 (each waited out); {} invocations failed once, {} for good",
+                r.notices, r.counted, r.median_notice_s, r.worst_notice_s, settled(r.settled_s), r.rate_limited, r.failed_once, r.failed_for_good
+            ),
+            "notice ≤ ~120 s; settled ≤ 15 min; 0 failed for good".into(),
+        ));
+    }
+
     println!("| measure | result | target |");
     println!("|---|---|---|");
     for (what, value, target) in rows {
         println!("| {what} | {value} | {target} |");
+    }
+}
+
+fn settled(s: Option<f64>) -> String {
+    match s {
+        Some(s) => format!("{s:.0} s"),
+        None => "NOT within the limit".into(),
+    }
+}
+
+/// `unix` seconds as RFC 3339 (UTC), as CloudTrail writes `eventTime`.
+fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// An admin-role use (`assume-role-admin.json`) by `person` in `account` at `unix` seconds.
+fn person_event(base: &str, account: &str, person: &str, id: &str, unix: i64) -> Vec<u8> {
+    let text = base
+        .replace("111122223333", account)
+        .replace("dave@example.com", &format!("{person}@example.com"))
+        .replace("dave-admin", &format!("{person}-admin"));
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    let time = rfc3339(unix);
+    event["time"] = Value::String(time.clone());
+    event["detail"]["eventTime"] = Value::String(time);
+    event["detail"]["eventID"] = Value::String(id.to_string());
+    serde_json::to_vec(&event).unwrap()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// One series' view in the channel: its notice's count and its summary line's.
+#[derive(Debug, Default, Clone)]
+struct Shown {
+    principal: String,
+    notice_posted: f64,
+    count: u64,
+    summary: Option<u64>,
+    lines: usize,
+}
+
+fn shown(sandbox: &Sandbox) -> Vec<Shown> {
+    let messages = sandbox.messages(DEMO_CHANNEL);
+    let mut series: Vec<(String, Shown)> = Vec::new();
+    for m in messages.iter().filter(|m| m.thread_ts.is_none()) {
+        let Some(md) = m
+            .metadata
+            .as_ref()
+            .filter(|md| md["event_type"] == "privileged_use")
+        else {
+            continue;
+        };
+        let p = &md["event_payload"];
+        series.push((
+            m.ts.clone(),
+            Shown {
+                principal: p["principal"].as_str().unwrap_or_default().to_string(),
+                notice_posted: m.ts.parse().unwrap_or(0.0),
+                count: p["count"].as_u64().unwrap_or(0),
+                ..Default::default()
+            },
+        ));
+    }
+    for m in messages.iter().filter(|m| m.thread_ts.is_some()) {
+        let Some((_, s)) = series
+            .iter_mut()
+            .find(|(ts, _)| Some(ts) == m.thread_ts.as_ref())
+        else {
+            continue;
+        };
+        match m.metadata.as_ref().map(|md| &md["event_type"]) {
+            Some(t) if t == "privileged_use_reply" => s.lines += 1,
+            Some(t) if t == "privileged_use_summary" => {
+                s.summary = m.metadata.as_ref().unwrap()["event_payload"]["count"].as_u64()
+            }
+            _ => {}
+        }
+    }
+    series.into_iter().map(|(_, s)| s).collect()
+}
+
+/// What a flood (or a burst) came to.
+struct FloodResult {
+    notices: usize,
+    counted: u64,
+    worst_notice_s: f64,
+    median_notice_s: f64,
+    settled_s: Option<f64>,
+    rate_limited: usize,
+    failed_once: usize,
+    failed_for_good: usize,
+    max_lines: usize,
+    summaries: usize,
+}
+
+/// `events` uses by `people` people in `accounts` accounts, spread evenly over `seconds`, person
+/// p starting at about p × seconds / people; the catch-up schedule every minute; failed
+/// invocations retried a minute later, twice, as Lambda does. Waits up to `settle_limit` after
+/// the last event for every notice and summary line to show its full count.
+async fn flood(
+    o: &Options,
+    events: usize,
+    people: usize,
+    accounts: usize,
+    seconds: f64,
+    settle_limit: Duration,
+) -> FloodResult {
+    let base = std::fs::read_to_string(o.fixtures.join("assume-role-admin.json")).unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            latency: o.latency,
+            post_rate_per_channel: 1,
+            tier3_per_minute: 50,
+            ..SandboxConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
+    let _child = spawn_with(o, &runtime, &sandbox, false, true);
+    let tag = format!("{}-{}", std::process::id(), events);
+    let start = Instant::now();
+    let start_unix = unix_now();
+    let spacing = seconds / events as f64;
+    let mut first_sent: Vec<Option<f64>> = vec![None; people];
+    let failures = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let mut tasks = Vec::new();
+    // Person p's first use comes after about p/people of the events; then those started take turns.
+    let mut plan = Vec::new();
+    let mut has_begun = vec![false; people];
+    for i in 0..events {
+        let started = (1 + i * people / events).min(people);
+        let p = if has_begun[started - 1] {
+            i % started
+        } else {
+            started - 1
+        };
+        has_begun[p] = true;
+        plan.push(p);
+    }
+    for (i, p) in plan.iter().copied().enumerate() {
+        let at = Duration::from_secs_f64(i as f64 * spacing);
+        let unix = start_unix + at.as_secs_f64();
+        if first_sent[p].is_none() {
+            first_sent[p] = Some(unix);
+        }
+        let account = format!(
+            "{:012}",
+            100_000_000_000u64 + (p % accounts) as u64 * 1_111_111
+        );
+        let event = person_event(
+            &base,
+            &account,
+            &format!("flood{tag}-p{p:03}"),
+            &format!("flood-{tag}-{i:06}"),
+            unix as i64,
+        );
+        let runtime = runtime.clone();
+        let failures = failures.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until((start + at).into()).await;
+            for attempt in 0..3 {
+                if attempt > 0 {
+                    // Lambda retries a failed asynchronous invocation a minute or more later.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                if runtime.invoke(event.clone()).await.is_ok() {
+                    return;
+                }
+                failures.lock().unwrap().0 += 1;
+            }
+            failures.lock().unwrap().1 += 1;
+        }));
+    }
+    // The catch-up schedule (`<function>-catchup`, every minute).
+    let schedule = {
+        let runtime = runtime.clone();
+        let event = serde_json::to_vec(&serde_json::json!({
+            "version": "0", "id": "catchup", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "111122223333", "time": rfc3339(start_unix as i64), "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"], "detail": {}
+        }))
+        .unwrap();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let _ = runtime.invoke(event.clone()).await;
+            }
+        })
+    };
+    let last_sent = start + Duration::from_secs_f64(seconds);
+    let mut settled_s = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        if now < last_sent {
+            continue;
+        }
+        let series = shown(&sandbox);
+        let counted: u64 = series.iter().map(|s| s.count).sum();
+        let current = series
+            .iter()
+            .all(|s| s.summary.is_none_or(|c| c == s.count));
+        if counted == events as u64 && series.len() == people && current {
+            settled_s = Some((now - last_sent).as_secs_f64());
+            break;
+        }
+        if now - last_sent > settle_limit {
+            break;
+        }
+    }
+    schedule.abort();
+    for task in tasks {
+        task.abort();
+    }
+    let series = shown(&sandbox);
+    let mut latencies: Vec<f64> = series
+        .iter()
+        .filter_map(|s| {
+            let p: usize = s
+                .principal
+                .rsplit("-p")
+                .next()?
+                .split('@')
+                .next()?
+                .parse()
+                .ok()?;
+            Some(s.notice_posted - first_sent.get(p).copied().flatten()?)
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (failed_once, failed_for_good) = *failures.lock().unwrap();
+    FloodResult {
+        notices: series.len(),
+        counted: series.iter().map(|s| s.count).sum(),
+        worst_notice_s: latencies.last().copied().unwrap_or(f64::NAN),
+        median_notice_s: latencies
+            .get(latencies.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN),
+        settled_s,
+        rate_limited: sandbox.calls().iter().filter(|c| c.status == 429).count(),
+        failed_once,
+        failed_for_good,
+        max_lines: series.iter().map(|s| s.lines).max().unwrap_or(0),
+        summaries: series.iter().filter(|s| s.summary.is_some()).count(),
     }
 }
