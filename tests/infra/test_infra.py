@@ -215,13 +215,24 @@ def test_invoke_permissions_are_scoped_to_each_rule(deployed):
     policy = json.loads(client("lambda").get_policy(FunctionName="privwatch")["Policy"])
     rules = deployed_rules(HOME)
     statements = policy["Statement"]
-    assert len(statements) == len(RULE_SUFFIXES) + 1  # and the sweep's schedule
+    assert len(statements) == len(RULE_SUFFIXES) + 2  # and the sweep's and the catch-up's schedules
     sources = set()
     for statement in statements:
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Action"] == "lambda:InvokeFunction"
         sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
-    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep"]}
+    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep", "catchup"]}
+
+
+def test_long_series_catch_up_every_minute_with_the_archive(deployed):
+    """ENABLE_ARCHIVE=true: the catch-up schedule brings long series' notices up to the
+    archive's count (README, "Floods")."""
+    rule = deployed_rules(HOME)["privwatch-catchup"]
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["State"] == "ENABLED"
+    target = client("events").list_targets_by_rule(Rule="privwatch-catchup")["Targets"][0]
+    assert target["Arn"] == client("lambda").get_function(FunctionName="privwatch")["Configuration"]["FunctionArn"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
 
 
 def test_the_chase_runs_every_five_minutes(deployed):
@@ -356,6 +367,10 @@ def test_the_archive_bucket_is_private_versioned_encrypted_and_the_functions_alo
         for s in policy_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])["Statement"]
         if s is not None and "s3:" in json.dumps(s["Action"])
     ]
-    assert len(statements) == 2, statements
+    assert len(statements) == 3, statements
     for statement in statements:
+        if statement["Action"] in ("s3:DeleteObject", ["s3:DeleteObject"]):
+            # The one delete: the catch-up markers.
+            assert statement["Resource"] == f"arn:aws:s3:::{bucket}/behind/*", statement
+            continue
         assert statement["Resource"] in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"), statement
