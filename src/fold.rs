@@ -38,6 +38,8 @@ use tokio::time::Instant;
 /// Lines a series gets one by one (the ask with the mention among them) before its rolling
 /// summary line takes over.
 pub const LINES: u32 = 4;
+/// Series of one person kept at once.
+const MAX_SERIES: usize = 4;
 /// Event IDs a series' state lists; past that, the ledger alone tells a retry from a new event.
 const MAX_IDS: usize = 2_000;
 /// Distinct values a tally keeps (kinds, source IPs, user agents); the rest count as "others".
@@ -51,7 +53,7 @@ const POST_GAP: Duration = Duration::from_secs(1);
 const CATCH_UP_MARGIN: Duration = Duration::from_secs(3);
 const CATCH_UP_BUDGET: Duration = Duration::from_secs(45);
 
-/// The state of one person's series (`threads/<key>.json`).
+/// The state of one series of uses by one person (one notice and its thread).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ThreadState {
@@ -166,6 +168,43 @@ impl ThreadState {
     }
 }
 
+/// The latest series of one person (`threads/<key>.json`): usually one; more when uses come
+/// out of order (a delayed retry of this morning's series while this afternoon's runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Threads {
+    pub series: Vec<ThreadState>,
+}
+
+impl Threads {
+    /// No room for another series without letting the oldest go.
+    fn full(&self) -> bool {
+        self.series.len() >= MAX_SERIES && self.series.iter().all(ThreadState::behind)
+    }
+
+    /// Adds a series, letting the least recent that has caught up go beyond [`MAX_SERIES`].
+    fn push(&mut self, state: ThreadState) {
+        self.series.push(state);
+        while self.series.len() > MAX_SERIES {
+            let oldest = self
+                .series
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.behind())
+                .min_by_key(|(_, s)| s.last_time)
+                .map(|(i, _)| i);
+            match oldest {
+                Some(i) => drop(self.series.remove(i)),
+                None => break,
+            }
+        }
+    }
+
+    fn behind(&self) -> bool {
+        self.series.iter().any(ThreadState::behind)
+    }
+}
+
 fn count_in(tally: &mut BTreeMap<String, u32>, value: &str) {
     let value = crate::mrkdwn::clip(value, TALLY_VALUE_CHARS);
     if let Some(n) = tally.get_mut(&value) {
@@ -199,7 +238,7 @@ pub struct Local {
 
 #[derive(Default)]
 struct LocalInner {
-    states: HashMap<String, (ThreadState, String)>,
+    states: HashMap<String, (Threads, String)>,
     behind: BTreeMap<String, Instant>,
     next_flush: Option<Instant>,
     last_post: HashMap<String, Instant>,
@@ -244,32 +283,36 @@ async fn load(
     app: &App,
     archive: &Archive,
     key: &str,
-) -> Result<Option<(ThreadState, String)>, HandleError> {
-    if let Some(hit) = app.fold.with(|l| l.states.get(key).cloned()) {
-        return Ok(Some(hit));
+) -> Result<(Threads, Option<String>), HandleError> {
+    if let Some((threads, etag)) = app.fold.with(|l| l.states.get(key).cloned()) {
+        return Ok((threads, Some(etag)));
     }
-    let read = archive.get_thread::<ThreadState>(key).await?;
-    if let Some(read) = &read {
-        app.fold
-            .with(|l| l.states.insert(key.to_string(), read.clone()));
-    }
-    Ok(read)
+    Ok(match archive.get_thread::<Threads>(key).await? {
+        Some((threads, etag)) => {
+            app.fold.with(|l| {
+                l.states
+                    .insert(key.to_string(), (threads.clone(), etag.clone()))
+            });
+            (threads, Some(etag))
+        }
+        None => (Threads::default(), None),
+    })
 }
 
-/// Writes `state` if it is still the version read; `false`: it was not (the cache is dropped,
-/// and the caller starts over from a fresh read).
+/// Writes `threads` if it is still the version read; `false`: it was not (the cache is
+/// dropped, and the caller starts over from a fresh read).
 async fn save(
     app: &App,
     archive: &Archive,
     key: &str,
-    state: &ThreadState,
+    threads: &Threads,
     etag: &mut Option<String>,
 ) -> Result<bool, HandleError> {
-    match archive.put_thread(key, state, etag.as_deref()).await? {
+    match archive.put_thread(key, threads, etag.as_deref()).await? {
         Some(new) => {
             *etag = Some(new.clone());
             app.fold
-                .with(|l| l.states.insert(key.to_string(), (state.clone(), new)));
+                .with(|l| l.states.insert(key.to_string(), (threads.clone(), new)));
             Ok(true)
         }
         None => {
@@ -303,60 +346,69 @@ pub async fn record(
     let ous = app.org_units_of(&u.account_id).await;
     let channel = app.config.channel_for(&u.account_id, &ous);
     let window = app.config.coalesce_window.as_secs() as i64;
+    let id = event_key(&u.event_id);
     let mut attempts = 0;
     let delivery = loop {
         attempts += 1;
-        let read = load(app, archive, &key).await?;
-        let (state, mut etag) = match read {
-            Some((state, etag)) => (Some(state), Some(etag)),
-            None => (None, None),
-        };
-        let stale = state.as_ref().is_some_and(ThreadState::behind);
-        let Some(mut state) = state.filter(|s| s.takes(channel, ours.event_time, window)) else {
-            if stale && attempts < 3 {
-                // The series this one replaces catches up first: its notice is not left behind.
+        let (mut threads, mut etag) = load(app, archive, &key).await?;
+        let found = threads
+            .series
+            .iter()
+            .position(|s| s.takes(channel, ours.event_time, window));
+        let Some(i) = found else {
+            if threads.full() && attempts < 3 {
+                // The series that makes room catches up first: its notice is not left behind.
                 flush_held(app, archive, &key, deadline).await?;
                 continue;
             }
-            // A new series: the notice at once, as without the archive.
+            // A new series: the notice at once, as without the archive (which also finds the
+            // notice of an earlier attempt, or a notice to join).
             let delivery = deliver::deliver(app, u, deadline).await?;
             app.fold.posted(channel);
             if let Some(notice) = &delivery.notice {
-                let state = ThreadState::from_notice(channel, &delivery.notice_ts, notice, u);
-                if !save(app, archive, &key, &state, &mut etag).await? && attempts < 3 {
-                    continue;
+                let known = threads
+                    .series
+                    .iter()
+                    .any(|s| s.notice_ts == delivery.notice_ts.as_str());
+                if !known {
+                    let state = ThreadState::from_notice(channel, &delivery.notice_ts, notice, u);
+                    threads.push(state);
+                    if !save(app, archive, &key, &threads, &mut etag).await? && attempts < 3 {
+                        continue;
+                    }
                 }
             }
             break delivery;
         };
+        let state = &mut threads.series[i];
         let notice_ts = Ts::new(&state.notice_ts).expect("takes() checked it");
         let seen = created == Created::AlreadyThere
-            && (state.holds(&event_key(&u.event_id)) || state.event_ids.len() >= MAX_IDS);
+            && (state.holds(&id) || state.event_ids.len() >= MAX_IDS);
         if seen {
             // A retry of an event already counted: only its ask (if it began the series) or a
             // line it was promised may be missing.
-            if !state.asked && state.event_ids.first() == Some(&event_key(&u.event_id)) {
+            if !state.asked && state.event_ids.first() == Some(&id) {
                 deliver::deliver(app, u, deadline).await?;
                 state.asked = true;
-                save(app, archive, &key, &state, &mut etag).await?;
-            } else if state.lines_owed.contains(&event_key(&u.event_id)) {
-                post_owed_line(app, archive, &key, state, etag, u, true, deadline).await?;
+                save(app, archive, &key, &threads, &mut etag).await?;
+            } else if state.lines_owed.contains(&id) {
+                post_owed_line(app, archive, &key, (threads, i, etag), u, true, deadline).await?;
             }
             break counted(notice_ts, true);
         }
         state.add(u);
         let own_line = state.lines < LINES && app.fold.post_room(channel);
         if own_line {
-            state.lines_owed.push(event_key(&u.event_id));
+            state.lines_owed.push(id.clone());
         }
-        if !save(app, archive, &key, &state, &mut etag).await? {
+        if !save(app, archive, &key, &threads, &mut etag).await? {
             if attempts < 3 {
                 continue;
             }
             return Err(HandleError::Conflict(key));
         }
         if own_line {
-            post_owed_line(app, archive, &key, state, etag, u, false, deadline).await?;
+            post_owed_line(app, archive, &key, (threads, i, etag), u, false, deadline).await?;
         } else {
             mark_behind(app, archive, &key).await?;
         }
@@ -377,23 +429,22 @@ fn counted(notice_ts: Ts, already: bool) -> Delivery {
     }
 }
 
-/// Posts `u`'s promised line (on a retry, looking first whether the earlier attempt posted
-/// it), then marks the series behind: its notice's count is now stale.
-#[allow(clippy::too_many_arguments)]
+/// Posts `u`'s promised line into series `i` (on a retry, looking first whether the earlier
+/// attempt posted it), then marks the person behind: the notice's count is now stale.
 async fn post_owed_line(
     app: &App,
     archive: &Archive,
     key: &str,
-    mut state: ThreadState,
-    mut etag: Option<String>,
+    (mut threads, i, mut etag): (Threads, usize, Option<String>),
     u: &PrivilegedUse,
     retry: bool,
     deadline: Instant,
 ) -> Result<(), HandleError> {
     let token = app.tokens.get().await?;
     let bot = app.bot_user(&token, deadline).await?;
-    let cx = &Cx::new(app, &token, bot, &state.channel, deadline);
-    let notice_ts = Ts::new(&state.notice_ts).expect("a series has a notice");
+    let channel = threads.series[i].channel.clone();
+    let cx = &Cx::new(app, &token, bot, &channel, deadline);
+    let notice_ts = Ts::new(&threads.series[i].notice_ts).expect("a series has a notice");
     let already = match retry {
         true => deliver::find_line(cx, &notice_ts, &u.event_id).await?,
         false => None,
@@ -402,16 +453,17 @@ async fn post_owed_line(
         let wording = &*app.wording().await;
         let line = render::render_repeat_line(u, wording);
         deliver::post_line(cx, &notice_ts, &u.event_id, &line).await?;
-        app.fold.posted(&state.channel);
+        app.fold.posted(&channel);
     }
     let id = event_key(&u.event_id);
+    let state = &mut threads.series[i];
     state.lines_owed.retain(|owed| *owed != id);
     state.lines += 1;
-    save(app, archive, key, &state, &mut etag).await?;
+    save(app, archive, key, &threads, &mut etag).await?;
     mark_behind(app, archive, key).await
 }
 
-/// One flush, if Slack has room for it and a series is behind: the one behind longest. A
+/// One flush, if Slack has room for it and a person is behind: the one behind longest. A
 /// failure is logged and left for the next flush (this invocation's own event is recorded).
 async fn flush_if_due(app: &App, archive: &Archive, deadline: Instant) {
     let now = Instant::now();
@@ -432,7 +484,7 @@ async fn flush_if_due(app: &App, archive: &Archive, deadline: Instant) {
     }
 }
 
-/// [`flush`], holding the series back for the settle time when it fails.
+/// [`flush`], holding the person back for the settle time when it fails.
 async fn flush_held(
     app: &App,
     archive: &Archive,
@@ -454,9 +506,10 @@ pub struct CatchUpReport {
     pub left: usize,
 }
 
-/// The scheduled catch-up: every series marked behind (in S3, whichever environment marked it)
-/// is flushed, paced to `SLACK_TIER3_PER_MINUTE`, within a bounded time. What is left waits for
-/// the next minute; a flush that fails fails the invocation (after the others had their turn).
+/// The scheduled catch-up: every person marked behind (in S3, whichever environment marked
+/// it) is flushed, paced to `SLACK_TIER3_PER_MINUTE`, within a bounded time. What is left waits
+/// for the next minute; a flush that fails fails the invocation (after the others had their
+/// turn).
 pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, HandleError> {
     let Some(archive) = &app.archive else {
         return Ok(CatchUpReport::default());
@@ -499,56 +552,66 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Han
     }
 }
 
-/// Brings one series' notice (count, time range) and summary line up to its state.
+/// Brings every series of one person that is behind (its notice's count and time range, its
+/// summary line) up to its state.
 async fn flush(
     app: &App,
     archive: &Archive,
     key: &str,
     deadline: Instant,
 ) -> Result<(), HandleError> {
-    let Some((mut state, etag)) = load(app, archive, key).await? else {
-        return clear_behind(app, archive, key).await;
-    };
-    let mut etag = Some(etag);
-    if !state.behind() {
+    let (mut threads, mut etag) = load(app, archive, key).await?;
+    if etag.is_none() || !threads.behind() {
         return clear_behind(app, archive, key).await;
     }
-    let (Some(notice_ts), shown) = (Ts::new(&state.notice_ts), state.count) else {
-        return clear_behind(app, archive, key).await;
-    };
     let token = app.tokens.get().await?;
     let bot = app.bot_user(&token, deadline).await?;
-    let channel = state.channel.clone();
-    let cx = &Cx::new(app, &token, bot, &channel, deadline);
     let wording = &*app.wording().await;
-    match read_thread_head(cx, &notice_ts).await? {
-        None => {
-            tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series is gone from Slack; its uses stay in the archive");
+    for i in 0..threads.series.len() {
+        if !threads.series[i].behind() {
+            continue;
         }
-        Some(notice) => {
-            let mut payload: NoticePayload =
-                payload_of(&notice.raw, NOTICE_EVENT_TYPE).unwrap_or_default();
-            payload.count = state.count;
-            payload.event_time = match payload.event_time {
-                0 => state.first_time,
-                t => t.min(state.first_time),
-            };
-            payload.last_time = payload.last_time.max(state.last_time);
-            payload.event_ids = state.notice_ids();
-            let update = render::render_count_update(cx.channel, &notice.raw, &payload, wording);
-            app.slack
-                .update_message(token.expose(), &update, deadline)
-                .await?;
-            if state.count > state.lines {
-                write_summary(cx, archive, key, &mut state, &mut etag, &notice_ts, wording).await?;
+        let state = &threads.series[i];
+        let (Some(notice_ts), shown) = (Ts::new(&state.notice_ts), state.count) else {
+            continue;
+        };
+        let channel = state.channel.clone();
+        let cx = &Cx::new(app, &token, bot, &channel, deadline);
+        match read_thread_head(cx, &notice_ts).await? {
+            None => {
+                tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series is gone from Slack; its uses stay in the archive");
+            }
+            Some(notice) => {
+                let mut payload: NoticePayload =
+                    payload_of(&notice.raw, NOTICE_EVENT_TYPE).unwrap_or_default();
+                payload.count = state.count;
+                payload.event_time = match payload.event_time {
+                    0 => state.first_time,
+                    t => t.min(state.first_time),
+                };
+                payload.last_time = payload.last_time.max(state.last_time);
+                payload.event_ids = state.notice_ids();
+                let update =
+                    render::render_count_update(cx.channel, &notice.raw, &payload, wording);
+                app.slack
+                    .update_message(token.expose(), &update, deadline)
+                    .await?;
+                if state.count > state.lines {
+                    let at = (key, i, &notice_ts);
+                    write_summary(cx, archive, at, &mut threads, &mut etag, wording).await?;
+                }
             }
         }
+        let state = &mut threads.series[i];
+        state.shown = shown;
+        // Lines promised by attempts that never came back are not owed any more: their uses
+        // are in the count and the summary.
+        state.lines_owed.clear();
+        if !save(app, archive, key, &threads, &mut etag).await? {
+            return Err(HandleError::Conflict(key.to_string()));
+        }
     }
-    state.shown = shown;
-    // Lines promised by attempts that never came back are not owed any more: their uses are
-    // in the count and the summary.
-    state.lines_owed.clear();
-    if save(app, archive, key, &state, &mut etag).await? && !state.behind() {
+    if !threads.behind() {
         clear_behind(app, archive, key).await?;
     }
     Ok(())
@@ -560,16 +623,16 @@ async fn clear_behind(app: &App, archive: &Archive, key: &str) -> Result<(), Han
     Ok(())
 }
 
-/// Posts the series' summary line once, or rewrites it.
+/// Posts series `i`'s summary line once, or rewrites it.
 async fn write_summary(
     cx: &Cx<'_>,
     archive: &Archive,
-    key: &str,
-    state: &mut ThreadState,
+    (key, i, notice_ts): (&str, usize, &Ts),
+    threads: &mut Threads,
     etag: &mut Option<String>,
-    notice_ts: &Ts,
     wording: &crate::wording::Wording,
 ) -> Result<(), HandleError> {
+    let state = &threads.series[i];
     let (kinds, source_ips, user_agents) = (
         ranked(&state.kinds),
         ranked(&state.source_ips),
@@ -587,10 +650,10 @@ async fn write_summary(
     let line = render::render_rolling(&series, wording);
     if state.summary_ts.is_empty() && state.summary_sent {
         if let Some(found) = find_summary(cx, notice_ts).await? {
-            state.summary_ts = found.to_string();
+            threads.series[i].summary_ts = found.to_string();
         }
     }
-    if let Some(ts) = Ts::new(&state.summary_ts) {
+    if let Some(ts) = Ts::new(&threads.series[i].summary_ts) {
         cx.app
             .slack
             .update_message(
@@ -602,8 +665,8 @@ async fn write_summary(
         return Ok(());
     }
     // Announced before it is sent: a crash after the post finds it instead of posting twice.
-    state.summary_sent = true;
-    if !save(cx.app, archive, key, state, etag).await? {
+    threads.series[i].summary_sent = true;
+    if !save(cx.app, archive, key, threads, etag).await? {
         return Err(HandleError::Conflict(key.to_string()));
     }
     let body = line.to_post_body(cx.channel, Some(notice_ts));
@@ -619,7 +682,7 @@ async fn write_summary(
     )
     .await?;
     cx.app.fold.posted(cx.channel);
-    state.summary_ts = ts.to_string();
+    threads.series[i].summary_ts = ts.to_string();
     Ok(())
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use privwatch::archive::Archive;
-use privwatch::fold::{ThreadState, LINES};
+use privwatch::fold::{ThreadState, Threads, LINES};
 use privwatch::metadata::{
     payload_of, LinePayload, NoticePayload, SummaryPayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
     SUMMARY_EVENT_TYPE,
@@ -131,7 +131,8 @@ async fn account(sandbox: &Sandbox, client: &aws_sdk_s3::Client, bucket: &str) -
                         .await
                         .unwrap();
                     let bytes = got.body.collect().await.unwrap().into_bytes();
-                    a.states.push(serde_json::from_slice(&bytes).unwrap());
+                    let threads: Threads = serde_json::from_slice(&bytes).unwrap();
+                    a.states.extend(threads.series);
                 }
             }
         }
@@ -323,4 +324,36 @@ async fn a_flood_shows_each_person_at_once_and_counts_every_event_once() {
         a.notices.len(),
         sandbox.calls().len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_series_of_one_person_delivered_out_of_order_each_keep_their_count() {
+    let Some(url) = moto_url("the flood tests") else {
+        return;
+    };
+    let sandbox = limited_sandbox().await;
+    let (app, client, bucket) = archived_app(&sandbox, &url, "privwatch-interleaved").await;
+    // This morning's series and this afternoon's, interleaved (a delayed redelivery of the
+    // morning while the afternoon runs): two notices, each with its own count and summary.
+    let mut ids = BTreeSet::new();
+    for i in 0..30u32 {
+        let (label, at) = match i % 2 {
+            0 => ("morning", i),
+            _ => ("afternoon", 4 * 3600 + i),
+        };
+        let id = format!("{label}-{i:03}");
+        handle(
+            &app,
+            &person_use("111122223333", "ivan", &id, at),
+            deadline(30),
+        )
+        .await
+        .unwrap();
+        ids.insert(id);
+    }
+    catch_up(&app).await;
+    let a = account(&sandbox, &client, &bucket).await;
+    assert_eq!(a.notices.len(), 2, "one notice per series");
+    assert!(a.notices.values().all(|n| n.count == 15));
+    a.assert_exactly_once(&ids);
 }

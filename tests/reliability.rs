@@ -189,7 +189,7 @@ async fn soak(coalescing: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_nothing() {
     use privwatch::archive::Archive;
-    use privwatch::fold::ThreadState;
+    use privwatch::fold::{ThreadState, Threads};
     use privwatch::metadata::{SummaryPayload, SUMMARY_EVENT_TYPE};
     use std::collections::{BTreeSet, VecDeque};
 
@@ -299,9 +299,9 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
                 .send()
                 .await
                 .unwrap();
-            states.push(
-                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap(),
-            );
+            let threads: Threads =
+                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+            states.extend(threads.series);
         }
     }
     let mine: Vec<slack_sandbox::Message> = sandbox
