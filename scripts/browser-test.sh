@@ -9,4 +9,4 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-python -m pytest -q tests/browser
+scripts/with-moto.sh python -m pytest -q tests/browser

@@ -21,6 +21,7 @@ use crate::metadata::{
 use crate::render::{self, Mention};
 use crate::slack::{FoundMessage, SlackError, Ts};
 use crate::token::BotToken;
+use crate::wording::Shown;
 use crate::{App, Cx};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -161,7 +162,13 @@ async fn deliver_with(
             if payload.event_ids.len() > MAX_EVENT_IDS {
                 payload.event_ids.remove(1);
             }
-            let update = render::render_count_update(channel, &found.raw, &payload, wording);
+            let update = render::render_count_update(
+                channel,
+                &found.raw,
+                &payload,
+                Shown::EveryLine,
+                wording,
+            );
             update_once(cx, u, &found.ts, &update).await?;
             let line = render::render_repeat_line(u, wording);
             post_line(cx, &found.ts, &u.event_id, &line).await?;

@@ -28,7 +28,7 @@ use crate::metadata::{
 };
 use crate::render;
 use crate::slack::{FoundMessage, SlackError, Ts};
-use crate::wording::Series;
+use crate::wording::{Series, Shown};
 use crate::{App, Cx, HandleError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -397,7 +397,11 @@ pub async fn record(
             break counted(notice_ts, true);
         }
         state.add(u);
-        let own_line = state.lines < LINES && app.fold.post_room(channel);
+        // Lines one by one only before the summary line: the thread reads in order.
+        let own_line = state.lines < LINES
+            && !state.summary_sent
+            && state.summary_ts.is_empty()
+            && app.fold.post_room(channel);
         if own_line {
             state.lines_owed.push(id.clone());
         }
@@ -591,8 +595,13 @@ async fn flush(
                 };
                 payload.last_time = payload.last_time.max(state.last_time);
                 payload.event_ids = state.notice_ids();
-                let update =
-                    render::render_count_update(cx.channel, &notice.raw, &payload, wording);
+                let update = render::render_count_update(
+                    cx.channel,
+                    &notice.raw,
+                    &payload,
+                    Shown::Summed,
+                    wording,
+                );
                 app.slack
                     .update_message(token.expose(), &update, deadline)
                     .await?;

@@ -8,7 +8,7 @@ use crate::metadata::{
 };
 use crate::mrkdwn::{clip, clip_mrkdwn, escape, field};
 use crate::slack::Ts;
-use crate::wording::{Label, Series, Wording};
+use crate::wording::{Label, Series, Shown, Wording};
 use serde_json::{json, Value};
 
 /// `block_id` prefix of the context block that counts coalesced uses. Each update gives it a new
@@ -263,13 +263,14 @@ pub fn render_count_update(
     channel: &str,
     existing: &Value,
     payload: &NoticePayload,
+    shown: Shown,
     wording: &Wording,
 ) -> Value {
     let mut blocks: Vec<Value> = renew_block_ids(&existing["blocks"])
         .into_iter()
         .filter(|b| !has_block_id(b, REPEATS_BLOCK_ID))
         .collect();
-    let summary = wording.count(payload.count, payload.event_time, payload.last_time);
+    let summary = wording.count(payload.count, payload.event_time, payload.last_time, shown);
     blocks.push(json!({"type": "context", "block_id": new_block_id(REPEATS_BLOCK_ID), "elements": [mrkdwn(summary)]}));
     let base_text = existing["text"].as_str().unwrap_or_default();
     let base_text = base_text.split(" [×").next().unwrap_or(base_text);
@@ -617,7 +618,7 @@ mod tests {
         // A coalesced update of that notice, and a metadata update, keep the limit too.
         let existing = json!({"ts": "1.2", "text": text.repeat(3), "blocks": post["blocks"]});
         let payload = notice_payload(&u);
-        let update = render_count_update("C1", &existing, &payload, &wording);
+        let update = render_count_update("C1", &existing, &payload, Shown::EveryLine, &wording);
         assert!(update["text"].as_str().unwrap().chars().count() <= MESSAGE_TEXT_MAX_CHARS);
         let flags = render_metadata_update("C1", &existing, &payload);
         assert!(flags["text"].as_str().unwrap().chars().count() <= MESSAGE_TEXT_MAX_CHARS);
@@ -649,7 +650,13 @@ mod tests {
             count: 2,
             ..notice_payload(&u)
         };
-        let first = render_count_update("C1", &existing, &payload, &Wording::default());
+        let first = render_count_update(
+            "C1",
+            &existing,
+            &payload,
+            Shown::Summed,
+            &Wording::default(),
+        );
         let ids = |v: &Value| -> Vec<String> {
             v["blocks"]
                 .as_array()
@@ -665,7 +672,7 @@ mod tests {
             "only the repeats block carries an id of ours"
         );
         assert!(first_ids[0].starts_with(REPEATS_BLOCK_ID));
-        let again = render_count_update("C1", &first, &payload, &Wording::default());
+        let again = render_count_update("C1", &first, &payload, Shown::Summed, &Wording::default());
         assert_eq!(ids(&again).len(), 1);
         assert_ne!(ids(&again), first_ids, "a new id on every update");
         let flags = render_metadata_update("C1", &first, &payload);

@@ -7,6 +7,14 @@ use crate::detect::PrivilegedUse;
 use crate::kind::{Severity, Text};
 use crate::mrkdwn::{date, field};
 
+/// Where a notice's uses are told: each on its own thread line (without the archive), or summed
+/// up by the rolling summary line with every event in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    EveryLine,
+    Summed,
+}
+
 /// A long series of uses by one person, as its rolling summary line tells it. Each tally is
 /// (value, how many), the most frequent first; an empty value counts the others.
 #[derive(Debug, Clone, Copy)]
@@ -224,28 +232,36 @@ impl Wording {
             list(series.source_ips, false),
             list(series.user_agents, true),
         );
+        let above = match (self.lang, lines) {
+            (Lang::En, 1) => "the first is the one asked about above".to_string(),
+            (Lang::En, n) => format!("the first {n} have their own lines above"),
+            (Lang::Ja, n) => format!("最初の {n} 回は上に個別の行があります"),
+        };
         match self.lang {
             Lang::En => format!(
-                ":bar_chart: *{count} uses in all* so far, {first} to {last} (the first {lines} have their own lines above; this line keeps up with the rest) · calls: {kinds} · from: {ips} · user agents: {agents}"
+                ":bar_chart: *{count} uses in all* so far, {first} to {last} ({above}; this line keeps up with the rest) · calls: {kinds} · from: {ips} · user agents: {agents}"
             ),
             Lang::Ja => format!(
-                ":bar_chart: これまでに *合計 {count} 回*（{first} 〜 {last}。最初の {lines} 回は上に個別の行があり、以降はこの行が更新されます）· 呼び出し: {kinds} · 送信元: {ips} · ユーザーエージェント: {agents}"
+                ":bar_chart: これまでに *合計 {count} 回*（{first} 〜 {last}。{above}。以降はこの行が更新されます）· 呼び出し: {kinds} · 送信元: {ips} · ユーザーエージェント: {agents}"
             ),
         }
     }
 
-    /// How many uses a notice stands for, over which range.
-    pub fn count(&self, count: u32, first: i64, last: i64) -> String {
-        match self.lang {
-            Lang::En => format!(
-                "Used *{count}* times between {} and {}; every event is in the thread.",
-                date(first),
-                date(last)
+    /// How many uses a notice stands for, over which range, and where each one is.
+    pub fn count(&self, count: u32, first: i64, last: i64, shown: Shown) -> String {
+        let (first, last) = (date(first), date(last));
+        match (self.lang, shown) {
+            (Lang::En, Shown::EveryLine) => format!(
+                "Used *{count}* times between {first} and {last}; every event is in the thread."
             ),
-            Lang::Ja => format!(
-                "{count} 回の使用（{} 〜 {}）。各イベントはスレッドにあります。",
-                date(first),
-                date(last)
+            (Lang::En, Shown::Summed) => format!(
+                "Used *{count}* times between {first} and {last}; the thread sums them up, and the archive keeps every event (`privwatch audit`)."
+            ),
+            (Lang::Ja, Shown::EveryLine) => format!(
+                "{count} 回の使用（{first} 〜 {last}）。各イベントはスレッドにあります。"
+            ),
+            (Lang::Ja, Shown::Summed) => format!(
+                "{count} 回の使用（{first} 〜 {last}）。スレッドに要約があり、すべてのイベントはアーカイブにあります（`privwatch audit`）。"
             ),
         }
     }

@@ -32,6 +32,10 @@ struct Options {
     flood_people: usize,
     flood_accounts: usize,
     flood_seconds: f64,
+    /// `--show-burst N --port P`: only a burst of N uses by one person within 20 s, then the
+    /// sandbox page stays open on port P (the browser test's screenshot of a flooded thread).
+    show_burst: usize,
+    port: u16,
 }
 
 fn options() -> Options {
@@ -55,6 +59,8 @@ fn options() -> Options {
         flood_people: 100,
         flood_accounts: 10,
         flood_seconds: 300.0,
+        show_burst: 0,
+        port: 0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -75,6 +81,8 @@ fn options() -> Options {
             "--flood-people" => o.flood_people = value.parse().unwrap(),
             "--flood-accounts" => o.flood_accounts = value.parse().unwrap(),
             "--flood-seconds" => o.flood_seconds = value.parse().unwrap(),
+            "--show-burst" => o.show_burst = value.parse().unwrap(),
+            "--port" => o.port = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -299,6 +307,25 @@ async fn first_client_hello_ms(o: &Options) -> f64 {
 #[tokio::main]
 async fn main() {
     let o = options();
+    if o.show_burst > 0 {
+        let (r, sandbox) = flood(
+            &o,
+            o.show_burst,
+            1,
+            1,
+            20.0,
+            Duration::from_secs(300),
+            o.port,
+        )
+        .await;
+        println!(
+            "flooded thread: {} notice counting {}, {} lines and {} summary line, settled {}; page at http://{}/",
+            r.notices, r.counted, r.max_lines, r.summaries, settled(r.settled_s), sandbox.addr
+        );
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
     let fixtures = privileged_fixtures(&o.fixtures);
     let latency_ms = o.latency.as_millis();
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -463,7 +490,7 @@ async fn main() {
             "bench: a burst of {} uses by one person within a minute, with the archive…",
             o.person_burst
         );
-        let r = flood(&o, o.person_burst, 1, 1, 60.0, Duration::from_secs(600)).await;
+        let (r, _) = flood(&o, o.person_burst, 1, 1, 60.0, Duration::from_secs(600), 0).await;
         rows.push((
             format!("burst by one person: {} uses within 60 s (archive on; Slack at 1 post/s/channel and Tier 3 at 50/min, {latency_ms} ms per call)", o.person_burst),
             format!(
@@ -476,13 +503,14 @@ async fn main() {
             "bench: a flood of {} uses by {} people in {} accounts within {} s, with the archive…",
             o.flood_events, o.flood_people, o.flood_accounts, o.flood_seconds
         );
-        let r = flood(
+        let (r, _) = flood(
             &o,
             o.flood_events,
             o.flood_people,
             o.flood_accounts,
             o.flood_seconds,
             Duration::from_secs(1200),
+            0,
         )
         .await;
         rows.push((
@@ -626,7 +654,8 @@ async fn flood(
     accounts: usize,
     seconds: f64,
     settle_limit: Duration,
-) -> FloodResult {
+    port: u16,
+) -> (FloodResult, Sandbox) {
     let base = std::fs::read_to_string(o.fixtures.join("assume-role-admin.json")).unwrap();
     let sandbox = Sandbox::start(
         SandboxConfig {
@@ -635,12 +664,12 @@ async fn flood(
             tier3_per_minute: 50,
             ..SandboxConfig::default()
         },
-        0,
+        port,
     )
     .await
     .unwrap();
     let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
-    let _child = spawn_with(o, &runtime, &sandbox, false, true);
+    let child = spawn_with(o, &runtime, &sandbox, false, true);
     let tag = format!("{}-{}", std::process::id(), events);
     let start = Instant::now();
     let start_unix = unix_now();
@@ -674,7 +703,10 @@ async fn flood(
         let event = person_event(
             &base,
             &account,
-            &format!("flood{tag}-p{p:03}"),
+            &match people {
+                1 => "erin".to_string(),
+                _ => format!("flood{tag}-p{p:03}"),
+            },
             &format!("flood-{tag}-{i:06}"),
             unix as i64,
         );
@@ -753,7 +785,8 @@ async fn flood(
         .collect();
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let (failed_once, failed_for_good) = *failures.lock().unwrap();
-    FloodResult {
+    drop(child);
+    let result = FloodResult {
         notices: series.len(),
         counted: series.iter().map(|s| s.count).sum(),
         worst_notice_s: latencies.last().copied().unwrap_or(f64::NAN),
@@ -767,5 +800,6 @@ async fn flood(
         failed_for_good,
         max_lines: series.iter().map(|s| s.lines).max().unwrap_or(0),
         summaries: series.iter().filter(|s| s.summary.is_some()).count(),
-    }
+    };
+    (result, sandbox)
 }
