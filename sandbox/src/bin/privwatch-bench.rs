@@ -494,7 +494,7 @@ async fn main() {
         rows.push((
             format!("burst by one person: {} uses within 60 s (archive on; Slack at 1 post/s/channel and Tier 3 at 50/min, {latency_ms} ms per call)", o.person_burst),
             format!(
-                "{} notice counting {}; {} thread lines + {} rolling summary line; settled {} after the last use; {} × 429 (each waited out); {} invocations failed once, {} for good",
+                "{} notice counting {}; {} own thread line(s) (the ask first) + {} rolling summary line; settled {} after the last use; {} × 429 (each waited out); {} invocations failed once, {} for good",
                 r.notices, r.counted, r.max_lines, r.summaries, settled(r.settled_s), r.rate_limited, r.failed_once, r.failed_for_good
             ),
             "1 notice; settled ≤ 120 s".into(),
