@@ -96,25 +96,9 @@ impl Archive {
         thread: &str,
     ) -> Result<Option<(T, String)>, ArchiveError> {
         let key = format!("{THREADS}{thread}.json");
-        let got = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
-            Ok(got) => got,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.error("read", crate::error_chain(&e))),
+        let Some((bytes, etag)) = self.get(&key).await? else {
+            return Ok(None);
         };
-        let etag = got.e_tag().unwrap_or_default().to_string();
-        let bytes = got
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.error("read", e))?
-            .into_bytes();
         let state = serde_json::from_slice(&bytes)
             .map_err(|e| self.error("read", format!("{key}: {e}")))?;
         Ok(Some((state, etag)))
@@ -173,23 +157,57 @@ impl Archive {
 
     /// The threads marked as behind.
     pub async fn behind(&self) -> Result<Vec<String>, ArchiveError> {
-        let mut threads = Vec::new();
+        Ok(self
+            .keys(BEHIND)
+            .await?
+            .iter()
+            .filter_map(|k| k.strip_prefix(BEHIND).map(str::to_string))
+            .collect())
+    }
+
+    /// An object's bytes and ETag (`None`: there is no such key).
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, ArchiveError> {
+        let got = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(got) => got,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.error("read", crate::error_chain(&e))),
+        };
+        let etag = got.e_tag().unwrap_or_default().to_string();
+        let bytes = got
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("read", e))?
+            .into_bytes();
+        Ok(Some((bytes.to_vec(), etag)))
+    }
+
+    /// Every key under `prefix`, page by page.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, ArchiveError> {
+        let mut keys = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(BEHIND)
+            .prefix(prefix)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error("listed", crate::error_chain(&e)))?;
-            threads.extend(
+            keys.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key()?.strip_prefix(BEHIND).map(str::to_string)),
+                    .filter_map(|o| o.key().map(str::to_string)),
             );
         }
-        Ok(threads)
+        Ok(keys)
     }
 
     pub async fn put_justification(
@@ -232,38 +250,16 @@ impl Archive {
         let mut uses = Vec::new();
         let mut justifications = Vec::new();
         for (prefix, is_use) in [(USES, true), (JUSTIFICATIONS, false)] {
-            let mut pages = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| self.error("listed", crate::error_chain(&e)))?;
-                for object in page.contents() {
-                    let Some(key) = object.key() else { continue };
-                    let got = self
-                        .client
-                        .get_object()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .map_err(|e| self.error("read", crate::error_chain(&e)))?;
-                    let bytes = got
-                        .body
-                        .collect()
-                        .await
-                        .map_err(|e| self.error("read", e))?
-                        .into_bytes();
-                    let parsed = if is_use {
-                        serde_json::from_slice(&bytes).map(|u| uses.push(u))
-                    } else {
-                        serde_json::from_slice(&bytes).map(|j| justifications.push(j))
-                    };
-                    parsed.map_err(|e| self.error("read", format!("{key}: {e}")))?;
-                }
+            for key in self.keys(prefix).await? {
+                let Some((bytes, _)) = self.get(&key).await? else {
+                    continue;
+                };
+                let parsed = if is_use {
+                    serde_json::from_slice(&bytes).map(|u| uses.push(u))
+                } else {
+                    serde_json::from_slice(&bytes).map(|j| justifications.push(j))
+                };
+                parsed.map_err(|e| self.error("read", format!("{key}: {e}")))?;
             }
         }
         Ok((uses, justifications))

@@ -260,7 +260,21 @@ pub(crate) async fn post_line(
     event_id: &str,
     line: &render::Message,
 ) -> Result<Ts, SlackError> {
-    let body = line.to_post_body(cx.channel, Some(notice_ts));
+    post_in_thread(cx, notice_ts, line, || find_line(cx, notice_ts, event_id)).await
+}
+
+/// Posts `message` into the thread of `notice_ts` exactly once; `find` looks for it.
+pub(crate) async fn post_in_thread<C, CF>(
+    cx: &Cx<'_>,
+    notice_ts: &Ts,
+    message: &render::Message,
+    find: C,
+) -> Result<Ts, SlackError>
+where
+    C: Fn() -> CF,
+    CF: std::future::Future<Output = Result<Option<Ts>, SlackError>>,
+{
+    let body = message.to_post_body(cx.channel, Some(notice_ts));
     write_once(
         cx.app.slack.write_settle(),
         cx.deadline,
@@ -269,7 +283,7 @@ pub(crate) async fn post_line(
                 .slack
                 .post_message(cx.token.expose(), &body, cx.deadline)
         },
-        || find_line(cx, notice_ts, event_id),
+        find,
     )
     .await
 }
@@ -278,7 +292,7 @@ pub(crate) async fn post_line(
 /// looks for the write until Slack can no longer carry it out (`settle` after sending) and sends
 /// it again only then. If the deadline comes first, the invocation fails without a second copy:
 /// Lambda's retry comes later than `settle` and looks first.
-pub(crate) async fn write_once<W, WF, C, CF>(
+async fn write_once<W, WF, C, CF>(
     settle: Duration,
     deadline: Instant,
     write: W,

@@ -678,18 +678,7 @@ async fn write_summary(
     if !save(cx.app, archive, key, threads, etag).await? {
         return Err(HandleError::Conflict(key.to_string()));
     }
-    let body = line.to_post_body(cx.channel, Some(notice_ts));
-    let ts = deliver::write_once(
-        cx.app.slack.write_settle(),
-        cx.deadline,
-        || {
-            cx.app
-                .slack
-                .post_message(cx.token.expose(), &body, cx.deadline)
-        },
-        || find_summary(cx, notice_ts),
-    )
-    .await?;
+    let ts = deliver::post_in_thread(cx, notice_ts, &line, || find_summary(cx, notice_ts)).await?;
     cx.app.fold.posted(cx.channel);
     threads.series[i].summary_ts = ts.to_string();
     Ok(())

@@ -11,19 +11,6 @@ use privwatch::{handle, Outcome};
 use serde_json::Value;
 use slack_sandbox::DEMO_CHANNEL;
 
-async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<(Value, String)> {
-    let got = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    let etag = got.e_tag().unwrap_or_default().to_string();
-    let bytes = got.body.collect().await.unwrap().into_bytes();
-    Some((serde_json::from_slice(&bytes).unwrap(), etag))
-}
-
 #[tokio::test]
 async fn each_use_is_archived_once_and_a_failed_write_fails_the_invocation() {
     let Some(url) = moto_url("the S3 archive") else {

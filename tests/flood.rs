@@ -14,7 +14,6 @@ use privwatch::metadata::{
     SUMMARY_EVENT_TYPE,
 };
 use privwatch::{handle, App, Outcome};
-use serde_json::Value;
 use slack_sandbox::{Sandbox, SandboxConfig, BOT_USER_ID, DEMO_CHANNEL};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,13 +51,6 @@ async fn archived_app(
     );
     app.archive = Some(Archive::new(client.clone(), &bucket));
     (app, client, bucket)
-}
-
-fn catch_up_event() -> Value {
-    let mut event = fixture("schedule/sweep.json");
-    event["resources"] =
-        serde_json::json!(["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"]);
-    event
 }
 
 /// Runs the scheduled catch-up until nothing is left behind.
@@ -117,21 +109,14 @@ async fn account(sandbox: &Sandbox, client: &aws_sdk_s3::Client, bucket: &str) -
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            for object in page.unwrap().contents() {
-                let key = object.key().unwrap();
+            for listed in page.unwrap().contents() {
+                let key = listed.key().unwrap();
                 if prefix == "uses/" {
                     a.ledger
                         .insert(key["uses/".len()..key.len() - ".json".len()].to_string());
                 } else {
-                    let got = client
-                        .get_object()
-                        .bucket(bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .unwrap();
-                    let bytes = got.body.collect().await.unwrap().into_bytes();
-                    let threads: Threads = serde_json::from_slice(&bytes).unwrap();
+                    let (json, _) = object(client, bucket, key).await.unwrap();
+                    let threads: Threads = serde_json::from_value(json).unwrap();
                     a.states.extend(threads.series);
                 }
             }

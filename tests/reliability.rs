@@ -34,23 +34,9 @@ fn many_events() -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_faults_lose_nothing_and_double_nothing() {
-    soak(true).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_faults_lose_nothing_and_double_nothing_without_coalescing() {
-    soak(false).await;
-}
-
-async fn soak(coalescing: bool) {
-    let sandbox = sandbox().await;
-    let mut app = app_for(&sandbox);
-    if !coalescing {
-        app.config.coalesce_window = Duration::ZERO;
-    }
-    sandbox.set_faults(FaultPlan::random(
+/// Slack failing ≈30% of calls in every way the sandbox can fail.
+fn random_faults(seed: u64) -> FaultPlan {
+    FaultPlan::random(
         0.3,
         vec![
             Fault::ServerError { status: 503 },
@@ -69,8 +55,27 @@ async fn soak(coalescing: bool) {
             // the test's settle time is 2.5 s).
             Fault::LandLate { millis: 1_800 },
         ],
-        20261129,
-    ));
+        seed,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_lose_nothing_and_double_nothing() {
+    soak(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_lose_nothing_and_double_nothing_without_coalescing() {
+    soak(false).await;
+}
+
+async fn soak(coalescing: bool) {
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    if !coalescing {
+        app.config.coalesce_window = Duration::ZERO;
+    }
+    sandbox.set_faults(random_faults(20261129));
 
     let events = many_events();
     let mut dead_lettered = Vec::new();
@@ -202,20 +207,7 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
     let bucket = bucket(&client, "privwatch-soak").await;
     app.archive = Some(Archive::new(client.clone(), &bucket));
     app.config.tier3_per_minute = 6000;
-    sandbox.set_faults(FaultPlan::random(
-        0.3,
-        vec![
-            Fault::ServerError { status: 503 },
-            Fault::RateLimited {
-                retry_after_secs: 1,
-            },
-            Fault::DropBefore,
-            Fault::DropAfter,
-            Fault::SlowAfter { millis: 1_700 },
-            Fault::LandLate { millis: 1_800 },
-        ],
-        20261130,
-    ));
+    sandbox.set_faults(random_faults(20261130));
     let mut events = many_events();
     let flood: Vec<Value> = (0..120)
         .map(|i| {
@@ -258,12 +250,7 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
     // does, and runs again).
     sandbox.set_faults(FaultPlan::default());
     tokio::time::sleep(app.slack.write_settle()).await;
-    let catch_up = {
-        let mut e = fixture("schedule/sweep.json");
-        e["resources"] =
-            serde_json::json!(["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"]);
-        e
-    };
+    let catch_up = catch_up_event();
     let mut caught_up = false;
     for _ in 0..10 {
         if let Ok(Outcome::CaughtUp(r)) = handle(&app, &catch_up, deadline(60)).await {
@@ -286,21 +273,14 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
             .send()
             .await
             .unwrap();
-        for object in listed.contents() {
-            let key = object.key().unwrap();
+        for listed in listed.contents() {
+            let key = listed.key().unwrap();
             if prefix == "uses/" {
                 ledger.insert(key[5..key.len() - 5].to_string());
                 continue;
             }
-            let got = client
-                .get_object()
-                .bucket(&bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            let threads: Threads =
-                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+            let (json, _) = object(&client, &bucket, key).await.unwrap();
+            let threads: Threads = serde_json::from_value(json).unwrap();
             states.extend(threads.series);
         }
     }

@@ -384,3 +384,31 @@ pub fn person_use(account: &str, person: &str, id: &str, secs: u32) -> Value {
     event["detail"]["eventID"] = Value::String(id.to_string());
     event
 }
+
+/// An S3 object as JSON, with its ETag (`None`: not there).
+#[allow(dead_code)]
+pub async fn object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Option<(Value, String)> {
+    let got = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let etag = got.e_tag().unwrap_or_default().to_string();
+    let bytes = got.body.collect().await.unwrap().into_bytes();
+    Some((serde_json::from_slice(&bytes).unwrap(), etag))
+}
+
+/// The scheduled catch-up of long series (`<function>-catchup`).
+#[allow(dead_code)]
+pub fn catch_up_event() -> Value {
+    let mut event = fixture("schedule/sweep.json");
+    event["resources"] =
+        serde_json::json!(["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"]);
+    event
+}
