@@ -79,6 +79,9 @@ pub struct ThreadState {
     pub summary_ts: String,
     /// A summary line was sent; until `summary_ts` is known it is looked for, not sent again.
     pub summary_sent: bool,
+    /// The notice was deleted in Slack: the series takes no more uses (its uses stay in the
+    /// archive), and the person's next use starts a new one.
+    pub gone: bool,
     pub kinds: BTreeMap<String, u32>,
     pub source_ips: BTreeMap<String, u32>,
     pub user_agents: BTreeMap<String, u32>,
@@ -115,6 +118,7 @@ impl ThreadState {
     /// `time` (0: unknown) may join this series in `channel`.
     fn takes(&self, channel: &str, time: i64, window: i64) -> bool {
         window > 0
+            && !self.gone
             && self.channel == channel
             && Ts::new(&self.notice_ts).is_some()
             && (time == 0 || (self.last_time >= time - window && self.first_time <= time + window))
@@ -164,7 +168,16 @@ impl ThreadState {
     }
 
     fn behind(&self) -> bool {
-        self.shown < self.count || !self.lines_owed.is_empty()
+        !self.gone && (self.shown < self.count || !self.lines_owed.is_empty())
+    }
+
+    /// Takes `event_id` back out of the series (its notice turned out to be gone).
+    fn take_back(&mut self, event_id: &str) {
+        if let Some(at) = self.event_ids.iter().rposition(|id| id == event_id) {
+            self.event_ids.remove(at);
+            self.count -= 1;
+        }
+        self.lines_owed.retain(|id| id != event_id);
     }
 }
 
@@ -412,7 +425,28 @@ pub async fn record(
             return Err(HandleError::Conflict(key));
         }
         if own_line {
-            post_owed_line(app, archive, &key, (threads, i, etag), u, false, deadline).await?;
+            match post_owed_line(
+                app,
+                archive,
+                &key,
+                (threads.clone(), i, etag.clone()),
+                u,
+                false,
+                deadline,
+            )
+            .await
+            {
+                Err(HandleError::Slack(e)) if e.is_gone() && attempts < 3 => {
+                    // Someone deleted the notice: this use starts a new series.
+                    tracing::error!(thread = %key, error = %e, "the notice of a series was deleted in Slack; a new notice follows");
+                    let state = &mut threads.series[i];
+                    state.take_back(&id);
+                    state.gone = true;
+                    save(app, archive, &key, &threads, &mut etag).await?;
+                    continue;
+                }
+                other => other?,
+            }
         } else {
             mark_behind(app, archive, &key).await?;
         }
@@ -583,7 +617,8 @@ async fn flush(
         let cx = &Cx::new(app, &token, bot, &channel, deadline);
         match read_thread_head(cx, &notice_ts).await? {
             None => {
-                tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series is gone from Slack; its uses stay in the archive");
+                tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series was deleted in Slack; its uses stay in the archive, and the person's next use starts a new notice");
+                threads.series[i].gone = true;
             }
             Some(notice) => {
                 let mut payload: NoticePayload =
@@ -691,7 +726,10 @@ async fn read_thread_head(cx: &Cx<'_>, notice_ts: &Ts) -> Result<Option<FoundMes
         .app
         .slack
         .replies(cx.token.expose(), cx.channel, notice_ts, 1);
-    let first = pages.next(cx.deadline).await?.unwrap_or_default();
+    let first = match pages.next(cx.deadline).await {
+        Err(e) if e.is_gone() => return Ok(None),
+        other => other?.unwrap_or_default(),
+    };
     Ok(first
         .into_iter()
         .find(|m| m.ts == *notice_ts && m.posted_by(cx.bot)))

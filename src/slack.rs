@@ -77,6 +77,11 @@ impl SlackError {
         matches!(self, SlackError::Refused { code, .. } if AUTH_ERRORS.contains(&code.as_str()))
     }
 
+    /// The message written to or read is gone (deleted in Slack).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, SlackError::Refused { code, .. } if code == "thread_not_found" || code == "message_not_found")
+    }
+
     /// Another invocation may well succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
