@@ -131,6 +131,45 @@ impl Archive {
         }
     }
 
+    /// Keeps a series that left its person's state (`threads/<key>/<notice ts>.json`).
+    pub async fn put_retired<T: Serialize>(
+        &self,
+        thread: &str,
+        notice_ts: &str,
+        state: &T,
+    ) -> Result<(), ArchiveError> {
+        let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{THREADS}{thread}/{}.json", key_part(notice_ts)))
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("written", crate::error_chain(&e)))
+    }
+
+    /// The first retired series of a person that `wanted` accepts.
+    pub async fn retired_holder<T: for<'de> Deserialize<'de>>(
+        &self,
+        thread: &str,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, ArchiveError> {
+        for key in self.keys(&format!("{THREADS}{thread}/")).await? {
+            let Some((bytes, _)) = self.get(&key).await? else {
+                continue;
+            };
+            let state: T = serde_json::from_slice(&bytes)
+                .map_err(|e| self.error("read", format!("{key}: {e}")))?;
+            if wanted(&state) {
+                return Ok(Some(state));
+            }
+        }
+        Ok(None)
+    }
+
     /// Marks a thread's notice as behind its state (found by the scheduled catch-up).
     pub async fn mark_behind(&self, thread: &str) -> Result<(), ArchiveError> {
         self.client

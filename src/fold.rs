@@ -40,7 +40,7 @@ use tokio::time::Instant;
 pub const LINES: u32 = 4;
 /// Series of one person kept at once.
 const MAX_SERIES: usize = 4;
-/// Event IDs a series' state lists; past that, the ledger alone tells a retry from a new event.
+/// Uses one series holds (every event ID listed); the next use starts a new series.
 const MAX_IDS: usize = 2_000;
 /// Distinct values a tally keeps (kinds, source IPs, user agents); the rest count as "others".
 const TALLY: usize = 6;
@@ -79,6 +79,8 @@ pub struct ThreadState {
     pub summary_ts: String,
     /// A summary line was sent; until `summary_ts` is known it is looked for, not sent again.
     pub summary_sent: bool,
+    /// When it was sent (Unix seconds).
+    pub summary_sent_at: i64,
     /// The notice was deleted in Slack: the series takes no more uses (its uses stay in the
     /// archive), and the person's next use starts a new one.
     pub gone: bool,
@@ -119,6 +121,7 @@ impl ThreadState {
     fn takes(&self, channel: &str, time: i64, window: i64) -> bool {
         window > 0
             && !self.gone
+            && self.event_ids.len() < MAX_IDS
             && self.channel == channel
             && Ts::new(&self.notice_ts).is_some()
             && (time == 0 || (self.last_time >= time - window && self.first_time <= time + window))
@@ -170,15 +173,6 @@ impl ThreadState {
     fn behind(&self) -> bool {
         !self.gone && (self.shown < self.count || !self.lines_owed.is_empty())
     }
-
-    /// Takes `event_id` back out of the series (its notice turned out to be gone).
-    fn take_back(&mut self, event_id: &str) {
-        if let Some(at) = self.event_ids.iter().rposition(|id| id == event_id) {
-            self.event_ids.remove(at);
-            self.count -= 1;
-        }
-        self.lines_owed.retain(|id| id != event_id);
-    }
 }
 
 /// The latest series of one person (`threads/<key>.json`): usually one; more when uses come
@@ -195,9 +189,12 @@ impl Threads {
         self.series.len() >= MAX_SERIES && self.series.iter().all(ThreadState::behind)
     }
 
-    /// Adds a series, letting the least recent that has caught up go beyond [`MAX_SERIES`].
-    fn push(&mut self, state: ThreadState) {
+    /// Adds a series; beyond [`MAX_SERIES`], the least recent that has caught up (or ended)
+    /// retires (returned, for `threads/<key>/<notice ts>.json`: a late retry of one of its
+    /// uses is found there).
+    fn push(&mut self, state: ThreadState) -> Vec<ThreadState> {
         self.series.push(state);
+        let mut retired = Vec::new();
         while self.series.len() > MAX_SERIES {
             let oldest = self
                 .series
@@ -207,10 +204,11 @@ impl Threads {
                 .min_by_key(|(_, s)| s.last_time)
                 .map(|(i, _)| i);
             match oldest {
-                Some(i) => drop(self.series.remove(i)),
+                Some(i) => retired.push(self.series.remove(i)),
                 None => break,
             }
         }
+        retired
     }
 
     fn behind(&self) -> bool {
@@ -292,13 +290,18 @@ fn thread_key(payload: &NoticePayload) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The person's series and the ETag they were read at; `fresh` reads S3 even when this
+/// environment remembers them (the third value says whether the memory was used).
 async fn load(
     app: &App,
     archive: &Archive,
     key: &str,
-) -> Result<(Threads, Option<String>), HandleError> {
-    if let Some((threads, etag)) = app.fold.with(|l| l.states.get(key).cloned()) {
-        return Ok((threads, Some(etag)));
+    fresh: bool,
+) -> Result<(Threads, Option<String>, bool), HandleError> {
+    if !fresh {
+        if let Some((threads, etag)) = app.fold.with(|l| l.states.get(key).cloned()) {
+            return Ok((threads, Some(etag), true));
+        }
     }
     Ok(match archive.get_thread::<Threads>(key).await? {
         Some((threads, etag)) => {
@@ -306,14 +309,18 @@ async fn load(
                 l.states
                     .insert(key.to_string(), (threads.clone(), etag.clone()))
             });
-            (threads, Some(etag))
+            (threads, Some(etag), false)
         }
-        None => (Threads::default(), None),
+        None => {
+            app.fold.with(|l| l.states.remove(key));
+            (Threads::default(), None, false)
+        }
     })
 }
 
-/// Writes `threads` if it is still the version read; `false`: it was not (the cache is
-/// dropped, and the caller starts over from a fresh read).
+/// Writes `threads` if it is still the version read; `false`: it was not (the memory is
+/// dropped, and the caller starts over from a fresh read). A write whose outcome is unknown
+/// drops the memory too.
 async fn save(
     app: &App,
     archive: &Archive,
@@ -321,27 +328,39 @@ async fn save(
     threads: &Threads,
     etag: &mut Option<String>,
 ) -> Result<bool, HandleError> {
-    match archive.put_thread(key, threads, etag.as_deref()).await? {
-        Some(new) => {
+    match archive.put_thread(key, threads, etag.as_deref()).await {
+        Ok(Some(new)) => {
             *etag = Some(new.clone());
             app.fold
                 .with(|l| l.states.insert(key.to_string(), (threads.clone(), new)));
             Ok(true)
         }
-        None => {
+        Ok(None) => {
             app.fold.with(|l| l.states.remove(key));
             Ok(false)
+        }
+        Err(e) => {
+            app.fold.with(|l| l.states.remove(key));
+            Err(e.into())
         }
     }
 }
 
-async fn mark_behind(app: &App, archive: &Archive, key: &str) -> Result<(), HandleError> {
+/// Notes that the person's notices are behind their state. `became` (the state was caught up
+/// before this change) writes the S3 marker the scheduled catch-up lists, whatever this
+/// environment remembers: another one's catch-up may have cleared it.
+async fn mark_behind(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    became: bool,
+) -> Result<(), HandleError> {
     let known = app.fold.with(|l| l.behind.contains_key(key));
-    if !known {
+    if became || !known {
         archive.mark_behind(key).await?;
-        app.fold
-            .with(|l| l.behind.insert(key.to_string(), Instant::now()));
     }
+    app.fold
+        .with(|l| *l.behind.entry(key.to_string()).or_insert_with(Instant::now));
     Ok(())
 }
 
@@ -361,18 +380,44 @@ pub async fn record(
     let window = app.config.coalesce_window.as_secs() as i64;
     let id = event_key(&u.event_id);
     let mut attempts = 0;
+    let mut made_room = false;
     let delivery = loop {
         attempts += 1;
-        let (mut threads, mut etag) = load(app, archive, &key).await?;
+        if attempts > 3 {
+            return Err(HandleError::Conflict(key));
+        }
+        let (mut threads, mut etag, remembered) = load(app, archive, &key, attempts > 1).await?;
+        // Counted already, in whichever series (one that takes no more uses included)?
+        if let Some(j) = threads.series.iter().position(|s| s.holds(&id)) {
+            break complete_retry(app, archive, &key, (threads, j, etag), u, deadline).await?;
+        }
+        if created == Created::AlreadyThere {
+            if let Some(notice_ts) = archive
+                .retired_holder::<ThreadState>(&key, |s| s.holds(&id))
+                .await?
+                .and_then(|s| Ts::new(&s.notice_ts))
+            {
+                break counted(notice_ts, true);
+            }
+        }
         let found = threads
             .series
             .iter()
             .position(|s| s.takes(channel, ours.event_time, window));
         let Some(i) = found else {
-            if threads.full() && attempts < 3 {
-                // The series that makes room catches up first: its notice is not left behind.
-                flush_held(app, archive, &key, deadline).await?;
+            if remembered {
+                // A notice is about to be posted: decide on what S3 holds, not on memory.
                 continue;
+            }
+            if threads.full() && !made_room {
+                // The series that makes room catches up first: its notice is not left behind.
+                made_room = true;
+                match flush_held(app, archive, &key, deadline).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        tracing::warn!(thread = %key, error = %e, "an older series could not catch up; keeping it beside the new one")
+                    }
+                }
             }
             // A new series: the notice at once, as without the archive (which also finds the
             // notice of an earlier attempt, or a notice to join).
@@ -385,8 +430,12 @@ pub async fn record(
                     .any(|s| s.notice_ts == delivery.notice_ts.as_str());
                 if !known {
                     let state = ThreadState::from_notice(channel, &delivery.notice_ts, notice, u);
-                    threads.push(state);
-                    if !save(app, archive, &key, &threads, &mut etag).await? && attempts < 3 {
+                    for retired in threads.push(state) {
+                        archive
+                            .put_retired(&key, &retired.notice_ts, &retired)
+                            .await?;
+                    }
+                    if !save(app, archive, &key, &threads, &mut etag).await? {
                         continue;
                     }
                 }
@@ -395,20 +444,7 @@ pub async fn record(
         };
         let state = &mut threads.series[i];
         let notice_ts = Ts::new(&state.notice_ts).expect("takes() checked it");
-        let seen = created == Created::AlreadyThere
-            && (state.holds(&id) || state.event_ids.len() >= MAX_IDS);
-        if seen {
-            // A retry of an event already counted: only its ask (if it began the series) or a
-            // line it was promised may be missing.
-            if !state.asked && state.event_ids.first() == Some(&id) {
-                deliver::deliver(app, u, deadline).await?;
-                state.asked = true;
-                save(app, archive, &key, &threads, &mut etag).await?;
-            } else if state.lines_owed.contains(&id) {
-                post_owed_line(app, archive, &key, (threads, i, etag), u, true, deadline).await?;
-            }
-            break counted(notice_ts, true);
-        }
+        let was_behind = state.behind();
         state.add(u);
         // Lines one by one only before the summary line: the thread reads in order.
         let own_line = state.lines < LINES
@@ -419,41 +455,42 @@ pub async fn record(
             state.lines_owed.push(id.clone());
         }
         if !save(app, archive, &key, &threads, &mut etag).await? {
-            if attempts < 3 {
-                continue;
-            }
-            return Err(HandleError::Conflict(key));
+            continue;
         }
         if own_line {
-            match post_owed_line(
-                app,
-                archive,
-                &key,
-                (threads.clone(), i, etag.clone()),
-                u,
-                false,
-                deadline,
-            )
-            .await
-            {
-                Err(HandleError::Slack(e)) if e.is_gone() && attempts < 3 => {
-                    // Someone deleted the notice: this use starts a new series.
-                    tracing::error!(thread = %key, error = %e, "the notice of a series was deleted in Slack; a new notice follows");
-                    let state = &mut threads.series[i];
-                    state.take_back(&id);
-                    state.gone = true;
-                    save(app, archive, &key, &threads, &mut etag).await?;
-                    continue;
-                }
-                other => other?,
-            }
-        } else {
-            mark_behind(app, archive, &key).await?;
+            post_owed_line(app, archive, &key, (threads, i, etag), u, false, deadline).await?;
         }
+        mark_behind(app, archive, &key, !was_behind).await?;
         break counted(notice_ts, false);
     };
     flush_if_due(app, archive, deadline).await;
     Ok(delivery)
+}
+
+/// A retry of an event already counted in series `j`: only its ask (if it began the series)
+/// or a line it was promised may be missing.
+async fn complete_retry(
+    app: &App,
+    archive: &Archive,
+    key: &str,
+    (mut threads, j, mut etag): (Threads, usize, Option<String>),
+    u: &PrivilegedUse,
+    deadline: Instant,
+) -> Result<Delivery, HandleError> {
+    let id = event_key(&u.event_id);
+    let state = &mut threads.series[j];
+    let notice_ts = Ts::new(&state.notice_ts).unwrap_or_else(|| Ts::from_seconds(0));
+    if state.gone {
+        return Ok(counted(notice_ts, true));
+    }
+    if !state.asked && state.event_ids.first() == Some(&id) {
+        deliver::deliver(app, u, deadline).await?;
+        state.asked = true;
+        save(app, archive, key, &threads, &mut etag).await?;
+    } else if state.lines_owed.contains(&id) {
+        post_owed_line(app, archive, key, (threads, j, etag), u, true, deadline).await?;
+    }
+    Ok(counted(notice_ts, true))
 }
 
 fn counted(notice_ts: Ts, already: bool) -> Delivery {
@@ -468,7 +505,8 @@ fn counted(notice_ts: Ts, already: bool) -> Delivery {
 }
 
 /// Posts `u`'s promised line into series `i` (on a retry, looking first whether the earlier
-/// attempt posted it), then marks the person behind: the notice's count is now stale.
+/// attempt posted it). A notice deleted in Slack ends the series instead: the use stays counted
+/// there and in the archive.
 async fn post_owed_line(
     app: &App,
     archive: &Archive,
@@ -483,22 +521,33 @@ async fn post_owed_line(
     let channel = threads.series[i].channel.clone();
     let cx = &Cx::new(app, &token, bot, &channel, deadline);
     let notice_ts = Ts::new(&threads.series[i].notice_ts).expect("a series has a notice");
-    let already = match retry {
-        true => deliver::find_line(cx, &notice_ts, &u.event_id).await?,
-        false => None,
-    };
-    if already.is_none() {
-        let wording = &*app.wording().await;
-        let line = render::render_repeat_line(u, wording);
-        deliver::post_line(cx, &notice_ts, &u.event_id, &line).await?;
-        app.fold.posted(&channel);
+    let posted = async {
+        let already = match retry {
+            true => deliver::find_line(cx, &notice_ts, &u.event_id).await?,
+            false => None,
+        };
+        if already.is_none() {
+            let wording = &*app.wording().await;
+            let line = render::render_repeat_line(u, wording);
+            deliver::post_line(cx, &notice_ts, &u.event_id, &line).await?;
+            app.fold.posted(&channel);
+        }
+        Ok::<(), SlackError>(())
     }
+    .await;
     let id = event_key(&u.event_id);
     let state = &mut threads.series[i];
+    match posted {
+        Ok(()) => state.lines += 1,
+        Err(e) if e.is_gone() => {
+            tracing::error!(thread = %key, error = %e, "the notice of a series was deleted in Slack; its uses stay in the archive, and the person's next use starts a new notice");
+            state.gone = true;
+        }
+        Err(e) => return Err(e.into()),
+    }
     state.lines_owed.retain(|owed| *owed != id);
-    state.lines += 1;
     save(app, archive, key, &threads, &mut etag).await?;
-    mark_behind(app, archive, key).await
+    Ok(())
 }
 
 /// One flush, if Slack has room for it and a person is behind: the one behind longest. A
@@ -591,14 +640,15 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Han
 }
 
 /// Brings every series of one person that is behind (its notice's count and time range, its
-/// summary line) up to its state.
+/// summary line) up to its state, read fresh from S3. A series Slack refuses for good (the
+/// notice deleted, the channel archived) ends there, logged, instead of failing every flush.
 async fn flush(
     app: &App,
     archive: &Archive,
     key: &str,
     deadline: Instant,
 ) -> Result<(), HandleError> {
-    let (mut threads, mut etag) = load(app, archive, key).await?;
+    let (mut threads, mut etag, _) = load(app, archive, key, true).await?;
     if etag.is_none() || !threads.behind() {
         return clear_behind(app, archive, key).await;
     }
@@ -609,42 +659,16 @@ async fn flush(
         if !threads.series[i].behind() {
             continue;
         }
-        let state = &threads.series[i];
-        let (Some(notice_ts), shown) = (Ts::new(&state.notice_ts), state.count) else {
-            continue;
-        };
-        let channel = state.channel.clone();
+        let shown = threads.series[i].count;
+        let channel = threads.series[i].channel.clone();
         let cx = &Cx::new(app, &token, bot, &channel, deadline);
-        match read_thread_head(cx, &notice_ts).await? {
-            None => {
-                tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series was deleted in Slack; its uses stay in the archive, and the person's next use starts a new notice");
+        match flush_series(cx, archive, key, (&mut threads, i, &mut etag), wording).await {
+            Ok(()) => {}
+            Err(HandleError::Slack(e)) if !e.is_transient() && !e.is_auth() => {
+                tracing::error!(thread = %key, error = %e, "Slack refuses a series' notice for good; the series ends there (its uses stay in the archive)");
                 threads.series[i].gone = true;
             }
-            Some(notice) => {
-                let mut payload: NoticePayload =
-                    payload_of(&notice.raw, NOTICE_EVENT_TYPE).unwrap_or_default();
-                payload.count = state.count;
-                payload.event_time = match payload.event_time {
-                    0 => state.first_time,
-                    t => t.min(state.first_time),
-                };
-                payload.last_time = payload.last_time.max(state.last_time);
-                payload.event_ids = state.notice_ids();
-                let update = render::render_count_update(
-                    cx.channel,
-                    &notice.raw,
-                    &payload,
-                    Shown::Summed,
-                    wording,
-                );
-                app.slack
-                    .update_message(token.expose(), &update, deadline)
-                    .await?;
-                if state.count > state.lines {
-                    let at = (key, i, &notice_ts);
-                    write_summary(cx, archive, at, &mut threads, &mut etag, wording).await?;
-                }
-            }
+            Err(e) => return Err(e),
         }
         let state = &mut threads.series[i];
         state.shown = shown;
@@ -657,6 +681,46 @@ async fn flush(
     }
     if !threads.behind() {
         clear_behind(app, archive, key).await?;
+    }
+    Ok(())
+}
+
+/// One series' notice and summary line, brought up to its state.
+async fn flush_series(
+    cx: &Cx<'_>,
+    archive: &Archive,
+    key: &str,
+    (threads, i, etag): (&mut Threads, usize, &mut Option<String>),
+    wording: &crate::wording::Wording,
+) -> Result<(), HandleError> {
+    let state = &threads.series[i];
+    let Some(notice_ts) = Ts::new(&state.notice_ts) else {
+        return Ok(());
+    };
+    let notice = read_thread_head(cx, &notice_ts).await?;
+    let Some((notice, mut payload)) = notice.and_then(|n| {
+        let payload = payload_of::<NoticePayload>(&n.raw, NOTICE_EVENT_TYPE)?;
+        Some((n, payload))
+    }) else {
+        tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series was deleted in Slack (or its metadata is unreadable); its uses stay in the archive, and the person's next use starts a new notice");
+        threads.series[i].gone = true;
+        return Ok(());
+    };
+    payload.count = state.count;
+    payload.event_time = match payload.event_time {
+        0 => state.first_time,
+        t => t.min(state.first_time),
+    };
+    payload.last_time = payload.last_time.max(state.last_time);
+    payload.event_ids = state.notice_ids();
+    let update =
+        render::render_count_update(cx.channel, &notice.raw, &payload, Shown::Summed, wording);
+    cx.app
+        .slack
+        .update_message(cx.token.expose(), &update, cx.deadline)
+        .await?;
+    if state.count > state.lines {
+        write_summary(cx, archive, (key, i, &notice_ts), threads, etag, wording).await?;
     }
     Ok(())
 }
@@ -692,24 +756,37 @@ async fn write_summary(
         user_agents: &user_agents,
     };
     let line = render::render_rolling(&series, wording);
+    let now = chrono::Utc::now().timestamp();
     if state.summary_ts.is_empty() && state.summary_sent {
-        if let Some(found) = find_summary(cx, notice_ts).await? {
-            threads.series[i].summary_ts = found.to_string();
+        match find_summary(cx, notice_ts).await? {
+            Some(found) => threads.series[i].summary_ts = found.to_string(),
+            // Sent, not seen yet: not sent again before Slack can no longer carry it out.
+            None if now < state.summary_sent_at + cx.app.slack.write_settle().as_secs() as i64 => {
+                return Err(HandleError::Slack(SlackError::Unconfirmed {
+                    method: "chat.postMessage",
+                    detail: "a summary line sent earlier may still land".into(),
+                }));
+            }
+            None => {}
         }
     }
     if let Some(ts) = Ts::new(&threads.series[i].summary_ts) {
-        cx.app
+        let body = line.to_update_body(cx.channel, &ts);
+        match cx
+            .app
             .slack
-            .update_message(
-                cx.token.expose(),
-                &line.to_update_body(cx.channel, &ts),
-                cx.deadline,
-            )
-            .await?;
-        return Ok(());
+            .update_message(cx.token.expose(), &body, cx.deadline)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            // Someone deleted the summary line: a new one follows.
+            Err(e) if e.is_gone() => threads.series[i].summary_ts.clear(),
+            Err(e) => return Err(e.into()),
+        }
     }
     // Announced before it is sent: a crash after the post finds it instead of posting twice.
     threads.series[i].summary_sent = true;
+    threads.series[i].summary_sent_at = now;
     if !save(cx.app, archive, key, threads, etag).await? {
         return Err(HandleError::Conflict(key.to_string()));
     }
@@ -773,6 +850,46 @@ mod tests {
         assert_eq!(list[0], ("b".to_string(), 5));
         assert_eq!(list.last().unwrap(), &(String::new(), 3));
         assert_eq!(list.iter().map(|(_, n)| n).sum::<u32>(), 15);
+    }
+
+    fn series(ts: &str, last_time: i64, count: u32, shown: u32) -> ThreadState {
+        ThreadState {
+            channel: "C1".into(),
+            notice_ts: ts.into(),
+            first_time: last_time - 10,
+            last_time,
+            count,
+            shown,
+            event_ids: (0..count).map(|i| format!("{ts}-{i}")).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_least_recent_caught_up_series_retires_and_a_behind_one_stays() {
+        let mut threads = Threads::default();
+        for (i, t) in [500, 100, 300, 400].iter().enumerate() {
+            let behind = i == 1; // the least recent is behind: it stays
+            let s = series(&format!("{i}.000001"), *t, 3, if behind { 2 } else { 3 });
+            assert!(threads.push(s).is_empty());
+        }
+        let retired = threads.push(series("9.000001", 900, 1, 1));
+        assert_eq!(retired.len(), 1);
+        assert_eq!(retired[0].last_time, 300, "the least recent caught-up one");
+        assert_eq!(threads.series.len(), MAX_SERIES);
+        assert!(threads.series.iter().any(|s| s.last_time == 100));
+    }
+
+    #[test]
+    fn a_series_takes_no_use_once_ended_or_full() {
+        let mut s = series("1.000001", 1000, 3, 3);
+        assert!(s.takes("C1", 1005, 900));
+        assert!(!s.takes("C2", 1005, 900), "another channel");
+        assert!(!s.takes("C1", 3000, 900), "outside the window");
+        s.gone = true;
+        assert!(!s.takes("C1", 1005, 900), "its notice was deleted");
+        let full = series("2.000001", 1000, MAX_IDS as u32, MAX_IDS as u32);
+        assert!(!full.takes("C1", 1005, 900), "every ID listed: a new series");
     }
 
     #[test]
