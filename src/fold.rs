@@ -889,7 +889,10 @@ mod tests {
         s.gone = true;
         assert!(!s.takes("C1", 1005, 900), "its notice was deleted");
         let full = series("2.000001", 1000, MAX_IDS as u32, MAX_IDS as u32);
-        assert!(!full.takes("C1", 1005, 900), "every ID listed: a new series");
+        assert!(
+            !full.takes("C1", 1005, 900),
+            "every ID listed: a new series"
+        );
     }
 
     #[test]
