@@ -18,6 +18,15 @@ const THREADS: &str = "threads/";
 /// An empty object per thread whose Slack notice is behind its state (`fold`).
 const BEHIND: &str = "behind/";
 
+/// The condition a write is made on.
+enum Only<'a> {
+    /// Only if no object is there (a create).
+    IfAbsent,
+    /// Only if the object is still the version read.
+    IfMatch(&'a str),
+    Always,
+}
+
 /// Whether a conditional create wrote the object or found it there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -113,22 +122,12 @@ impl Archive {
         etag: Option<&str>,
     ) -> Result<Option<String>, ArchiveError> {
         let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
-        let put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(format!("{THREADS}{thread}.json"))
-            .content_type("application/json")
-            .body(ByteStream::from(body));
-        let put = match etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
+        let only = match etag {
+            Some(etag) => Only::IfMatch(etag),
+            None => Only::IfAbsent,
         };
-        match put.send().await {
-            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
-            Err(e) if precondition_failed(&e) => Ok(None),
-            Err(e) => Err(self.error("written", crate::error_chain(&e))),
-        }
+        self.put(&format!("{THREADS}{thread}.json"), body, only)
+            .await
     }
 
     /// Keeps a series that left its person's state (`threads/<key>/<notice ts>.json`).
@@ -139,16 +138,8 @@ impl Archive {
         state: &T,
     ) -> Result<(), ArchiveError> {
         let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(format!("{THREADS}{thread}/{}.json", key_part(notice_ts)))
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error("written", crate::error_chain(&e)))
+        let key = format!("{THREADS}{thread}/{}.json", key_part(notice_ts));
+        self.put(&key, body, Only::Always).await.map(|_| ())
     }
 
     /// The first retired series of a person that `wanted` accepts.
@@ -172,15 +163,9 @@ impl Archive {
 
     /// Marks a thread's notice as behind its state (found by the scheduled catch-up).
     pub async fn mark_behind(&self, thread: &str) -> Result<(), ArchiveError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(format!("{BEHIND}{thread}"))
-            .body(ByteStream::from_static(b""))
-            .send()
+        self.put(&format!("{BEHIND}{thread}"), Vec::new(), Only::Always)
             .await
             .map(|_| ())
-            .map_err(|e| self.error("written", crate::error_chain(&e)))
     }
 
     pub async fn clear_behind(&self, thread: &str) -> Result<(), ArchiveError> {
@@ -265,19 +250,34 @@ impl Archive {
     /// A conditional create: an object already under `key` (a retry) is left as it is.
     async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<Created, ArchiveError> {
         let body = serde_json::to_vec_pretty(value).map_err(|e| self.error("written", e))?;
-        match self
+        Ok(match self.put(key, body, Only::IfAbsent).await? {
+            Some(_) => Created::New,
+            None => Created::AlreadyThere,
+        })
+    }
+
+    /// One `PutObject`: the new ETag, or `None` when S3 refused it for its condition (412).
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        only: Only<'_>,
+    ) -> Result<Option<String>, ArchiveError> {
+        let put = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .if_none_match("*")
             .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Created::New),
-            Err(e) if precondition_failed(&e) => Ok(Created::AlreadyThere),
+            .body(ByteStream::from(body));
+        let put = match only {
+            Only::IfAbsent => put.if_none_match("*"),
+            Only::IfMatch(etag) => put.if_match(etag),
+            Only::Always => put,
+        };
+        match put.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Err(e) if precondition_failed(&e) => Ok(None),
             Err(e) => Err(self.error("written", crate::error_chain(&e))),
         }
     }

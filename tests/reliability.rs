@@ -320,18 +320,6 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
             duplicated += 1;
         }
         if let Some(summary) = summaries.first() {
-            if summary.count != notice.count {
-                println!(
-                    "DEBUG notice {ts} {notice:?}\nsummary {summary:?}\nstates {:?}",
-                    states
-                        .iter()
-                        .filter(|s| s.notice_ts == *ts)
-                        .collect::<Vec<_>>()
-                );
-                for m in &thread {
-                    println!("  line {} {:?}", m.text, m.metadata);
-                }
-            }
             assert_eq!(summary.count, notice.count, "the summary caught up");
         }
         let mut lined = BTreeSet::new();
