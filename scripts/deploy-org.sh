@@ -16,17 +16,18 @@ org="${2:?usage: deploy-org.sh deploy|destroy ORG}"
 file="${ORG_FILE:-infra/orgs/$org.env}"
 [ -f "$file" ] || { echo "deploy-org: $file not found: copy infra/orgs/example.env and fill it in" >&2; exit 2; }
 
-unset HUB_PROFILE MANAGEMENT_PROFILE CALL_AS HUB_REGION ORGANIZATION_ID TARGET_OUS REGIONS \
-  SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN ADMIN_ROLE_ARNS ADMIN_ROLE_PATTERNS \
-  OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE FALLBACK_MENTION ESCALATION_MENTION \
-  OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL FUNCTION_NAME DEPLOY_BUCKET
-# shellcheck disable=SC1090
-source "$file"
+source scripts/prologue.sh
+load_settings "$file" HUB_PROFILE MANAGEMENT_PROFILE MANAGEMENT_ACCOUNT_PROFILE CALL_AS HUB_REGION \
+  ORGANIZATION_ID TARGET_OUS REGIONS SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN \
+  ADMIN_ROLE_ARNS ADMIN_ROLE_PATTERNS OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE \
+  FALLBACK_MENTION ESCALATION_MENTION OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL \
+  FUNCTION_NAME DEPLOY_BUCKET
 : "${FUNCTION_NAME:=privwatch}" "${CALL_AS:=SELF}" "${TARGET_OUS:=root}" "${CHANNEL_ROUTES:=}"
 : "${ACCOUNT_NAMES:=}" "${ORG_READ_ROLE_ARN:=}" "${ADMIN_ROLE_ARNS:=}" "${ADMIN_ROLE_PATTERNS:=}"
 : "${OU_ADMIN_ROLE_PATTERNS:=}" "${HEARTBEAT_MINUTES:=60}" "${MESSAGE_LANGUAGE:=en}"
 : "${FALLBACK_MENTION:=<!here>}" "${ESCALATION_MENTION:=}" "${OIDC_OWNERS:=}" "${EXISTING_SECRET_ARN:=}"
 : "${DEPLOY_ROLE_ARN:=}" "${ALARM_EMAIL:=}" "${DEPLOY_BUCKET:=}" "${ORGANIZATION_ID:=}"
+: "${HUB_PROFILE:=}" "${MANAGEMENT_PROFILE:=}" "${MANAGEMENT_ACCOUNT_PROFILE:=}"
 for required in HUB_REGION REGIONS SLACK_CHANNEL_ID; do
   [ -n "${!required:-}" ] || { echo "deploy-org: $required is not set in $file" >&2; exit 2; }
 done
@@ -35,13 +36,25 @@ if [ -z "$ADMIN_ROLE_ARNS$ADMIN_ROLE_PATTERNS" ]; then
   echo "deploy-org: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS in $file (which roles are admin roles)" >&2
   exit 2
 fi
+# Every region list covers us-east-1 (IAM and root API calls are recorded only there).
+# shellcheck disable=SC2086
+REGIONS=$(with_us_east_1 deploy-org $REGIONS)
 
-hub=() mgmt=()
-if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
-  echo "deploy-org: using the AWS endpoint $AWS_ENDPOINT_URL"
+[ -n "${AWS_ENDPOINT_URL:-}" ] && echo "deploy-org: using the AWS endpoint $AWS_ENDPOINT_URL"
+# hub: the hub account. mgmt: StackSet operations (the management account, or with
+# CALL_AS=DELEGATED_ADMIN the StackSets delegated administrator). spokes_in_mgmt: the
+# management account itself, for its plain spokes — with a delegated administrator, its own
+# profile (MANAGEMENT_ACCOUNT_PROFILE), since the delegated administrator is a member account.
+hub=() mgmt=() spokes_in_mgmt=()
+profile_args hub "$HUB_PROFILE"
+profile_args mgmt "$MANAGEMENT_PROFILE"
+if [ -n "$MANAGEMENT_ACCOUNT_PROFILE" ]; then
+  profile_args spokes_in_mgmt "$MANAGEMENT_ACCOUNT_PROFILE"
+elif [ "$CALL_AS" = SELF ]; then
+  spokes_in_mgmt=("${mgmt[@]}")
 else
-  [ -n "${HUB_PROFILE:-}" ] && hub=(--profile "$HUB_PROFILE")
-  [ -n "${MANAGEMENT_PROFILE:-}" ] && mgmt=(--profile "$MANAGEMENT_PROFILE")
+  echo "deploy-org: CALL_AS=DELEGATED_ADMIN: set MANAGEMENT_ACCOUNT_PROFILE to a profile of the organization's management account. Its spokes (where AssumeRoot and Organizations changes are recorded) can only be deployed with its own credentials; the delegated administrator is a member account that the StackSets already cover." >&2
+  exit 2
 fi
 hub_stack="$FUNCTION_NAME-hub"
 stack_set="$FUNCTION_NAME-spokes"
@@ -67,7 +80,21 @@ resolve_org() {
     [ "$ou" = root ] && ou="$root"
     targets+=("$ou")
   done
-  management_account=$(aws "${mgmt[@]}" sts get-caller-identity --query Account --output text)
+  # The management account is the organization's, whoever calls: with a delegated administrator,
+  # get-caller-identity would name a member account ("DescribeOrganization": "You can call this
+  # operation from any account in a organization").
+  management_account=$(aws "${mgmt[@]}" organizations describe-organization \
+    --query Organization.MasterAccountId --output text)
+  # Plain spokes go only where StackSets never deploy: the management account, with its own
+  # credentials. Anything else would collide with a StackSet instance of the same names.
+  local spoke_account
+  spoke_account=$(aws "${spokes_in_mgmt[@]}" sts get-caller-identity --query Account --output text)
+  if [ "$spoke_account" != "$management_account" ]; then
+    local which=MANAGEMENT_PROFILE
+    [ -n "$MANAGEMENT_ACCOUNT_PROFILE" ] && which=MANAGEMENT_ACCOUNT_PROFILE
+    echo "deploy-org: stopped before creating anything: $which's credentials are of account $spoke_account, not of the organization's management account $management_account. The management account's spokes must be deployed with its own credentials (with CALL_AS=DELEGATED_ADMIN, set MANAGEMENT_ACCOUNT_PROFILE); a plain spoke in a member account would collide with its StackSet instance." >&2
+    exit 2
+  fi
 }
 
 # Waits for a StackSet operation (they run asynchronously in AWS).
@@ -139,19 +166,12 @@ deploy() {
   local zip=target/lambda/arm64/privwatch/bootstrap.zip
   [ -f "$zip" ] || { echo "deploy-org: $zip is missing: run make zip (make deploy-org does)" >&2; exit 2; }
   resolve_org
+  check_concurrency hub "$HUB_REGION" "$FUNCTION_NAME"
   local hub_account bucket
   hub_account=$(aws "${hub[@]}" sts get-caller-identity --query Account --output text)
   hub_bus_arn="arn:aws:events:$HUB_REGION:$hub_account:event-bus/$FUNCTION_NAME-hub"
   bucket="${DEPLOY_BUCKET:-$FUNCTION_NAME-deploy-$hub_account-$HUB_REGION}"
-  if ! aws "${hub[@]}" s3api head-bucket --bucket "$bucket" --region "$HUB_REGION" >/dev/null 2>&1; then
-    echo "==> creating the deploy bucket s3://$bucket"
-    if [ "$HUB_REGION" = us-east-1 ]; then
-      aws "${hub[@]}" s3api create-bucket --bucket "$bucket" --region "$HUB_REGION" >/dev/null
-    else
-      aws "${hub[@]}" s3api create-bucket --bucket "$bucket" --region "$HUB_REGION" \
-        --create-bucket-configuration "LocationConstraint=$HUB_REGION" >/dev/null
-    fi
-  fi
+  ensure_bucket hub "$bucket" "$HUB_REGION"
 
   echo "==> rendering the templates for $org (target/infra/org-$org/)"
   local out="target/infra/org-$org"
@@ -168,6 +188,7 @@ deploy() {
   echo "==> deploying the hub $hub_stack in $HUB_REGION (organization $ORGANIZATION_ID)"
   aws "${hub[@]}" cloudformation deploy --region "$HUB_REGION" --stack-name "$hub_stack" \
     --template-file "$out/hub.packaged.yaml" "${role_args[@]}" \
+    --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME/templates" \
     --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
     --parameter-overrides \
       "FunctionName=$FUNCTION_NAME" \
@@ -188,7 +209,7 @@ deploy() {
   # (A bus policy set by the template is what AWS applies; moto drops it, so the emulator gets
   # the same statement through the API.)
   if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
-    aws events put-permission --region "$HUB_REGION" --event-bus-name "$FUNCTION_NAME-hub" \
+    aws "${hub[@]}" events put-permission --region "$HUB_REGION" --event-bus-name "$FUNCTION_NAME-hub" \
       --action events:PutEvents --principal '*' --statement-id privwatch-organization \
       --condition "Type=StringEquals,Key=aws:PrincipalOrgID,Value=$ORGANIZATION_ID"
   fi
@@ -203,7 +224,7 @@ deploy() {
 
   for region in $REGIONS; do
     echo "==> deploying $spoke_stack in the management account $management_account, $region"
-    aws "${mgmt[@]}" cloudformation deploy --region "$region" --stack-name "$spoke_stack" \
+    aws "${spokes_in_mgmt[@]}" cloudformation deploy --region "$region" --stack-name "$spoke_stack" \
       --template-file "$out/spoke.yaml" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --parameter-overrides "FunctionName=$FUNCTION_NAME" "HubBusArn=$hub_bus_arn" \
         "HeartbeatMinutes=$HEARTBEAT_MINUTES" "SendHeartbeat=true"
@@ -230,8 +251,8 @@ destroy() {
   # (The management account's spokes first: moto, unlike AWS, also puts StackSet instances into
   # the management account, and the two would share a queue there.)
   for region in $REGIONS; do
-    aws "${mgmt[@]}" cloudformation delete-stack --region "$region" --stack-name "$spoke_stack"
-    aws "${mgmt[@]}" cloudformation wait stack-delete-complete --region "$region" --stack-name "$spoke_stack"
+    aws "${spokes_in_mgmt[@]}" cloudformation delete-stack --region "$region" --stack-name "$spoke_stack"
+    aws "${spokes_in_mgmt[@]}" cloudformation wait stack-delete-complete --region "$region" --stack-name "$spoke_stack"
   done
 
   for name in "$stack_set" $(for entry in "${ou_extras[@]}"; do [ -n "${entry// }" ] && echo "$FUNCTION_NAME-spokes-${entry%%=*}"; done); do
@@ -239,7 +260,7 @@ destroy() {
     local where=(--deployment-targets "OrganizationalUnitIds=$(IFS=,; echo "${targets[*]}")")
     if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
       # moto ignores DeploymentTargets when deleting instances: name their accounts instead.
-      where=(--accounts $(aws cloudformation list-stack-instances --stack-set-name "$name" --region "$HUB_REGION" \
+      where=(--accounts $(aws "${mgmt[@]}" cloudformation list-stack-instances --stack-set-name "$name" --region "$HUB_REGION" \
         --query 'Summaries[].Account' --output text | tr '\t' '\n' | sort -u))
     fi
     # shellcheck disable=SC2086

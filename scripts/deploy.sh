@@ -10,19 +10,19 @@ account="${2:?usage: deploy.sh deploy|destroy|redrive ACCOUNT}"
 file="${ACCOUNT_FILE:-infra/accounts/$account.env}"
 [ -f "$file" ] || { echo "deploy: $file not found: copy infra/accounts/example.env and fill it in" >&2; exit 2; }
 
-# Settings: the file, read as bash (nothing inherited from the caller's environment); defaults
-# for what is optional.
-unset AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACCOUNT_NAME ADMIN_ROLE_ARNS \
-  ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN \
-  SECRET_KMS_KEY_ARN MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET \
-  FUNCTION_NAME COALESCE_MINUTES ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS \
-  ENABLE_ARCHIVE ARCHIVE_OBJECT_LOCK_DAYS TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP
-# shellcheck disable=SC1090
-source "$file"
+# Settings: the file as the user wrote it (scripts/settings.py; nothing inherited from the
+# caller's environment, nothing run as shell code); defaults for what is optional.
+source scripts/prologue.sh
+unset AWS_PROFILE
+load_settings "$file" AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACCOUNT_NAME \
+  ADMIN_ROLE_ARNS ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN \
+  SECRET_KMS_KEY_ARN MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET FUNCTION_NAME \
+  COALESCE_MINUTES ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS ENABLE_ARCHIVE \
+  ARCHIVE_OBJECT_LOCK_DAYS TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP
 : "${FUNCTION_NAME:=privwatch}" "${FORWARDER_REGIONS:=}" "${ACCOUNT_NAME:=}" "${MESSAGE_LANGUAGE:=en}"
 : "${FALLBACK_MENTION:=<!here>}" "${EXISTING_SECRET_ARN:=}" "${SECRET_KMS_KEY_ARN:=}" "${ALARM_EMAIL:=}"
 : "${ADMIN_ROLE_ARNS:=}" "${ADMIN_ROLE_PATTERNS:=}" "${WATCH_ROOT_API_ACTIVITY:=true}"
-: "${WATCH_ADMIN_ASSUME_ROLE:=true}" "${DEPLOY_BUCKET:=}"
+: "${WATCH_ADMIN_ASSUME_ROLE:=true}" "${DEPLOY_BUCKET:=}" "${AWS_PROFILE:=}"
 : "${COALESCE_MINUTES:=15}" "${ESCALATE_AFTER_MINUTES:=30}" "${ESCALATION_MENTION:=}"
 : "${DEPLOY_ROLE_ARN:=}" "${OIDC_OWNERS:=}" "${ENABLE_ARCHIVE:=false}" "${ARCHIVE_OBJECT_LOCK_DAYS:=0}"
 : "${TICKET_URL_PATTERN:=}" "${ENABLE_JUSTIFY_BUTTON:=false}" "${JUSTIFY_USERGROUP:=}"
@@ -36,13 +36,17 @@ if [ -z "$ADMIN_ROLE_ARNS$ADMIN_ROLE_PATTERNS" ]; then
   echo "deploy: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS in $file (which roles are admin roles)" >&2
   exit 2
 fi
-
-# Against an emulator (AWS_ENDPOINT_URL) the profile is not used.
-if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
-  unset AWS_PROFILE
-  echo "deploy: using the AWS endpoint $AWS_ENDPOINT_URL"
-elif [ -n "${AWS_PROFILE:-}" ]; then
-  export AWS_PROFILE
+if [ "$ENABLE_ARCHIVE" != true ] && [ "$ARCHIVE_OBJECT_LOCK_DAYS" != 0 ]; then
+  echo "deploy: ARCHIVE_OBJECT_LOCK_DAYS=$ARCHIVE_OBJECT_LOCK_DAYS needs ENABLE_ARCHIVE=true (the lock is the archive's)" >&2
+  exit 2
+fi
+[ -n "${AWS_ENDPOINT_URL:-}" ] && echo "deploy: using the AWS endpoint $AWS_ENDPOINT_URL"
+as_account=()
+profile_args as_account "$AWS_PROFILE"
+# The home region and the forwarders together always cover us-east-1.
+if [ "$HOME_REGION" != us-east-1 ]; then
+  # shellcheck disable=SC2086
+  FORWARDER_REGIONS=$(with_us_east_1 deploy $FORWARDER_REGIONS)
 fi
 
 notifier_stack="$FUNCTION_NAME-notifier"
@@ -52,17 +56,10 @@ deploy() {
   local zip=target/lambda/arm64/privwatch/bootstrap.zip
   [ -f "$zip" ] || { echo "deploy: $zip is missing: run make zip (make deploy does)" >&2; exit 2; }
   local account_id bucket
-  account_id=$(aws sts get-caller-identity --query Account --output text --region "$HOME_REGION")
+  check_concurrency as_account "$HOME_REGION" "$FUNCTION_NAME"
+  account_id=$(aws "${as_account[@]}" sts get-caller-identity --query Account --output text --region "$HOME_REGION")
   bucket="${DEPLOY_BUCKET:-$FUNCTION_NAME-deploy-$account_id-$HOME_REGION}"
-  if ! aws s3api head-bucket --bucket "$bucket" --region "$HOME_REGION" >/dev/null 2>&1; then
-    echo "==> creating the deploy bucket s3://$bucket"
-    if [ "$HOME_REGION" = us-east-1 ]; then
-      aws s3api create-bucket --bucket "$bucket" --region "$HOME_REGION" >/dev/null
-    else
-      aws s3api create-bucket --bucket "$bucket" --region "$HOME_REGION" \
-        --create-bucket-configuration "LocationConstraint=$HOME_REGION" >/dev/null
-    fi
-  fi
+  ensure_bucket as_account "$bucket" "$HOME_REGION"
 
   echo "==> rendering the templates for $account (target/infra/)"
   export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN
@@ -70,7 +67,7 @@ deploy() {
   python3 scripts/synth.py infra/forwarder.yaml target/infra/forwarder.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
 
   echo "==> uploading the function ($zip)"
-  aws cloudformation package --region "$HOME_REGION" --template-file target/infra/notifier.yaml \
+  aws "${as_account[@]}" cloudformation package --region "$HOME_REGION" --template-file target/infra/notifier.yaml \
     --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME" \
     --output-template-file target/infra/notifier.packaged.yaml >/dev/null
 
@@ -79,8 +76,11 @@ deploy() {
   [ -n "$DEPLOY_ROLE_ARN" ] && role_args=(--role-arn "$DEPLOY_ROLE_ARN")
 
   echo "==> deploying $notifier_stack in $HOME_REGION"
-  aws cloudformation deploy --region "$HOME_REGION" --stack-name "$notifier_stack" \
+  # Templates go through the deploy bucket: inline, CloudFormation takes 51,200 bytes at most
+  # ("CloudFormation quotas", AWS CloudFormation User Guide).
+  aws "${as_account[@]}" cloudformation deploy --region "$HOME_REGION" --stack-name "$notifier_stack" \
     --template-file target/infra/notifier.packaged.yaml "${role_args[@]}" \
+    --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME/templates" \
     --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
     --parameter-overrides \
       "FunctionName=$FUNCTION_NAME" \
@@ -107,13 +107,14 @@ deploy() {
   for region in $FORWARDER_REGIONS; do
     [ "$region" = "$HOME_REGION" ] && continue
     echo "==> deploying $forwarder_stack in $region (forwards to $HOME_REGION)"
-    aws cloudformation deploy --region "$region" --stack-name "$forwarder_stack" \
+    aws "${as_account[@]}" cloudformation deploy --region "$region" --stack-name "$forwarder_stack" \
       --template-file target/infra/forwarder.yaml "${role_args[@]}" \
+      --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME/templates" \
       --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --parameter-overrides \
         "FunctionName=$FUNCTION_NAME" \
         "HomeRegion=$HOME_REGION" \
-          "WatchRootApiActivity=$WATCH_ROOT_API_ACTIVITY" \
+        "WatchRootApiActivity=$WATCH_ROOT_API_ACTIVITY" \
         "WatchAdminAssumeRole=$WATCH_ADMIN_ASSUME_ROLE"
   done
 
@@ -129,13 +130,14 @@ privwatch is deployed in $HOME_REGION${FORWARDER_REGIONS:+ (forwarders: $FORWARD
 EOF
   if [ "$ENABLE_JUSTIFY_BUTTON" = true ]; then
     local url
-    url=$(aws cloudformation describe-stacks --region "$HOME_REGION" --stack-name "$notifier_stack" \
+    url=$(aws "${as_account[@]}" cloudformation describe-stacks --region "$HOME_REGION" --stack-name "$notifier_stack" \
       --query "Stacks[0].Outputs[?OutputKey=='JustifyUrl'].OutputValue" --output text 2>/dev/null || true)
-    cat <<EOF
-  4. The Justify button: put the app's signing secret beside the token
-     ('{"bot_token":"xoxb-…","signing_secret":"…"}') and set the app's interactivity
-     Request URL (slack/manifest.yaml, settings.interactivity) to ${url:-the stack's JustifyUrl output}.
-EOF
+    [ -n "$url" ] && [ "$url" != None ] || url="the JustifyUrl output of the stack $notifier_stack"
+    printf '%s\n' \
+      "  4. The Justify button: put the app's signing secret beside the token" \
+      "     ('{\"bot_token\":\"xoxb-…\",\"signing_secret\":\"…\"}') and set the app's interactivity" \
+      "     Request URL (slack/manifest.yaml, settings.interactivity) to:" \
+      "       $url"
   fi
 }
 
@@ -143,13 +145,33 @@ destroy() {
   for region in $FORWARDER_REGIONS; do
     [ "$region" = "$HOME_REGION" ] && continue
     echo "==> deleting $forwarder_stack in $region"
-    aws cloudformation delete-stack --region "$region" --stack-name "$forwarder_stack"
-    aws cloudformation wait stack-delete-complete --region "$region" --stack-name "$forwarder_stack"
+    aws "${as_account[@]}" cloudformation delete-stack --region "$region" --stack-name "$forwarder_stack"
+    aws "${as_account[@]}" cloudformation wait stack-delete-complete --region "$region" --stack-name "$forwarder_stack"
   done
   echo "==> deleting $notifier_stack in $HOME_REGION"
-  aws cloudformation delete-stack --region "$HOME_REGION" --stack-name "$notifier_stack"
-  aws cloudformation wait stack-delete-complete --region "$HOME_REGION" --stack-name "$notifier_stack"
+  aws "${as_account[@]}" cloudformation delete-stack --region "$HOME_REGION" --stack-name "$notifier_stack"
+  aws "${as_account[@]}" cloudformation wait stack-delete-complete --region "$HOME_REGION" --stack-name "$notifier_stack"
   echo "privwatch is removed. The deploy bucket and a retained secret, if any, are left for you to delete."
+}
+
+# One synchronous invocation of the function with PAYLOAD; true when it succeeded. A throttled
+# invocation (the function runs one at a time, and may be busy with the very events being
+# drained) is tried again for up to two minutes. AWS CLI v2 reads --payload as base64 unless told
+# otherwise ("--cli-binary-format", AWS CLI v2 migration guide); v1 takes it raw.
+invoke_once() {
+  local payload="$1" binary=() try
+  aws --version 2>&1 | grep -q '^aws-cli/2' && binary=(--cli-binary-format raw-in-base64-out)
+  for try in $(seq 1 40); do
+    if aws "${as_account[@]}" lambda invoke --region "$HOME_REGION" --function-name "$FUNCTION_NAME" \
+        "${binary[@]}" --payload "$payload" --query FunctionError --output text target/redrive-response.json \
+        >target/redrive-result.txt 2>target/redrive-error.log; then
+      grep -qx None target/redrive-result.txt
+      return
+    fi
+    grep -q 'TooManyRequestsException\|Rate Exceeded' target/redrive-error.log || return 1
+    sleep 3
+  done
+  return 1
 }
 
 # Re-invokes the function with every event waiting in the failure queue (on-failure destination
@@ -158,11 +180,11 @@ destroy() {
 redrive() {
   local queue url body payload receipt ok=0 failed=0
   for queue in "$FUNCTION_NAME-failures" "$FUNCTION_NAME-rule-dlq"; do
-    url=$(aws sqs get-queue-url --region "$HOME_REGION" --queue-name "$queue" --query QueueUrl --output text)
+    url=$(aws "${as_account[@]}" sqs get-queue-url --region "$HOME_REGION" --queue-name "$queue" --query QueueUrl --output text)
     echo "==> redriving $queue"
     while :; do
       local batch
-      batch=$(aws sqs receive-message --region "$HOME_REGION" --queue-url "$url" \
+      batch=$(aws "${as_account[@]}" sqs receive-message --region "$HOME_REGION" --queue-url "$url" \
         --max-number-of-messages 10 --visibility-timeout 120 --wait-time-seconds 1 --output json)
       [ -z "$batch" ] && break
       local count
@@ -172,10 +194,8 @@ redrive() {
         body=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Messages"][int(sys.argv[1])]["Body"])' "$i" <<<"$batch")
         receipt=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Messages"][int(sys.argv[1])]["ReceiptHandle"])' "$i" <<<"$batch")
         payload=$(python3 -c 'import json,sys; b=json.loads(sys.stdin.read()); print(json.dumps(b.get("requestPayload", b)))' <<<"$body")
-        if aws lambda invoke --region "$HOME_REGION" --function-name "$FUNCTION_NAME" \
-             --payload "$payload" --query FunctionError --output text target/redrive-response.json \
-             2>target/redrive-error.log | grep -qx None; then
-          aws sqs delete-message --region "$HOME_REGION" --queue-url "$url" --receipt-handle "$receipt"
+        if invoke_once "$payload"; then
+          aws "${as_account[@]}" sqs delete-message --region "$HOME_REGION" --queue-url "$url" --receipt-handle "$receipt"
           ok=$((ok + 1))
         else
           echo "  kept one event: the invocation failed ($(head -c 300 target/redrive-error.log target/redrive-response.json 2>/dev/null | tr '\n' ' '))"

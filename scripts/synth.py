@@ -53,6 +53,27 @@ def secret_ids(existing_arn: str) -> list:
     return ids
 
 
+# A service-managed StackSet acts in each member account through the role it creates there,
+# `stacksets-exec-*` ("Configure a custom execution role template for StackSets", AWS
+# CloudFormation User Guide); privwatch's own deploys through DEPLOY_ROLE_ARN. Their changes to
+# privwatch's rules, made through CloudFormation, are its rollout, not tampering. The same
+# sessions used by hand still match. src/detect.rs applies the same exemption.
+STACKSETS_EXECUTION_ROLES = "arn:aws*:iam::*:role/stacksets-exec-*"
+CLOUDFORMATION = "cloudformation.amazonaws.com"
+
+
+def rollout_exemption(deploy_role: str) -> list:
+    """The `$or` that lets through everything but a rollout: an issuer that is none of the rollout
+    roles, no issuer at all, or a call not made through CloudFormation."""
+    issuer = lambda m: {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [m]}}}}  # noqa: E731
+    roles = [STACKSETS_EXECUTION_ROLES] + ([deploy_role.replace("*", "\\*")] if deploy_role else [])
+    return [
+        issuer({"anything-but": {"wildcard": roles}}),
+        issuer({"exists": False}),
+        {"sourceIPAddress": [{"anything-but": CLOUDFORMATION}]},
+    ]
+
+
 def expand(node, values: dict):
     """Placeholders → the account's matchers; strings naming ${FunctionName} → Fn::Sub."""
     if isinstance(node, dict):
@@ -70,9 +91,8 @@ def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> 
     resources = {}
     for rule in rules:
         pattern = expand(rule["pattern"], values)
-        if rule["spares_deployer"] and deploy_role:
-            issuer = lambda m: {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [m]}}}}  # noqa: E731
-            pattern["detail"]["$or"] = [issuer({"anything-but": deploy_role}), issuer({"exists": False})]
+        if rule["spares_deployer"]:
+            pattern["detail"]["$or"] = rollout_exemption(deploy_role)
         if target == "function":
             targets = [{
                 "Id": "privwatch",

@@ -257,29 +257,55 @@ impl Archive {
     }
 
     /// One `PutObject`: the new ETag, or `None` when S3 refused it for its condition (412).
+    ///
+    /// "If a conflicting operation occurs during the upload S3 returns a 409
+    /// ConditionalRequestConflict response. On a 409 failure you should retry the upload"
+    /// (PutObject, Amazon S3 API Reference): two writers racing on one key (a retry beside a
+    /// slow first attempt) is ordinary, not a failure. A conditional create is sent again (its
+    /// condition still decides); a write conditioned on an ETag answers `None`, so its caller
+    /// reads the object again and retries with the ETag it finds, as the same page says.
     async fn put(
         &self,
         key: &str,
         body: Vec<u8>,
         only: Only<'_>,
     ) -> Result<Option<String>, ArchiveError> {
-        let put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body));
-        let put = match only {
-            Only::IfAbsent => put.if_none_match("*"),
-            Only::IfMatch(etag) => put.if_match(etag),
-            Only::Always => put,
-        };
-        match put.send().await {
-            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
-            Err(e) if precondition_failed(&e) => Ok(None),
-            Err(e) => Err(self.error("written", crate::error_chain(&e))),
+        let mut backoff = CONFLICT_BACKOFF;
+        for attempt in 1.. {
+            let put = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()));
+            let put = match only {
+                Only::IfAbsent => put.if_none_match("*"),
+                Only::IfMatch(etag) => put.if_match(etag),
+                Only::Always => put,
+            };
+            match put.send().await {
+                Ok(out) => return Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+                Err(e) if status(&e) == Some(412) => return Ok(None),
+                Err(e) if status(&e) == Some(409) => match only {
+                    Only::IfMatch(_) => return Ok(None),
+                    Only::IfAbsent | Only::Always if attempt < CONFLICT_ATTEMPTS => {
+                        tracing::info!(
+                            key,
+                            attempt,
+                            "S3 answered 409 ConditionalRequestConflict: writing again"
+                        );
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    Only::IfAbsent | Only::Always => {
+                        return Err(self.error("written", crate::error_chain(&e)))
+                    }
+                },
+                Err(e) => return Err(self.error("written", crate::error_chain(&e))),
+            }
         }
+        unreachable!("the loop returns by its last attempt")
     }
 
     /// Every use and every justification in the archive.
@@ -327,14 +353,19 @@ pub fn key_part(event_id: &str) -> String {
     out
 }
 
-/// S3's answer to a conditional create of an existing key: `412 Precondition Failed`.
-fn precondition_failed(
+/// How often a write that met a concurrent one (409) is sent, and the first pause between.
+const CONFLICT_ATTEMPTS: u32 = 5;
+const CONFLICT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The HTTP status S3 answered a `PutObject` with: 412 for a condition that does not hold, 409
+/// for a conditional write that met a concurrent one.
+fn status(
     e: &aws_sdk_s3::error::SdkError<
         aws_sdk_s3::operation::put_object::PutObjectError,
         aws_sdk_s3::config::http::HttpResponse,
     >,
-) -> bool {
-    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }
 
 #[cfg(test)]

@@ -277,25 +277,51 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
     let Some((kind, rule)) = matched else {
         return Classified::Ignored("matches none of privwatch's rules");
     };
-    if rule.spares_deployer
-        && deployment.deploy_role.is_some()
-        && text(
-            &record.raw,
-            &[
-                "detail",
-                "userIdentity",
-                "sessionContext",
-                "sessionIssuer",
-                "arn",
-            ],
-        ) == deployment.deploy_role.as_deref()
-    {
-        return Classified::Ignored("a change made by privwatch's own deploy role");
+    if rule.spares_deployer {
+        if let Some(reason) = privwatch_rollout(deployment, &record.raw) {
+            return Classified::Ignored(reason);
+        }
     }
     if let Some(reason) = (kind.spec().exception)(&record.raw) {
         return Classified::Ignored(reason);
     }
     Classified::Use(Box::new(describe(kind, record)))
+}
+
+/// A change to privwatch's own resources that is privwatch's own rollout, not tampering: made
+/// through CloudFormation (`sourceIPAddress` is the service) by `DEPLOY_ROLE_ARN`, or by a
+/// service-managed StackSet's execution role, which StackSets creates as `stacksets-exec-*` in
+/// each target account ("Configure a custom execution role template for StackSets", AWS
+/// CloudFormation User Guide). Every spoke rollout and automatic deployment would otherwise be a
+/// critical tampering notice in every account and region. The same session used by hand (not
+/// through CloudFormation) is still tampering. `scripts/synth.py` puts the same exemption into
+/// the deployed rules' patterns.
+fn privwatch_rollout(deployment: &Deployment, raw: &Value) -> Option<&'static str> {
+    if text(raw, &["detail", "sourceIPAddress"]) != Some("cloudformation.amazonaws.com") {
+        return None;
+    }
+    let issuer = text(
+        raw,
+        &[
+            "detail",
+            "userIdentity",
+            "sessionContext",
+            "sessionIssuer",
+            "arn",
+        ],
+    )?;
+    if deployment.deploy_role.as_deref() == Some(issuer) {
+        return Some("a change made through CloudFormation by privwatch's own deploy role");
+    }
+    let role = issuer
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":iam::"))
+        .and_then(|(_, rest)| rest.split_once(":role/"))
+        .map(|(_, role)| role);
+    if role.is_some_and(|role| role.starts_with("stacksets-exec-")) {
+        return Some("a change made by a StackSets execution role (privwatch's spoke rollout)");
+    }
+    None
 }
 
 fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
@@ -620,6 +646,51 @@ mod tests {
             Classified::Use(u) => *u,
             other => panic!("expected a privileged use, got {other:?}"),
         }
+    }
+
+    fn fixture(name: &str) -> Record {
+        let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        parse(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_stacksets_rollout_through_cloudformation_is_not_tampering_but_the_role_by_hand_is() {
+        let deployment = Deployment::default();
+        let rollout = fixture("ignored-stacksets-rollout-put-rule.json");
+        assert!(matches!(
+            classify(&rollout, &deployment),
+            Classified::Ignored(reason) if reason.contains("StackSets")
+        ));
+        let by_hand = fixture("tamper-put-rule-stacksets-role-by-hand.json");
+        assert_eq!(
+            use_of(classify(&by_hand, &deployment)).kind,
+            Kind::AlarmTampering
+        );
+        // A role that only looks like one (no `stacksets-exec-` prefix) is not spared either.
+        let mut raw = rollout.raw.clone();
+        raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] =
+            json!("arn:aws:iam::111122223333:role/my-stacksets-exec-x");
+        assert_eq!(
+            use_of(classify(&parse(&raw).unwrap(), &deployment)).kind,
+            Kind::AlarmTampering
+        );
+    }
+
+    #[test]
+    fn the_deploy_role_is_spared_only_through_cloudformation() {
+        let role = "arn:aws:iam::111122223333:role/privwatch-deployer";
+        let deployment = Deployment::new("privwatch", None, Some(role));
+        let mut raw = fixture("ignored-stacksets-rollout-put-rule.json").raw;
+        raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(role);
+        assert!(matches!(
+            classify(&parse(&raw).unwrap(), &deployment),
+            Classified::Ignored(reason) if reason.contains("deploy role")
+        ));
+        raw["detail"]["sourceIPAddress"] = json!("216.160.83.56");
+        assert_eq!(
+            use_of(classify(&parse(&raw).unwrap(), &deployment)).kind,
+            Kind::AlarmTampering
+        );
     }
 
     #[test]

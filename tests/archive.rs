@@ -145,3 +145,96 @@ async fn justifications_are_archived_and_the_audit_reads_the_archive() {
         .collect();
     assert_eq!(ids, vec!["arch-1", "arch-2"]);
 }
+
+/// S3 answers `409 ConditionalRequestConflict` when two conditional writes race ("On a 409
+/// failure you should retry the upload", PutObject, Amazon S3 API Reference). moto never does, so
+/// a stand-in S3 answers the first two PUTs 409 and the third 200: the use is archived, and the
+/// invocation does not fail. (With the retry taken out of `Archive::put`, this fails.)
+#[tokio::test]
+async fn a_409_conditional_request_conflict_is_written_again() {
+    use privwatch::archive::{Created, UseRecord};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let puts = Arc::new(AtomicUsize::new(0));
+    let seen = puts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let puts = seen.clone();
+            tokio::spawn(async move {
+                loop {
+                    // One request: its head, then its body (Content-Length or chunked).
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok());
+                    let complete = |r: &[u8]| match length {
+                        Some(n) => r.len() >= head_end + n,
+                        None if head.contains("transfer-encoding: chunked") => {
+                            r.ends_with(b"0\r\n\r\n")
+                        }
+                        None => true,
+                    };
+                    while !complete(&request) {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = if head.starts_with("put ") {
+                        if puts.fetch_add(1, Ordering::SeqCst) < 2 {
+                            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message></Error>";
+                            format!("HTTP/1.1 409 Conflict\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                        } else {
+                            "HTTP/1.1 200 OK\r\netag: \"e1\"\r\ncontent-length: 0\r\n\r\n"
+                                .to_string()
+                        }
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string()
+                    };
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+
+    let archive = Archive::new(s3(&url), "privwatch-archive");
+    let record = UseRecord {
+        event_id: "e-409".into(),
+        kind: "root_console_sign_in".into(),
+        account: "111122223333".into(),
+        principal: "root".into(),
+        role: String::new(),
+        source_ip: "192.0.2.1".into(),
+        time: "2026-12-03T10:00:00Z".into(),
+        region: "us-east-1".into(),
+        archived_at: 0,
+        record: Value::Null,
+    };
+    assert_eq!(archive.put_use(&record).await.unwrap(), Created::New);
+    assert_eq!(
+        puts.load(Ordering::SeqCst),
+        3,
+        "two conflicts, then the write"
+    );
+}
