@@ -8,7 +8,9 @@ echo "==> cfn-lint"
 cfn-lint --ignore-checks W8001 -- infra/*.yaml
 # The templates as `make deploy` renders them for the example account, too.
 (
-  source infra/accounts/example.env
+  source scripts/prologue.sh
+  # shellcheck disable=SC2046
+  load_settings infra/accounts/example.env $(grep -oE '^[A-Z_]+=' infra/accounts/example.env | tr -d =)
   for t in notifier forwarder spoke; do
     python3 scripts/synth.py "infra/$t.yaml" "target/infra-lint/$t.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
   done

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs a command with a local moto server (AWS emulator) on a free loopback port, exported as
+# Runs a command with a local moto server (AWS emulator; scripts/moto_server.py: moto plus the
+# Lambda account settings it lacks) on a free loopback port, exported as
 # PRIVWATCH_MOTO_URL (and required: tests that need it fail instead of skipping). Stops it after.
 set -euo pipefail
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
-moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+python3 scripts/moto_server.py -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -126,8 +126,16 @@ pub async fn export(
     for channel in app.config.channels() {
         rows.extend(export_channel(app, token, channel, &bot_user, since, &mut progress).await?);
     }
+    Ok(one_row_per_use(rows))
+}
+
+/// Sorted by time, one row per event ID: Slack's pages may repeat (a cursor that comes back
+/// hands the same page again), and an auditor counts rows.
+fn one_row_per_use(mut rows: Vec<AuditRow>) -> Vec<AuditRow> {
     rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
-    Ok(rows)
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|r| seen.insert(r.event_id.clone()));
+    rows
 }
 
 async fn export_channel(
@@ -147,10 +155,17 @@ async fn export_channel(
     while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
         page += 1;
         // Only privwatch's own notices: another app's message with the same metadata is not one.
-        notices.extend(messages.into_iter().filter(|m| {
-            m.posted_by(bot_user)
+        // A page handed twice adds nothing (each thread is read once).
+        for m in messages {
+            if m.posted_by(bot_user)
                 && payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()
-        }));
+                && !notices
+                    .iter()
+                    .any(|n: &crate::slack::FoundMessage| n.ts == m.ts)
+            {
+                notices.push(m);
+            }
+        }
         progress(&format!(
             "history page {page}: {} notices so far",
             notices.len()
@@ -344,6 +359,31 @@ mod tests {
         assert_eq!(rows[0].replied_by, "U1");
         assert_eq!(rows[1].event_id, "e2");
         assert_eq!(rows[1].source_ip, "5.6.7.8");
+    }
+
+    #[test]
+    fn a_use_read_twice_is_one_row() {
+        let notice = json!({"ts": "1.1", "metadata": {"event_type": "privileged_use", "event_payload": {"event_id": "e"}}});
+        let template = rows_for_thread(
+            &notice,
+            std::slice::from_ref(&notice),
+            &BotUser("UBOT".into()),
+            None,
+            "",
+        )[0]
+        .clone();
+        let row = |id: &str, time: &str| AuditRow {
+            event_id: id.into(),
+            time: time.into(),
+            ..template.clone()
+        };
+        let rows = one_row_per_use(vec![
+            row("e2", "2026-11-01T10:05:00Z"),
+            row("e1", "2026-11-01T10:00:00Z"),
+            row("e2", "2026-11-01T10:05:00Z"),
+        ]);
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2"]);
     }
 
     #[test]

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""moto's server, taught one rule AWS enforces and moto 5.2 leaves out.
+
+Lambda's GetAccountSettings is not implemented by moto (a 404), yet AWS answers it with the
+account's concurrency quota, and a stack that reserves concurrency the account cannot spare rolls
+back ("Configuring reserved concurrency for a function", AWS Lambda Developer Guide). Here it
+answers from the quota in MOTO_LAMBDA_CONCURRENCY_QUOTA (default 1000, like a new AWS account's
+default quota once raised; moto's own PutFunctionConcurrency enforces the same variable), less
+what moto's functions reserve. Tests set the quota with `POST /privwatch-moto/lambda-quota`
+(body: the number; `DELETE` for the default), e.g. 10 for a fresh Control Tower account.
+
+usage: moto_server.py -H HOST -p PORT (as moto_server)
+"""
+
+import json
+import os
+import re
+import sys
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+DEFAULT_QUOTA = 1000
+
+
+def quota() -> int:
+    return int(os.environ.get("MOTO_LAMBDA_CONCURRENCY_QUOTA", DEFAULT_QUOTA))
+
+
+def account_settings(environ) -> dict:
+    from moto.awslambda.models import lambda_backends
+
+    scope = re.search(r"Credential=[^/]+/\d+/([a-z0-9-]+)/lambda/", environ.get("HTTP_AUTHORIZATION", ""))
+    region = scope.group(1) if scope else "us-east-1"
+    backend = lambda_backends[DEFAULT_ACCOUNT_ID][region]
+    reserved = sum(int(f.reserved_concurrency or 0) for f in backend.list_functions())
+    functions = len(backend.list_functions())
+    return {
+        "AccountLimit": {
+            "TotalCodeSize": 80530636800,
+            "CodeSizeUnzipped": 262144000,
+            "CodeSizeZipped": 52428800,
+            "ConcurrentExecutions": quota(),
+            "UnreservedConcurrentExecutions": quota() - reserved,
+        },
+        "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": functions},
+    }
+
+
+def with_account_settings(app):
+    def wrapped(environ, start_response):
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        if path.rstrip("/") == "/2016-08-19/account-settings" and method == "GET":
+            body = json.dumps(account_settings(environ)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/privwatch-moto/lambda-quota":
+            if method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = str(int(environ["wsgi.input"].read(length)))
+            elif method == "DELETE":
+                os.environ.pop("MOTO_LAMBDA_CONCURRENCY_QUOTA", None)
+            body = str(quota()).encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    host = args[args.index("-H") + 1] if "-H" in args else "127.0.0.1"
+    port = int(args[args.index("-p") + 1]) if "-p" in args else 5000
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, with_account_settings(app), threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
