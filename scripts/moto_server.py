@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto's server, taught one rule AWS enforces and moto 5.2 leaves out.
+"""moto's server, taught what AWS does and moto 5.2 leaves out.
 
 Lambda's GetAccountSettings is not implemented by moto (a 404), yet AWS answers it with the
 account's concurrency quota, and a stack that reserves concurrency the account cannot spare rolls
@@ -8,6 +8,11 @@ answers from the quota in MOTO_LAMBDA_CONCURRENCY_QUOTA (default 1000, like a ne
 default quota once raised; moto's own PutFunctionConcurrency enforces the same variable), less
 what moto's functions reserve. Tests set the quota with `POST /privwatch-moto/lambda-quota`
 (body: the number; `DELETE` for the default), e.g. 10 for a fresh Control Tower account.
+
+moto also skips AWS::Lambda::Url in a template (a warning, and the stack completes without it),
+though its API makes URLs: here the resource is made through that API, so a deploy with the
+Justify button has a URL to read back, as on AWS. AWS::SNS::Subscription is skipped the same
+way (the alarm e-mail): it is made through moto's Subscribe.
 
 usage: moto_server.py -H HOST -p PORT (as moto_server)
 """
@@ -18,6 +23,7 @@ import re
 import sys
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.common_models import CloudFormationModel
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -46,6 +52,104 @@ def account_settings(environ) -> dict:
         },
         "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": functions},
     }
+
+
+class FunctionUrl(CloudFormationModel):
+    """AWS::Lambda::Url through moto's own CreateFunctionUrlConfig."""
+
+    # (moto's model registry keys models by the service named in their module)
+    __module__ = "moto.awslambda.models"
+
+    def __init__(self, config):
+        self.config = config
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.config.function.function_arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("FunctionUrl", "FunctionArn")
+
+    def get_cfn_attribute(self, attribute_name: str):
+        if attribute_name == "FunctionUrl":
+            return self.config.url
+        if attribute_name == "FunctionArn":
+            return self.config.function.function_arn
+        raise KeyError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.awslambda.models import lambda_backends
+
+        props = cloudformation_json["Properties"]
+        config = {"AuthType": props["AuthType"], "Cors": props.get("Cors"), "InvokeMode": props.get("InvokeMode")}
+        backend = lambda_backends[account_id][region_name]
+        return cls(backend.create_function_url_config(props["TargetFunctionArn"], config))
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[account_id][region_name]
+        try:
+            backend.delete_function_url_config(cloudformation_json["Properties"]["TargetFunctionArn"])
+        except Exception:  # the function went first
+            pass
+
+    def is_created(self) -> bool:
+        return True
+
+
+class Subscription(CloudFormationModel):
+    """AWS::SNS::Subscription through moto's own Subscribe."""
+
+    __module__ = "moto.sns.models"
+
+    def __init__(self, subscription):
+        self.subscription = subscription
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.subscription.arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str):
+        return self.subscription.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        return cls(backend.subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"]))
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+    def is_created(self) -> bool:
+        return True
 
 
 def with_account_settings(app):

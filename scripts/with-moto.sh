@@ -13,6 +13,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null || { echo "moto did not start (target/moto.log)" >&2; exit 1; }
-export PRIVWATCH_MOTO_URL="http://127.0.0.1:$port" PRIVWATCH_REQUIRE_MOTO=1 AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+# The AWS CLI's endpoint says `localhost`: moto finds the bucket of a template passed by URL
+# (`cloudformation deploy --s3-bucket`, as on AWS) only in a URL on localhost or amazonaws.com.
+export PRIVWATCH_MOTO_URL="http://127.0.0.1:$port" PRIVWATCH_REQUIRE_MOTO=1 AWS_ENDPOINT_URL="http://localhost:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 "$@"
