@@ -76,6 +76,8 @@ pub struct JustificationRecord {
 pub struct Archive {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// Days each record (a use, a justification) is kept under Object Lock in compliance mode.
+    lock_days: Option<u32>,
 }
 
 impl Archive {
@@ -83,7 +85,17 @@ impl Archive {
         Archive {
             client,
             bucket: bucket.to_string(),
+            lock_days: None,
         }
+    }
+
+    /// Records (uses, justifications) are written under Object Lock in compliance mode for
+    /// `days` — each object with its own retention, not the bucket's default. A default
+    /// retention would lock every version of the working state too (`threads/`, `behind/`,
+    /// rewritten with every use of a long series), and keep each for the whole period.
+    pub fn locking_records_for(mut self, days: Option<u32>) -> Self {
+        self.lock_days = days;
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -247,13 +259,19 @@ impl Archive {
         .map(|_| ())
     }
 
-    /// A conditional create: an object already under `key` (a retry) is left as it is.
+    /// A conditional create of a record: an object already under `key` (a retry) is left as it
+    /// is. Records alone are locked (`ARCHIVE_LOCK_DAYS`).
     async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<Created, ArchiveError> {
         let body = serde_json::to_vec_pretty(value).map_err(|e| self.error("written", e))?;
-        Ok(match self.put(key, body, Only::IfAbsent).await? {
-            Some(_) => Created::New,
-            None => Created::AlreadyThere,
-        })
+        let lock = self.lock_days.map(|days| {
+            std::time::SystemTime::now() + std::time::Duration::from_secs(u64::from(days) * 86_400)
+        });
+        Ok(
+            match self.put_with(key, body, Only::IfAbsent, lock).await? {
+                Some(_) => Created::New,
+                None => Created::AlreadyThere,
+            },
+        )
     }
 
     /// One `PutObject`: the new ETag, or `None` when S3 refused it for its condition (412).
@@ -270,6 +288,17 @@ impl Archive {
         body: Vec<u8>,
         only: Only<'_>,
     ) -> Result<Option<String>, ArchiveError> {
+        self.put_with(key, body, only, None).await
+    }
+
+    /// [`Archive::put`], the object locked in compliance mode until `lock_until` if given.
+    async fn put_with(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        only: Only<'_>,
+        lock_until: Option<std::time::SystemTime>,
+    ) -> Result<Option<String>, ArchiveError> {
         let mut backoff = CONFLICT_BACKOFF;
         for attempt in 1.. {
             let put = self
@@ -279,6 +308,12 @@ impl Archive {
                 .key(key)
                 .content_type("application/json")
                 .body(ByteStream::from(body.clone()));
+            let put = match lock_until {
+                Some(until) => put
+                    .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+                    .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from(until)),
+                None => put,
+            };
             let put = match only {
                 Only::IfAbsent => put.if_none_match("*"),
                 Only::IfMatch(etag) => put.if_match(etag),

@@ -77,6 +77,10 @@ pub struct Config {
     pub ticket_pattern: Option<regex::Regex>,
     /// `ARCHIVE_BUCKET`: the S3 bucket every use and justification is archived to.
     pub archive_bucket: Option<String>,
+    /// `ARCHIVE_LOCK_DAYS`: each use and justification is written under Object Lock in
+    /// compliance mode for this many days (the bucket has Object Lock on and no default
+    /// retention, so the working state stays unlocked).
+    pub archive_lock_days: Option<u32>,
     /// `SLACK_SIGNING_SECRET` (local runs; in AWS the token secret's `signing_secret` key).
     pub signing_secret: Option<String>,
     /// `JUSTIFY_USERGROUP` (`S…`): its members may justify any notice with the button.
@@ -286,6 +290,18 @@ impl Config {
             }
         }
         let heartbeat_minutes = minutes("HEARTBEAT_MINUTES", 60, 5)?;
+        let archive_lock_days = match get("ARCHIVE_LOCK_DAYS") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .ok_or(ConfigError::Invalid {
+                        name: "ARCHIVE_LOCK_DAYS",
+                        why: format!("{v:?} is not a whole number of days from 1 to 36500"),
+                    })?,
+            ),
+        };
         let spoke_regions: Vec<String> = get("SPOKE_REGIONS")
             .unwrap_or_default()
             .split([',', ' '])
@@ -349,6 +365,7 @@ impl Config {
             spoke_regions,
             ticket_pattern,
             archive_bucket: get("ARCHIVE_BUCKET"),
+            archive_lock_days,
             signing_secret: get("SLACK_SIGNING_SECRET"),
             justify_usergroup,
         })

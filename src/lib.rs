@@ -99,10 +99,10 @@ impl App {
                 let conf = aws_sdk_s3::config::Builder::from(aws)
                     .force_path_style(emulated)
                     .build();
-                Some(archive::Archive::new(
-                    aws_sdk_s3::Client::from_conf(conf),
-                    bucket,
-                ))
+                Some(
+                    archive::Archive::new(aws_sdk_s3::Client::from_conf(conf), bucket)
+                        .locking_records_for(config.archive_lock_days),
+                )
             }
             _ => None,
         };

@@ -238,3 +238,59 @@ async fn a_409_conditional_request_conflict_is_written_again() {
         "two conflicts, then the write"
     );
 }
+
+/// With `ARCHIVE_LOCK_DAYS`, each record carries its own compliance-mode retention and the
+/// working state none: the bucket has Object Lock on without a default retention, so a long
+/// series' state (rewritten with every use) is not kept version by version for the lock period.
+#[tokio::test]
+async fn records_are_locked_one_by_one_and_the_working_state_is_not() {
+    use privwatch::archive::UseRecord;
+    let Some(url) = moto_url("Object Lock per record") else {
+        return;
+    };
+    let client = s3(&url);
+    let name = format!("privwatch-locked-{}", std::process::id());
+    client
+        .create_bucket()
+        .bucket(&name)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let archive = Archive::new(client.clone(), &name).locking_records_for(Some(7));
+    let record = UseRecord {
+        event_id: "locked-1".into(),
+        kind: "root_console_sign_in".into(),
+        account: "111122223333".into(),
+        principal: "root".into(),
+        role: String::new(),
+        source_ip: "192.0.2.1".into(),
+        time: "2026-12-03T10:00:00Z".into(),
+        region: "us-east-1".into(),
+        archived_at: 0,
+        record: Value::Null,
+    };
+    archive.put_use(&record).await.unwrap();
+    archive
+        .put_thread("k", &serde_json::json!({"count": 1}), None)
+        .await
+        .unwrap()
+        .expect("written");
+
+    // (HeadObject: moto answers GetObjectRetention with the object itself.)
+    let head = |key: &'static str| client.head_object().bucket(&name).key(key).send();
+    let locked = head("uses/locked-1.json").await.unwrap();
+    assert_eq!(
+        locked.object_lock_mode(),
+        Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+    );
+    let until = locked.object_lock_retain_until_date().unwrap().secs();
+    let days = (until - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((6..=7).contains(&days), "{days} days");
+    let state = head("threads/k.json").await.unwrap();
+    assert_eq!(
+        state.object_lock_mode(),
+        None,
+        "the working state carries no retention"
+    );
+}

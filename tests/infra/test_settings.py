@@ -182,9 +182,17 @@ def test_all_on_archive_with_object_lock(all_on):
     client("s3", "eu-west-1").head_bucket(Bucket=bucket)
     from test_infra import cfn_template
 
+    # Object Lock on the bucket without a default retention: the function locks each record for
+    # ARCHIVE_LOCK_DAYS (tests/archive.rs), the working state stays unlocked.
     props = cfn_template(ROOT / "target/infra/notifier.yaml")["Resources"]["ArchiveBucket"]["Properties"]
     lock = props["ObjectLockConfiguration"]["Fn::If"]
-    assert lock[0] == "ArchiveLocked" and lock[1]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    assert lock[0] == "ArchiveLocked" and lock[1] == {"ObjectLockEnabled": "Enabled"}
+    env = client("lambda", "eu-west-1").get_function(FunctionName="pw-on")["Configuration"]["Environment"]["Variables"]
+    assert str(env["ARCHIVE_LOCK_DAYS"]) == "7"
+    role = client("lambda", "eu-west-1").get_function(FunctionName="pw-on")["Configuration"]["Role"]
+    retention = [s for s in statements_of(role) if "s3:PutObjectRetention" in json.dumps(s["Action"])]
+    assert len(retention) == 1 and sorted(retention[0]["Resource"]) == [
+        f"arn:aws:s3:::{bucket}/justifications/*", f"arn:aws:s3:::{bucket}/uses/*"]
 
 
 def test_all_on_alarm_mail_is_subscribed(all_on):
