@@ -737,6 +737,13 @@ impl SlackClient {
             let time_left = deadline.saturating_duration_since(Instant::now());
             if attempt >= self.policy.max_attempts || wait + Duration::from_millis(50) >= time_left
             {
+                let detail = match history_limit_hint(method, &detail) {
+                    Some(hint) => {
+                        tracing::error!(method, attempts = attempt, "{hint}");
+                        format!("{detail}; {hint}")
+                    }
+                    None => detail,
+                };
                 return Err(SlackError::Unavailable {
                     method,
                     detail,
@@ -758,6 +765,23 @@ impl SlackClient {
         let factor = 1u32 << attempt.saturating_sub(1).min(10);
         (self.policy.base_backoff * factor).min(self.policy.max_backoff)
     }
+}
+
+/// A history or thread read that Slack kept rate-limiting is named for what it most likely is:
+/// "...will be limited to 1 request per minute, unless they are approved for the Slack
+/// Marketplace. The maximum and default for the `limit` parameter has been reduced to 15
+/// objects" — for commercially distributed apps; "Internal customer-built applications are not
+/// impacted by these changes" ("Rate limit changes for non-Marketplace apps", docs.slack.dev,
+/// 2025-05-29). privwatch reads both on every path, so it must be installed as an internal app.
+fn history_limit_hint(method: &str, detail: &str) -> Option<&'static str> {
+    let reads_history = matches!(method, "conversations.history" | "conversations.replies");
+    let rate_limited = detail == "ratelimited" || detail.contains("429");
+    (reads_history && rate_limited).then_some(
+        "Slack kept rate-limiting reads of channel history: if privwatch's Slack app is distributed \
+         (not an internal app of this workspace), Slack allows it 1 conversations.history or \
+         conversations.replies call a minute since 2025; install it as an internal app \
+         (slack/manifest.yaml, README \"Before the first deploy\")",
+    )
 }
 
 /// How one attempt ended, when it did not return Slack's answer.

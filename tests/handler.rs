@@ -216,6 +216,32 @@ async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     assert!(calls.iter().any(|c| c.status == 503));
 }
 
+/// A history read Slack keeps rate-limiting fails the invocation (Lambda retries it) with what
+/// it most likely is: a distributed app under Slack's 2025 limit of one history read a minute.
+#[tokio::test]
+async fn a_sustained_rate_limit_on_history_says_install_as_an_internal_app() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+        method: "conversations.history".into(),
+        thread_reply: None,
+        fault: Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+        times: 100,
+    }]));
+    let error = handle(&app, &fixture("root-create-access-key.json"), deadline(10))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("internal app"), "{message}");
+    assert_eq!(
+        sandbox.top_level(DEMO_CHANNEL).len(),
+        0,
+        "nothing posted on a guess"
+    );
+}
+
 #[tokio::test]
 async fn permanent_refusals_fail_fast_with_what_to_do() {
     for (code, advice) in [
