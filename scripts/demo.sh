@@ -126,7 +126,8 @@ def slack(payload):
     req = urllib.request.Request(f"http://127.0.0.1:{watch}/lambda-url/privwatch/", data=body, method="POST", headers={
         "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts, "x-slack-signature": sig})
     return urllib.request.urlopen(req, timeout=120).status
-slack({"type": "block_actions", "user": {"id": "U04DAVE"}, "trigger_id": "1.2.demo", "channel": {"id": "C0PRIVWATCH"},
+trigger = json.load(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sandbox}/_sandbox/trigger", data=b"", method="POST")))["trigger_id"]
+slack({"type": "block_actions", "user": {"id": "U04DAVE"}, "trigger_id": trigger, "channel": {"id": "C0PRIVWATCH"},
        "container": {"type": "message", "message_ts": dave["ts"]}, "actions": [{"action_id": "privwatch_justify"}]})
 view = state()["views"][-1]
 status = slack({"type": "view_submission", "user": {"id": "U04DAVE"}, "view": {

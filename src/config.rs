@@ -77,6 +77,9 @@ pub struct Config {
     pub ticket_pattern: Option<regex::Regex>,
     /// `ARCHIVE_BUCKET`: the S3 bucket every use and justification is archived to.
     pub archive_bucket: Option<String>,
+    /// `NOTIFIER_FUNCTION` (set on the Justify function only): the notifier a submission is
+    /// handed to, with an asynchronous invoke; unset, the same invocation completes it.
+    pub notifier_function: Option<String>,
     /// `ARCHIVE_LOCK_DAYS`: each use and justification is written under Object Lock in
     /// compliance mode for this many days (the bucket has Object Lock on and no default
     /// retention, so the working state stays unlocked).
@@ -365,6 +368,7 @@ impl Config {
             spoke_regions,
             ticket_pattern,
             archive_bucket: get("ARCHIVE_BUCKET"),
+            notifier_function: get("NOTIFIER_FUNCTION"),
             archive_lock_days,
             signing_secret: get("SLACK_SIGNING_SECRET"),
             justify_usergroup,

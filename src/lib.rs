@@ -49,6 +49,8 @@ pub struct App {
     pub replays: interact::Replays,
     /// With the archive: the series this environment wrote last, and Slack's room (`fold`).
     pub fold: fold::Local,
+    /// Where a Justify submission goes once Slack has its answer (`interact::Handoff`).
+    pub handoff: interact::Handoff,
 }
 
 impl App {
@@ -61,7 +63,8 @@ impl App {
             .build()?;
         let needs_aws = matches!(config.token, config::TokenSetting::Secret(_))
             || config.organization_id.is_some()
-            || config.archive_bucket.is_some();
+            || config.archive_bucket.is_some()
+            || config.notifier_function.is_some();
         let aws = match needs_aws {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,
@@ -106,7 +109,15 @@ impl App {
             }
             _ => None,
         };
+        let handoff = match (&config.notifier_function, &aws) {
+            (Some(function), Some(aws)) => interact::Handoff::Lambda {
+                client: aws_sdk_lambda::Client::new(aws),
+                function: function.clone(),
+            },
+            _ => interact::Handoff::Inline,
+        };
         Ok(App {
+            handoff,
             archive,
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),
             tokens: TokenSource::new(config.token.clone(), secrets)
@@ -226,6 +237,9 @@ pub enum HandleError {
     /// A series' state kept changing under this invocation (another writer): retried.
     #[error("the state of series {0} in the archive kept changing while it was written; the invocation fails so Lambda retries it")]
     Conflict(String),
+    /// The Justify function could not hand a submission to the notifier.
+    #[error("the justification could not be handed to the notifier function {function}: {detail}")]
+    Handoff { function: String, detail: String },
 }
 
 impl HandleError {
@@ -238,6 +252,7 @@ impl HandleError {
             HandleError::Slack(_) => "privwatch.SlackRefused",
             HandleError::Archive(_) => "privwatch.ArchiveUnavailable",
             HandleError::Conflict(_) => "privwatch.ArchiveConflict",
+            HandleError::Handoff { .. } => "privwatch.HandoffFailed",
         }
     }
 }
@@ -261,6 +276,8 @@ pub enum Outcome {
     CaughtUp(fold::CatchUpReport),
     /// A request through the Function URL (Slack's interactivity): the HTTP response.
     Http(Value),
+    /// A Justify submission handed over by the Justify function, completed.
+    Justified(interact::Completed),
 }
 
 /// A privileged use as the archive keeps it.
@@ -287,6 +304,11 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
     if interact::is_http(payload) {
         return Ok(Outcome::Http(
             interact::handle_http(app, payload, deadline).await?,
+        ));
+    }
+    if let Some(request) = interact::deferred(payload) {
+        return Ok(Outcome::Justified(
+            interact::complete(app, request, deadline).await?,
         ));
     }
     let record = detect::parse(payload)?;

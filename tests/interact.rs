@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use hmac::{Hmac, Mac};
 use privwatch::config::TokenSetting;
+use privwatch::interact::Handoff;
 use privwatch::token::TokenSource;
 use privwatch::{handle, App, Outcome};
 use serde_json::{json, Value};
@@ -46,9 +47,13 @@ fn request(body: &str, ts: i64, signature: &str) -> Value {
 }
 
 fn signed(payload: &Value) -> Value {
+    signed_at(payload, chrono::Utc::now().timestamp())
+}
+
+/// Signed as Slack would send it at `ts` (a second press of the same kind is another request).
+fn signed_at(payload: &Value, ts: i64) -> Value {
     let body = form(payload);
-    let now = chrono::Utc::now().timestamp();
-    request(&body, now, &sign(now, &body))
+    request(&body, ts, &sign(ts, &body))
 }
 
 async fn call(app: &App, req: &Value) -> (u16, Value) {
@@ -80,8 +85,8 @@ fn app(sandbox: &Sandbox, extra: &[(&str, &str)]) -> App {
     app
 }
 
-fn press(user: &str, ts: &str) -> Value {
-    json!({"type": "block_actions", "user": {"id": user}, "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+fn press(sandbox: &Sandbox, user: &str, ts: &str) -> Value {
+    json!({"type": "block_actions", "user": {"id": user}, "trigger_id": sandbox.trigger(),
            "channel": {"id": DEMO_CHANNEL}, "container": {"type": "message", "message_ts": ts, "channel_id": DEMO_CHANNEL},
            "actions": [{"action_id": "privwatch_justify", "type": "button", "value": "justify"}]})
 }
@@ -113,13 +118,13 @@ async fn the_button_opens_the_modal_for_the_person_asked_and_nobody_else() {
     );
 
     // Alice was asked: the modal opens.
-    let (status, _) = call(&app, &signed(&press("U01ALICE", &notice.ts))).await;
+    let (status, _) = call(&app, &signed(&press(&sandbox, "U01ALICE", &notice.ts))).await;
     assert_eq!(status, 200);
     let views = sandbox.views();
     assert_eq!(views.len(), 1);
     assert_eq!(views[0]["callback_id"], "privwatch_justify");
     // Bob was not: an ephemeral note only he sees, no modal.
-    let (status, _) = call(&app, &signed(&press("U02BOB", &notice.ts))).await;
+    let (status, _) = call(&app, &signed(&press(&sandbox, "U02BOB", &notice.ts))).await;
     assert_eq!(status, 200);
     assert_eq!(sandbox.views().len(), 1);
     let ephemeral = sandbox.ephemeral();
@@ -133,7 +138,7 @@ async fn the_button_opens_the_modal_for_the_person_asked_and_nobody_else() {
         ephemeral[0].2
     );
     // Carol is in the justifiers' group.
-    call(&app, &signed(&press("U03CAROL", &notice.ts))).await;
+    call(&app, &signed(&press(&sandbox, "U03CAROL", &notice.ts))).await;
     assert_eq!(sandbox.views().len(), 2);
 }
 
@@ -149,7 +154,7 @@ async fn bad_stale_and_replayed_requests_get_401_and_change_nothing() {
     .await
     .unwrap();
     let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
-    let body = form(&press("U01ALICE", &ts));
+    let body = form(&press(&sandbox, "U01ALICE", &ts));
     let now = chrono::Utc::now().timestamp();
     let calls_before = sandbox.calls().len();
 
@@ -193,7 +198,7 @@ async fn a_submission_is_checked_posted_counted_and_exported() {
     .await
     .unwrap();
     let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
-    call(&app, &signed(&press("U01ALICE", &ts))).await;
+    call(&app, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
     let view = sandbox.views()[0].clone();
 
     // Slack shows the errors inline; nothing is posted.
@@ -284,6 +289,166 @@ async fn a_submission_is_checked_posted_counted_and_exported() {
         "https://acme.atlassian.net/browse/SEC-42"
     );
     assert_eq!(rows[0]["replied_by"], "U01ALICE");
+}
+
+/// The Justify function (handing submissions to the notifier, as `NOTIFIER_FUNCTION` does).
+fn front(sandbox: &Sandbox) -> App {
+    let mut front = app(sandbox, &[]);
+    front.handoff = Handoff::Queue(Default::default());
+    front
+}
+
+fn justifications(sandbox: &Sandbox, ts: &str) -> usize {
+    replies(sandbox, ts)
+        .iter()
+        .filter(|m| m.text.contains("justified this with the *Justify* button"))
+        .count()
+}
+
+/// Slack's three seconds, with a realistic round trip to Slack (120 ms a call) and the notifier
+/// busy with a stream of uses at the same time: the click opens the modal with a trigger still
+/// valid and the submission is answered in time, because the Justify function only checks and
+/// hands over. The notifier completes the submission from Lambda's queue, once: its retry and a
+/// second submission of the same justification post nothing new.
+#[tokio::test]
+async fn clicks_are_answered_in_three_seconds_while_the_notifier_is_busy_and_post_once() {
+    let sandbox = Sandbox::start(
+        slack_sandbox::SandboxConfig {
+            latency: std::time::Duration::from_millis(120),
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let notifier = app(&sandbox, &[]);
+    let front = front(&sandbox);
+    handle(
+        &notifier,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+
+    let busy = async {
+        for i in 0..25 {
+            let event = use_at("root-signin-failure.json", &format!("busy-{i}"), i);
+            handle(&notifier, &event, deadline(30)).await.unwrap();
+        }
+    };
+    let clicks = async {
+        let (pressed, in_time) = sandbox
+            .interact(call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))))
+            .await;
+        assert!(in_time && pressed.0 == 200, "the click is answered in time");
+        let view = sandbox.views()[0].clone();
+        let submission = submit(
+            "U01ALICE",
+            &view,
+            "Restore for INC-9",
+            "https://tickets.example/INC-9",
+        );
+        let (answered, in_time) = sandbox.interact(call(&front, &signed(&submission))).await;
+        assert!(in_time, "the submission is answered in time");
+        assert_eq!(answered, (200, Value::Null), "the modal closes");
+        submission
+    };
+    let ((), submission) = tokio::join!(busy, clicks);
+    assert_eq!(sandbox.late_acknowledgements(), 0);
+    assert_eq!(
+        justifications(&sandbox, &ts),
+        0,
+        "handed over, not yet posted"
+    );
+
+    let handed = front.handoff.take();
+    assert_eq!(handed.len(), 1);
+    let complete = |payload: Value| {
+        let notifier = &notifier;
+        async move {
+            match handle(notifier, &payload, deadline(10)).await.unwrap() {
+                Outcome::Justified(done) => done,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let done = complete(handed[0].clone()).await;
+    assert!(done.posted && done.marked, "{done:?}");
+    // Lambda's retry of the same event, and the person submitting the same again.
+    let again = complete(handed[0].clone()).await;
+    assert!(!again.posted && !again.marked, "{again:?}");
+    let (status, _) = call(
+        &front,
+        &signed_at(&submission, chrono::Utc::now().timestamp() + 1),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = front.handoff.take();
+    assert_eq!(second.len(), 1);
+    assert!(!complete(second[0].clone()).await.posted);
+    assert_eq!(justifications(&sandbox, &ts), 1, "one justification");
+    let notice = &sandbox.top_level(DEMO_CHANNEL)[0];
+    assert_eq!(notice.reactions, vec!["white_check_mark".to_string()]);
+}
+
+/// A Slack that answers `views.open` with "retry after 5 s" does not hold the answer past
+/// Slack's three seconds (the trigger would have expired anyway): the click fails fast.
+#[tokio::test]
+async fn a_retry_after_never_holds_a_click_past_three_seconds() {
+    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    let sandbox = sandbox().await;
+    let notifier = app(&sandbox, &[]);
+    let front = front(&sandbox);
+    handle(
+        &notifier,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+        method: "views.open".into(),
+        thread_reply: None,
+        fault: Fault::RateLimited {
+            retry_after_secs: 5,
+        },
+        times: 1,
+    }]));
+    let request = signed(&press(&sandbox, "U01ALICE", &ts));
+    let (result, in_time) = sandbox
+        .interact(handle(&front, &request, deadline(30)))
+        .await;
+    assert!(in_time, "answered within three seconds");
+    assert!(result.is_err(), "{result:?}");
+}
+
+/// A trigger is good for three seconds, and only one Slack handed out (the sandbox holds the
+/// rule: a late `views.open` is `expired_trigger_id`).
+#[tokio::test]
+async fn an_expired_trigger_opens_nothing() {
+    let sandbox = sandbox().await;
+    let notifier = app(&sandbox, &[]);
+    handle(
+        &notifier,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let request = signed(&press(&sandbox, "U01ALICE", &ts));
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    let result = handle(&notifier, &request, deadline(10)).await;
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("expired_trigger_id")),
+        "{result:?}"
+    );
+    assert!(sandbox.views().is_empty());
 }
 
 /// The signature as Slack's own SDK computes and checks it (`slack_sdk`'s `SignatureVerifier`,

@@ -27,6 +27,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/post_as_user", post(post_as_user))
         .route("/_sandbox/age", post(age))
+        .route("/_sandbox/trigger", post(trigger))
         .with_state(shared)
 }
 
@@ -671,8 +672,13 @@ fn list_pins(state: &State, p: &Map<String, Value>) -> Answer {
 /// `views.open`: a `trigger_id` (from an interaction, valid 3 s in Slack) and a modal `view`
 /// with a title, at most 100 blocks, and a `callback_id` to route its submission.
 fn open_view(state: &mut State, p: &Map<String, Value>) -> Answer {
-    if str_param(p, "trigger_id").is_none() {
+    // A trigger Slack never handed out is invalid; one older than three seconds has expired
+    // ("Triggers expire in three seconds", "Handling user interaction in your Slack apps").
+    let Some(issued) = str_param(p, "trigger_id").and_then(|t| state.triggers.get(t)) else {
         return Answer::err("invalid_trigger_id");
+    };
+    if issued.elapsed() > std::time::Duration::from_secs(3) {
+        return Answer::err("expired_trigger_id");
     }
     let view = match p.get("view") {
         Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -818,6 +824,11 @@ struct Age {
 async fn age(AxState(shared): AxState<Shared>, Json(a): Json<Age>) -> StatusCode {
     shared.lock().unwrap().age_messages(a.secs);
     StatusCode::NO_CONTENT
+}
+
+/// A fresh `trigger_id` for an interaction the caller is about to send (the demo's clicks).
+async fn trigger(AxState(shared): AxState<Shared>) -> Json<Value> {
+    Json(json!({"trigger_id": shared.lock().unwrap().issue_trigger()}))
 }
 
 async fn reset(AxState(shared): AxState<Shared>) -> StatusCode {

@@ -187,6 +187,30 @@ impl Sandbox {
 
     /// Forgets every message and call.
     /// The modals opened so far (`views.open`).
+    /// A fresh `trigger_id`: valid for `views.open` for three seconds from now, as in Slack.
+    pub fn trigger(&self) -> String {
+        self.shared.lock().unwrap().issue_trigger()
+    }
+
+    /// Sends an interaction the way Slack does: `answer` is the app handling it; Slack waits
+    /// three seconds for the acknowledgement, and an answer later than that is an error the
+    /// person saw (counted in [`Sandbox::late_acknowledgements`]) even if the app went on.
+    /// Returns the answer and whether it came in time.
+    pub async fn interact<T>(&self, answer: impl std::future::Future<Output = T>) -> (T, bool) {
+        let started = std::time::Instant::now();
+        let out = answer.await;
+        let in_time = started.elapsed() <= std::time::Duration::from_secs(3);
+        if !in_time {
+            self.shared.lock().unwrap().late_acknowledgements += 1;
+        }
+        (out, in_time)
+    }
+
+    /// Interactions answered after Slack's three seconds.
+    pub fn late_acknowledgements(&self) -> u32 {
+        self.shared.lock().unwrap().late_acknowledgements
+    }
+
     pub fn views(&self) -> Vec<Value> {
         self.shared.lock().unwrap().views.clone()
     }

@@ -61,6 +61,13 @@ pub struct State {
     pub views: Vec<Value>,
     /// `chat.postEphemeral` messages: (channel, user, text), seen by that user only.
     pub ephemeral: Vec<(String, String, String)>,
+    /// The `trigger_id`s handed out with interactions, and when: Slack's "expire in three
+    /// seconds" ("Handling user interaction in your Slack apps", docs.slack.dev).
+    pub triggers: HashMap<String, std::time::Instant>,
+    /// Interactions not acknowledged within Slack's three seconds: each one an error the person
+    /// saw ("If your app doesn't do that, the Slack user who interacted with the app will see an
+    /// error message").
+    pub late_acknowledgements: u32,
 }
 
 impl State {
@@ -72,15 +79,27 @@ impl State {
             messages: HashMap::new(),
             views: Vec::new(),
             ephemeral: Vec::new(),
+            triggers: HashMap::new(),
+            late_acknowledgements: 0,
             last_ts_micros: 0,
             recent_posts: HashMap::new(),
             recent_tier3: HashMap::new(),
         }
     }
 
+    /// A fresh `trigger_id`, as Slack puts in an interaction payload.
+    pub fn issue_trigger(&mut self) -> String {
+        let n = self.triggers.len() + 1;
+        let id = format!("{n}.738474920.{:032x}", n as u128 * 0x9e37_79b9_7f4a_7c15);
+        self.triggers.insert(id.clone(), std::time::Instant::now());
+        id
+    }
+
     pub fn reset(&mut self) {
         self.messages.clear();
         self.views.clear();
+        self.triggers.clear();
+        self.late_acknowledgements = 0;
         self.ephemeral.clear();
         self.calls.clear();
         self.recent_posts.clear();

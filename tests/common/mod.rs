@@ -207,6 +207,7 @@ pub fn app_from(
         archive: None,
         replays: Default::default(),
         fold: Default::default(),
+        handoff: privwatch::interact::Handoff::Inline,
     }
 }
 
