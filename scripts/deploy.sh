@@ -131,7 +131,7 @@ EOF
   if [ "$ENABLE_JUSTIFY_BUTTON" = true ]; then
     local url
     url=$(aws "${as_account[@]}" lambda get-function-url-config --region "$HOME_REGION" \
-      --function-name "$FUNCTION_NAME" --query FunctionUrl --output text 2>/dev/null || true)
+      --function-name "$FUNCTION_NAME-justify" --query FunctionUrl --output text 2>/dev/null || true)
     [ -n "$url" ] && [ "$url" != None ] || url="the JustifyUrl output of the stack $notifier_stack"
     printf '%s\n' \
       "  4. The Justify button: put the app's signing secret beside the token" \

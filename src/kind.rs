@@ -547,7 +547,7 @@ impl Kind {
                     Rule {
                         id: "AlarmTamperingFunction",
                         name: "alarm-function",
-                        description: "privwatch's function changed, throttled or deleted.",
+                        description: "privwatch's functions (the notifier, the Justify function) changed, throttled or deleted.",
                         read_only: false,
                         switch: None,
                         spares_deployer: true,
@@ -558,7 +558,9 @@ impl Kind {
                                                      {"prefix": "RemovePermission"}, {"prefix": "PutFunctionEventInvokeConfig"},
                                                      {"prefix": "UpdateFunctionEventInvokeConfig"}],
                                        "requestParameters": {"functionName": ["${FunctionName}", {"suffix": ":function:${FunctionName}"},
-                                                                              {"wildcard": "*:function:${FunctionName}:*"}]}}}"#,
+                                                                              {"wildcard": "*:function:${FunctionName}:*"},
+                                                                              "${FunctionName}-justify", {"suffix": ":function:${FunctionName}-justify"},
+                                                                              {"wildcard": "*:function:${FunctionName}-justify:*"}]}}}"#,
                     },
                     Rule {
                         id: "AlarmTamperingRole",
@@ -572,6 +574,7 @@ impl Kind {
                                        "eventName": ["PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy",
                                                      "UpdateAssumeRolePolicy", "DeleteRole", "PutRolePermissionsBoundary"],
                                        "requestParameters": {"roleName": [{"prefix": "${FunctionName}-notifier-FunctionRole-"},
+                                                                          {"prefix": "${FunctionName}-notifier-JustifyRole-"},
                                                                           {"prefix": "${FunctionName}-hub-FunctionRole-"}]}}}"#,
                     },
                     Rule {

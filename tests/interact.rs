@@ -510,3 +510,70 @@ print(json.dumps(out))
         );
     }
 }
+
+/// A justification whose archive write fails is archived by the retry: the notice is marked in
+/// the sweep's order (archive, reaction, flag), so a failed write leaves it unflagged, the
+/// invocation fails, and Lambda's retry archives it — without a second post.
+#[tokio::test]
+async fn a_justification_whose_archive_write_fails_is_archived_by_the_retry() {
+    use privwatch::archive::Archive;
+    let Some(url) = moto_url("the archive of a justification") else {
+        return;
+    };
+    let client = s3(&url);
+    let sandbox = sandbox().await;
+    let mut notifier = app(&sandbox, &[]);
+    let front = front(&sandbox);
+    handle(
+        &notifier,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
+    let view = sandbox.views()[0].clone();
+    let submission = submit(
+        "U01ALICE",
+        &view,
+        "Key rotation",
+        "https://tickets.example/INC-3",
+    );
+    call(&front, &signed(&submission)).await;
+    let handed = front.handoff.take().remove(0);
+
+    notifier.archive = Some(Archive::new(
+        client.clone(),
+        &format!("privwatch-missing-{}", std::process::id()),
+    ));
+    let error = handle(&notifier, &handed, deadline(10)).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        "privwatch.ArchiveUnavailable",
+        "{error}"
+    );
+    let notice = sandbox.top_level(DEMO_CHANNEL)[0].clone();
+    assert!(
+        notice.reactions.is_empty(),
+        "not marked before it is archived"
+    );
+    assert_eq!(
+        notice.metadata.unwrap()["event_payload"]["justified"],
+        false
+    );
+
+    let name = bucket(&client, "privwatch-justified").await;
+    notifier.archive = Some(Archive::new(client.clone(), &name));
+    let Outcome::Justified(done) = handle(&notifier, &handed, deadline(10)).await.unwrap() else {
+        panic!()
+    };
+    assert!(!done.posted && done.marked, "{done:?}");
+    assert_eq!(justifications(&sandbox, &ts), 1);
+    let (_, justifications_archived) = Archive::new(client, &name).read_all().await.unwrap();
+    assert_eq!(justifications_archived.len(), 1);
+    assert_eq!(
+        justifications_archived[0].ticket_url,
+        "https://tickets.example/INC-3"
+    );
+}

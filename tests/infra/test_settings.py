@@ -129,7 +129,7 @@ def test_all_on_exits_0_and_prints_its_next_steps_whole(all_on):
     assert "Put the bot token in the secret" in out
     assert "4. The Justify button" in out
     assert "bad substitution" not in all_on["result"].stderr
-    url = client("lambda", "eu-west-1").get_function_url_config(FunctionName="pw-on")["FunctionUrl"]
+    url = client("lambda", "eu-west-1").get_function_url_config(FunctionName="pw-on-justify")["FunctionUrl"]
     assert url in out, "the Justify URL the Slack app needs is printed"
 
 
@@ -159,20 +159,32 @@ def test_all_on_the_role_reads_the_existing_secret_with_its_key(all_on):
 
 
 def test_all_on_the_function_url_has_both_of_its_permissions(all_on):
-    """Since October 2025 a public URL needs lambda:InvokeFunctionUrl and lambda:InvokeFunction
+    """The URL is the Justify function's (never the one-at-a-time notifier's: Slack waits 3 s).
+    Since October 2025 a public URL needs lambda:InvokeFunctionUrl and lambda:InvokeFunction
     (the latter only via the URL); moto keeps the statements but drops InvokedViaFunctionUrl, so
     that is read from the deployed template."""
-    config = client("lambda", "eu-west-1").get_function_url_config(FunctionName="pw-on")
+    lam = client("lambda", "eu-west-1")
+    config = lam.get_function_url_config(FunctionName="pw-on-justify")
     assert config["AuthType"] == "NONE"
-    policy = json.loads(client("lambda", "eu-west-1").get_policy(FunctionName="pw-on")["Policy"])
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="pw-on")
+    policy = json.loads(lam.get_policy(FunctionName="pw-on-justify")["Policy"])
     public = [s for s in policy["Statement"] if s["Principal"] in ("*", {"AWS": "*"})]
     assert sorted(s["Action"] for s in public) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"], public
+    notifier_policy = json.loads(lam.get_policy(FunctionName="pw-on")["Policy"])
+    assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in notifier_policy["Statement"])
+    front = lam.get_function(FunctionName="pw-on-justify")
+    assert front["Configuration"]["Environment"]["Variables"]["NOTIFIER_FUNCTION"] == "pw-on"
+    assert "ReservedConcurrentExecutions" not in front.get("Concurrency", {})
+    invoke = [s for s in statements_of(front["Configuration"]["Role"]) if s["Action"] == "lambda:InvokeFunction"]
+    notifier_arn = lam.get_function(FunctionName="pw-on")["Configuration"]["FunctionArn"]
+    assert [s["Resource"] for s in invoke] == [notifier_arn]
     from test_infra import cfn_template
 
     template = cfn_template(ROOT / "target/infra/notifier.yaml")
-    invoke = template["Resources"]["JustifyUrlInvokePermission"]
-    assert invoke["Properties"]["InvokedViaFunctionUrl"] is True
-    assert invoke["Condition"] == template["Resources"]["JustifyUrl"]["Condition"]
+    permission = template["Resources"]["JustifyUrlInvokePermission"]
+    assert permission["Properties"]["InvokedViaFunctionUrl"] is True
+    assert permission["Condition"] == template["Resources"]["JustifyUrl"]["Condition"]
 
 
 def test_all_on_archive_with_object_lock(all_on):
@@ -238,7 +250,7 @@ def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
         for absent in ["ARCHIVE_BUCKET", "JUSTIFY_BUTTON", "DEPLOY_ROLE_ARN", "OIDC_OWNERS", "TICKET_URL_PATTERN", "ACCOUNT_NAME"]:
             assert absent not in env_vars, absent
         with pytest.raises(lam.exceptions.ResourceNotFoundException):
-            lam.get_function_url_config(FunctionName="pw-off")
+            lam.get_function(FunctionName="pw-off-justify")
         names = {r["Name"] for r in client("events").list_rules(NamePrefix="pw-off-")["Rules"]}
         assert "pw-off-root-api-activity" not in names and "pw-off-admin-role-via-assume-role" not in names
         assert "pw-off-catchup" not in names
