@@ -40,6 +40,8 @@ fi
 # shellcheck disable=SC2086
 REGIONS=$(with_us_east_1 deploy-org $REGIONS)
 
+check_environment_size deploy-org SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN \
+  REGIONS MESSAGE_LANGUAGE FALLBACK_MENTION ESCALATION_MENTION OIDC_OWNERS DEPLOY_ROLE_ARN ORGANIZATION_ID
 [ -n "${AWS_ENDPOINT_URL:-}" ] && echo "deploy-org: using the AWS endpoint $AWS_ENDPOINT_URL"
 # hub: the hub account. mgmt: StackSet operations (the management account, or with
 # CALL_AS=DELEGATED_ADMIN the StackSets delegated administrator). spokes_in_mgmt: the
@@ -68,6 +70,16 @@ for entry in "${ou_extras[@]}"; do
   case "$entry" in ou-*=*|r-*=*) ;; *) echo "deploy-org: OU_ADMIN_ROLE_PATTERNS entry '$entry' is not <ou id>=<pattern> …" >&2; exit 2 ;; esac
   all_patterns="$all_patterns ${entry#*=}"
 done
+
+# The name an OU's extra spokes give their rules: `<function>-<ou id>`, or, where that would take
+# a rule name past EventBridge's 64 characters (OU IDs run to 68), `<function>-ou<8 hex>`.
+ou_function_name() {
+  local name="$FUNCTION_NAME-$1"
+  if [ ${#name} -gt 34 ]; then
+    name="$FUNCTION_NAME-ou$(printf %s "$1" | sha1sum | cut -c1-8)"
+  fi
+  echo "$name"
+}
 
 resolve_org() {
   if [ -z "$ORGANIZATION_ID" ]; then
@@ -175,9 +187,10 @@ deploy() {
 
   echo "==> rendering the templates for $org (target/infra/org-$org/)"
   local out="target/infra/org-$org"
-  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN
+  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN FUNCTION_NAME
   python3 scripts/synth.py infra/notifier.yaml "$out/hub.yaml" "$ADMIN_ROLE_ARNS" "$all_patterns"
-  python3 scripts/synth.py infra/spoke.yaml "$out/spoke.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
+  # (Spokes go to CloudFormation inline: a StackSet's template body, the management spokes.)
+  python3 scripts/synth.py infra/spoke.yaml "$out/spoke.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS" --inline
 
   echo "==> uploading the function ($zip)"
   aws "${hub[@]}" cloudformation package --region "$HUB_REGION" --template-file "$out/hub.yaml" \
@@ -218,8 +231,11 @@ deploy() {
   for entry in "${ou_extras[@]}"; do
     [ -z "${entry// }" ] && continue
     local ou="${entry%%=*}" patterns="${entry#*=}"
-    python3 scripts/synth.py infra/spoke.yaml "$out/spoke-$ou.yaml" "" "$patterns" --admin-roles-only
-    stack_set "$FUNCTION_NAME-spokes-$ou" "$out/spoke-$ou.yaml" "$FUNCTION_NAME-$ou" false "$ou"
+    local ou_name
+    ou_name=$(ou_function_name "$ou")
+    FUNCTION_NAME="$ou_name" python3 scripts/synth.py infra/spoke.yaml "$out/spoke-$ou.yaml" "" "$patterns" \
+      --admin-roles-only --inline
+    stack_set "$FUNCTION_NAME-spokes-$ou" "$out/spoke-$ou.yaml" "$ou_name" false "$ou"
   done
 
   for region in $REGIONS; do

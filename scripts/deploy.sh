@@ -40,6 +40,8 @@ if [ "$ENABLE_ARCHIVE" != true ] && [ "$ARCHIVE_OBJECT_LOCK_DAYS" != 0 ]; then
   echo "deploy: ARCHIVE_OBJECT_LOCK_DAYS=$ARCHIVE_OBJECT_LOCK_DAYS needs ENABLE_ARCHIVE=true (the lock is the archive's)" >&2
   exit 2
 fi
+check_environment_size deploy SLACK_CHANNEL_ID ACCOUNT_NAME MESSAGE_LANGUAGE FALLBACK_MENTION \
+  ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS TICKET_URL_PATTERN JUSTIFY_USERGROUP
 [ -n "${AWS_ENDPOINT_URL:-}" ] && echo "deploy: using the AWS endpoint $AWS_ENDPOINT_URL"
 as_account=()
 profile_args as_account "$AWS_PROFILE"
@@ -62,7 +64,7 @@ deploy() {
   ensure_bucket as_account "$bucket" "$HOME_REGION"
 
   echo "==> rendering the templates for $account (target/infra/)"
-  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN
+  export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN FUNCTION_NAME
   python3 scripts/synth.py infra/notifier.yaml target/infra/notifier.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
   python3 scripts/synth.py infra/forwarder.yaml target/infra/forwarder.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
 

@@ -98,3 +98,27 @@ EOF
   fi
   echo "==> Lambda concurrency in $region: quota $quota, $unreserved unreserved (privwatch reserves 1)"
 }
+
+# check_environment_size WHO NAME…: stops before anything is created when the settings that go
+# into the function's environment (with room for what the stack adds: ARNs, names) pass Lambda's
+# "4 KB, for all environment variables associated with the function, in aggregate" (Lambda
+# quotas). Names the largest and the way out.
+check_environment_size() {
+  local who="$1" name total=700 largest="" largest_size=0 size
+  shift
+  for name in "$@"; do
+    size=$(( ${#name} + $(printf %s "${!name:-}" | wc -c) ))
+    total=$((total + size))
+    if [ "$size" -gt "$largest_size" ]; then largest=$name largest_size=$size; fi
+  done
+  if [ "$total" -gt 4096 ]; then
+    cat >&2 <<EOT
+$who: stopped before creating anything: the function's environment would take about $total bytes;
+Lambda allows 4 KB for all of a function's environment variables ("Lambda quotas"). The largest
+setting is $largest ($largest_size bytes). Ways out: in organization mode leave ACCOUNT_NAMES
+empty (the hub reads every account's name from Organizations); route CHANNEL_ROUTES by OU
+(ou-…=C…) rather than account by account; give OIDC_OWNERS wildcard subjects (repo:my-org/*).
+EOT
+    exit 2
+  fi
+}

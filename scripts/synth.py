@@ -12,9 +12,17 @@ in the patterns get the account's values:
 and, with DEPLOY_ROLE_ARN set, the rules that spare the deployer leave its changes out. The line
 marked `# privwatch:code` gets the absolute path of the function's zip.
 
-usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…" [--admin-roles-only]
-(--admin-roles-only: only the rules that match admin roles — an OU's additional roles.)
-(EXISTING_SECRET_ARN and DEPLOY_ROLE_ARN are read from the environment.)
+AWS's size limits are checked here, before anything is deployed, each with the setting behind it
+and the way out: an event pattern holds at most 2,048 characters ("Event pattern size", Amazon
+EventBridge quotas) — a rule whose admin-role list outgrows it is split into several rules
+(`<name>`, `<name>-2`, …) with the same target; a rule name at most 64 ("Rule", EventBridge API
+Reference); a template passed inline (a StackSet's, the management spokes') at most 51,200 bytes,
+one through S3 at most 460,800 ("CloudFormation quotas").
+
+usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…" [--admin-roles-only] [--inline]
+(--admin-roles-only: only the rules that match admin roles — an OU's additional roles;
+ --inline: the template goes to CloudFormation inline, not through S3.)
+(EXISTING_SECRET_ARN, DEPLOY_ROLE_ARN and FUNCTION_NAME are read from the environment.)
 """
 
 import json
@@ -25,6 +33,66 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RETRY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+PATTERN_LIMIT = 2048
+RULE_NAME_LIMIT = 64
+INLINE_TEMPLATE_LIMIT = 51_200
+S3_TEMPLATE_LIMIT = 460_800
+SPLITTABLE = ("$ADMIN_ROLE_ARNS", "$ADMIN_ROLE_SESSIONS")
+
+
+class LimitError(SystemExit):
+    """A limit AWS would enforce at deploy, found at synth."""
+
+
+def resolved(node, function_name: str):
+    """The pattern as EventBridge receives it: CloudFormation's Fn::Sub of ${FunctionName} done."""
+    if isinstance(node, dict) and set(node) == {"Fn::Sub"}:
+        return node["Fn::Sub"].replace("${FunctionName}", function_name)
+    if isinstance(node, dict):
+        return {k: resolved(v, function_name) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolved(v, function_name) for v in node]
+    return node
+
+
+def pattern_size(pattern, function_name: str) -> int:
+    return len(json.dumps(resolved(pattern, function_name), separators=(",", ":"), ensure_ascii=False))
+
+
+def split_patterns(rule: dict, values: dict, deploy_role: str, function_name: str) -> list:
+    """The rule's pattern, or — when its admin-role list makes it longer than EventBridge takes —
+    one pattern per share of that list, each within the limit (together they match the same)."""
+
+    def render(vals):
+        pattern = expand(rule["pattern"], vals)
+        if rule["spares_deployer"]:
+            pattern["detail"]["$or"] = rollout_exemption(deploy_role)
+        return pattern
+
+    whole = render(values)
+    if pattern_size(whole, function_name) <= PATTERN_LIMIT:
+        return [whole]
+    text = json.dumps(rule["pattern"])
+    placeholder = next((p for p in SPLITTABLE if p in text), None)
+    if placeholder is None:
+        raise LimitError(
+            f"synth: the rule {rule['name']} renders an event pattern of {pattern_size(whole, function_name)} "
+            f"characters; EventBridge takes {PATTERN_LIMIT} (\"Event pattern size\", Amazon EventBridge quotas)")
+    parts, share = [], []
+    for matcher in values[placeholder]:
+        trial = render({**values, placeholder: share + [matcher]})
+        if share and pattern_size(trial, function_name) > PATTERN_LIMIT:
+            parts.append(render({**values, placeholder: share}))
+            share = [matcher]
+        else:
+            share.append(matcher)
+    parts.append(render({**values, placeholder: share}))
+    for part in parts:
+        if pattern_size(part, function_name) > PATTERN_LIMIT:
+            raise LimitError(
+                f"synth: one admin role entry alone makes the rule {rule['name']} longer than EventBridge's "
+                f"{PATTERN_LIMIT} characters: shorten that entry of ADMIN_ROLE_ARNS / ADMIN_ROLE_PATTERNS")
+    return parts
 
 
 def session_matchers(arns: list[str], patterns: list[str]) -> list:
@@ -87,65 +155,77 @@ def expand(node, values: dict):
     return node
 
 
-def rule_resources(rules: list, target: str, values: dict, deploy_role: str) -> dict:
+def rule_resources(rules: list, target: str, values: dict, deploy_role: str, function_name: str = "privwatch") -> dict:
     resources = {}
     for rule in rules:
-        pattern = expand(rule["pattern"], values)
-        if rule["spares_deployer"]:
-            pattern["detail"]["$or"] = rollout_exemption(deploy_role)
-        if target == "function":
-            targets = [{
-                "Id": "privwatch",
-                "Arn": {"Fn::GetAtt": ["Function", "Arn"]},
-                "RetryPolicy": RETRY,
-                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}},
-            }]
-        elif target == "org-bus":
-            targets = [{
-                "Id": "hub-bus",
-                "Arn": {"Ref": "HubBusArn"},
-                "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
-                "RetryPolicy": RETRY,
-                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
-            }]
-        else:
-            targets = [{
-                "Id": "home-bus",
-                "Arn": {"Fn::Sub": "arn:${AWS::Partition}:events:${HomeRegion}:${AWS::AccountId}:event-bus/default"},
-                "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
-                "RetryPolicy": RETRY,
-                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
-            }]
-        resource = {
-            "Type": "AWS::Events::Rule",
+        for part, pattern in enumerate(split_patterns(rule, values, deploy_role, function_name), 1):
+            suffix = "" if part == 1 else f"-{part}"
+            resources.update(rule_resource(rule, pattern, target, suffix, function_name))
+    return resources
+
+
+def rule_resource(rule: dict, pattern, target: str, suffix: str, function_name: str) -> dict:
+    """One rule (one share of a split one: `suffix` `-2`, …) and, for the function, its permission."""
+    name = f"{function_name}-{rule['name']}{suffix}"
+    if len(name) > RULE_NAME_LIMIT:
+        raise LimitError(
+            f"synth: the rule name {name} is {len(name)} characters; EventBridge allows {RULE_NAME_LIMIT} "
+            f"(\"Rule\", Amazon EventBridge API Reference): shorten FUNCTION_NAME")
+    logical = rule["id"] + suffix.replace("-", "Part")
+    resources = {}
+    if target == "function":
+        targets = [{
+            "Id": "privwatch",
+            "Arn": {"Fn::GetAtt": ["Function", "Arn"]},
+            "RetryPolicy": RETRY,
+            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}},
+        }]
+    elif target == "org-bus":
+        targets = [{
+            "Id": "hub-bus",
+            "Arn": {"Ref": "HubBusArn"},
+            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+            "RetryPolicy": RETRY,
+            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+        }]
+    else:
+        targets = [{
+            "Id": "home-bus",
+            "Arn": {"Fn::Sub": "arn:${AWS::Partition}:events:${HomeRegion}:${AWS::AccountId}:event-bus/default"},
+            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+            "RetryPolicy": RETRY,
+            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+        }]
+    resource = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Name": {"Fn::Sub": "${FunctionName}-" + rule["name"] + suffix},
+            "Description": f"[{rule['kind']}] {rule['description']}",
+            "State": rule["state"],
+            "EventPattern": pattern,
+            "Targets": targets,
+        },
+    }
+    if rule["switch"]:
+        resource["Condition"] = rule["switch"]
+    if target == "function":
+        # A hub's rules are on its organization bus; a per-account notifier's on the default bus.
+        resource["Properties"]["EventBusName"] = {
+            "Fn::If": ["IsHub", {"Fn::GetAtt": ["HubBus", "Name"]}, {"Ref": "AWS::NoValue"}]}
+    resources[logical + "Rule"] = resource
+    if target == "function":
+        permission = {
+            "Type": "AWS::Lambda::Permission",
             "Properties": {
-                "Name": {"Fn::Sub": "${FunctionName}-" + rule["name"]},
-                "Description": f"[{rule['kind']}] {rule['description']}",
-                "State": rule["state"],
-                "EventPattern": pattern,
-                "Targets": targets,
+                "FunctionName": {"Ref": "Function"},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": [logical + "Rule", "Arn"]},
             },
         }
         if rule["switch"]:
-            resource["Condition"] = rule["switch"]
-        if target == "function":
-            # A hub's rules are on its organization bus; a per-account notifier's on the default bus.
-            resource["Properties"]["EventBusName"] = {
-                "Fn::If": ["IsHub", {"Fn::GetAtt": ["HubBus", "Name"]}, {"Ref": "AWS::NoValue"}]}
-        resources[rule["id"] + "Rule"] = resource
-        if target == "function":
-            permission = {
-                "Type": "AWS::Lambda::Permission",
-                "Properties": {
-                    "FunctionName": {"Ref": "Function"},
-                    "Action": "lambda:InvokeFunction",
-                    "Principal": "events.amazonaws.com",
-                    "SourceArn": {"Fn::GetAtt": [rule["id"] + "Rule", "Arn"]},
-                },
-            }
-            if rule["switch"]:
-                permission["Condition"] = rule["switch"]
-            resources[rule["id"] + "Permission"] = permission
+            permission["Condition"] = rule["switch"]
+        resources[logical + "Permission"] = permission
     return resources
 
 
@@ -164,7 +244,8 @@ def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Pat
     if not found:
         raise SystemExit("synth: no `# privwatch:rules target=…` line in the template")
     indent, target = found.group(1), found.group(2)
-    resources = rule_resources(rules, target, values, env.get("DEPLOY_ROLE_ARN", ""))
+    resources = rule_resources(rules, target, values, env.get("DEPLOY_ROLE_ARN", ""),
+                               env.get("FUNCTION_NAME") or "privwatch")
     # JSON is YAML: each resource as one flow mapping under Resources.
     lines = [f"{indent}# Rendered from infra/rules.json (src/kind.rs) by scripts/synth.py."]
     lines += [f"{indent}{name}: {json.dumps(body, ensure_ascii=False)}" for name, body in resources.items()]
@@ -173,14 +254,25 @@ def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Pat
     return out
 
 
+def check_template_size(text: str, inline: bool) -> None:
+    size, limit = len(text.encode()), (INLINE_TEMPLATE_LIMIT if inline else S3_TEMPLATE_LIMIT)
+    if size > limit:
+        how = "passed inline (a StackSet's, the management spokes')" if inline else "through S3"
+        raise LimitError(
+            f"synth: the rendered template is {size} bytes; CloudFormation takes {limit} for a template {how} "
+            f"(\"CloudFormation quotas\"): use fewer, broader ADMIN_ROLE_PATTERNS instead of many ADMIN_ROLE_ARNS")
+
+
 def main() -> None:
     template, output, arns, patterns = sys.argv[1:5]
     admin_roles_only = "--admin-roles-only" in sys.argv[5:]
+    inline = "--inline" in sys.argv[5:]
     if not (arns.split() or patterns.split()):
         raise SystemExit("synth: no admin roles: set ADMIN_ROLE_ARNS and/or ADMIN_ROLE_PATTERNS")
     code = ROOT / "target/lambda/arm64/privwatch/bootstrap.zip"
     text = synth(pathlib.Path(template).read_text(), arns.split(), patterns.split(), code,
                  admin_roles_only=admin_roles_only)
+    check_template_size(text, inline)
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(output).write_text(text)
 
