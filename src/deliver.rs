@@ -34,6 +34,9 @@ const MAX_WRITE_ROUNDS: u32 = 2;
 const MAX_SEARCH_PAGES: u32 = 250;
 /// Thread pages (of 200 lines) searched for an event's line.
 const MAX_THREAD_PAGES: u32 = 100;
+/// The mention label of a person Slack could not be asked about (a transient failure): the
+/// fallback now, the person later (`sweep`).
+pub const UNREACHED: &str = "unreached";
 /// How long the notice waits for `users.lookupByEmail` before using the fallback mention.
 const MENTION_WAIT: Duration = Duration::from_secs(2);
 /// Time kept for one more look after a write's fate turned out unknown.
@@ -49,7 +52,8 @@ pub struct Delivery {
     pub reply_existed: bool,
     /// The event joined another notice's thread (same person, within `COALESCE_MINUTES`).
     pub coalesced: bool,
-    /// `user` when the person was found in Slack, `fallback` otherwise, `none` for a repeat line.
+    /// `user` when the person was found in Slack, `fallback` otherwise (`unreached` when Slack
+    /// could not be asked), `owner` for a CI workload, `none` for a repeat line.
     pub mention: &'static str,
     /// The notice's metadata as it stands after this delivery (`None`: the event named another
     /// account's notice as the other record of its cross-account call, or `fold` counted it).
@@ -198,7 +202,13 @@ async fn deliver_with(
         }
         Place::New => {
             let (mention, mention_kind) = mention?;
-            let body = render::render_notice(u, wording).to_post_body(channel, None);
+            let mut body = render::render_notice(u, wording).to_post_body(channel, None);
+            let mut notice = render::notice_payload(u);
+            if mention_kind == UNREACHED {
+                // The sweep asks the person once Slack can say who they are.
+                notice.person_unasked = true;
+                body["metadata"] = notice.to_metadata();
+            }
             let ts = write_once(
                 settle,
                 deadline,
@@ -219,7 +229,7 @@ async fn deliver_with(
                 reply_existed: false,
                 coalesced: false,
                 mention: mention_kind,
-                notice: Some(Box::new(render::notice_payload(u))),
+                notice: Some(Box::new(notice)),
             })
         }
     }
@@ -392,8 +402,8 @@ async fn mention_for(
         Ok(None) => Ok(fallback()),
         Err(e) if e.is_auth() => Err(e),
         Err(e) => {
-            tracing::warn!(event_id = %u.event_id, error = %e, "could not look the person up in Slack; mentioning the fallback");
-            Ok(fallback())
+            tracing::warn!(event_id = %u.event_id, error = %e, "could not look the person up in Slack; mentioning the fallback, the sweep asks them later");
+            Ok((fallback().0, UNREACHED))
         }
     }
 }

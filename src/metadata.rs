@@ -18,6 +18,8 @@ pub const JUSTIFICATION_EVENT_TYPE: &str = "privileged_use_justification";
 pub const SUMMARY_EVENT_TYPE: &str = "privileged_use_summary";
 /// The reply asking a person who answered for the ticket URL (or the purpose) their answer lacks.
 pub const TICKET_ASK_EVENT_TYPE: &str = "privileged_use_ticket_ask";
+/// The late ask of a person Slack could not find when the notice was posted.
+pub const LATE_ASK_EVENT_TYPE: &str = "privileged_use_late_ask";
 
 /// Event IDs kept in a notice's metadata (the rest are still in the thread).
 pub const MAX_EVENT_IDS: usize = 200;
@@ -60,6 +62,10 @@ pub struct NoticePayload {
     pub twin_event_id: String,
     /// A person answered without a ticket URL (or a purpose) and was asked for it once.
     pub ticket_asked: bool,
+    /// Slack could not be asked who the person is when the notice was posted (a transient
+    /// failure, not "no such user"): the ask went to the fallback, and the sweep asks the person
+    /// once they can be found.
+    pub person_unasked: bool,
 }
 
 impl NoticePayload {

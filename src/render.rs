@@ -218,6 +218,7 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
             .unwrap_or_default(),
         twin_event_id: String::new(),
         ticket_asked: false,
+        person_unasked: false,
     }
 }
 
@@ -391,6 +392,15 @@ pub fn render_ticket_ask(
             crate::justification::Missing::TicketUrl => "ticket_url",
             crate::justification::Missing::Purpose => "purpose",
         }}}),
+    }
+}
+
+/// The ask of a person Slack could not find when the notice was posted, once they can be.
+pub fn render_late_ask(mention: &Mention, wording: &Wording) -> Message {
+    Message {
+        text: wording.late_ask(&mention.markup()),
+        blocks: None,
+        metadata: json!({"event_type": crate::metadata::LATE_ASK_EVENT_TYPE, "event_payload": {}}),
     }
 }
 

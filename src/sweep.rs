@@ -10,7 +10,8 @@
 
 use crate::justification::{self, Missing, Verdict};
 use crate::metadata::{
-    payload_of, NoticePayload, ESCALATION_EVENT_TYPE, NOTICE_EVENT_TYPE, TICKET_ASK_EVENT_TYPE,
+    payload_of, NoticePayload, ESCALATION_EVENT_TYPE, LATE_ASK_EVENT_TYPE, NOTICE_EVENT_TYPE,
+    TICKET_ASK_EVENT_TYPE,
 };
 use crate::render;
 use crate::slack::Ts;
@@ -33,6 +34,8 @@ const MAX_ACTIONS: usize = 20;
 const MAX_THREAD_READS: usize = 40;
 /// Time kept back from the deadline for the last action and the summary.
 const ACTION_MARGIN: Duration = Duration::from_secs(5);
+/// How long the sweep waits for `users.lookupByEmail` of a person not asked yet.
+const LOOKUP_WAIT: Duration = Duration::from_secs(2);
 pub const JUSTIFIED_REACTION: &str = "white_check_mark";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub struct SweepReport {
     pub partial: bool,
     /// Organization mode: spokes newly alerted as silent.
     pub silent_alerted: usize,
+    /// People asked now whom Slack could not find when their notice was posted.
+    pub asked_later: usize,
 }
 
 impl SweepReport {
@@ -61,6 +66,7 @@ impl SweepReport {
         self.skipped += other.skipped;
         self.other_accounts += other.other_accounts;
         self.partial |= other.partial;
+        self.asked_later += other.asked_later;
     }
 }
 
@@ -142,6 +148,7 @@ async fn sweep_with(
     let oldest = Ts::from_seconds(now - SWEEP_LOOKBACK_SECS);
     let mut report = SweepReport::default();
     let mut open: Vec<(FoundMessage, NoticePayload, Need)> = Vec::new();
+    let mut unasked: Vec<FoundMessage> = Vec::new();
     let mut pages = app.slack.history(
         token.expose(),
         cx.channel,
@@ -162,6 +169,9 @@ async fn sweep_with(
                 continue;
             }
             report.looked_at += 1;
+            if payload.person_unasked && !payload.justified {
+                unasked.push(message.clone());
+            }
             match need(&payload, &message, bot, now, app.config.escalate_after) {
                 Need::Nothing => {}
                 need => open.push((message, payload, need)),
@@ -182,6 +192,26 @@ async fn sweep_with(
             .then_with(|| a.0.ts.cmp(&b.0.ts))
     });
     let mut actions = 0;
+    // People Slack could not be asked about when their notice was posted: asked now, once.
+    for message in &unasked {
+        if actions >= MAX_ACTIONS || Instant::now() + ACTION_MARGIN >= deadline {
+            break;
+        }
+        match ask_the_person(cx, message).await {
+            Ok(true) => {
+                report.asked_later += 1;
+                actions += 1;
+            }
+            Ok(false) => {}
+            Err(e @ (SlackError::Refused { .. } | SlackError::Incomplete { .. }))
+                if !e.is_auth() =>
+            {
+                tracing::warn!(notice_ts = %message.ts, error = %e, "could not ask the person; skipped");
+                report.skipped += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let mut reads = 0;
     let total = open.len();
     for (done, (message, payload, need)) in open.into_iter().enumerate() {
@@ -294,6 +324,64 @@ async fn act(
     }
     escalate(cx, message, &payload).await?;
     Ok(Acted::Escalated)
+}
+
+/// The person of a notice whose first reply went to the fallback because Slack could not be
+/// asked who they were: looked up again; found, they are asked in the thread once (a look before
+/// the post finds an earlier sweep's), and the flag is cleared. Not a Slack user after all: the
+/// fallback was right, the flag is cleared. Slack still unreachable: the next sweep tries again.
+async fn ask_the_person(cx: &Cx<'_>, notice_message: &FoundMessage) -> Result<bool, SlackError> {
+    let Some(payload) = payload_of::<NoticePayload>(&notice_message.raw, NOTICE_EVENT_TYPE) else {
+        return Ok(false);
+    };
+    let email = payload.principal.as_str();
+    if !crate::detect::looks_like_email(email) {
+        save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
+        return Ok(false);
+    }
+    let lookup = cx
+        .app
+        .slack
+        .lookup_user_by_email(
+            cx.token.expose(),
+            email,
+            cx.deadline.min(Instant::now() + LOOKUP_WAIT),
+        )
+        .await;
+    let user = match lookup {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
+            return Ok(false);
+        }
+        Err(e) if e.is_auth() => return Err(e),
+        Err(e) => {
+            tracing::info!(notice_ts = %notice_message.ts, error = %e, "the person still cannot be looked up; the next sweep tries again");
+            return Ok(false);
+        }
+    };
+    let thread = whole_thread(cx, &notice_message.ts).await?;
+    let asked = thread.iter().any(|m| {
+        m["user"].as_str() == Some(cx.bot.0.as_str())
+            && m["metadata"]["event_type"] == LATE_ASK_EVENT_TYPE
+    });
+    if !asked {
+        let message = render::render_late_ask(&render::Mention::User(user), &cx.app.config.wording);
+        let body = message.to_post_body(cx.channel, Some(&notice_message.ts));
+        match cx
+            .app
+            .slack
+            .post_message(cx.token.expose(), &body, cx.deadline)
+            .await
+        {
+            Ok(_) => {}
+            // Not known to have landed: the next sweep reads the thread again and looks.
+            Err(SlackError::Unconfirmed { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
+    Ok(!asked)
 }
 
 /// The whole thread of a notice (an incomplete walk is an error: the notice is skipped).

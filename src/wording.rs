@@ -301,6 +301,21 @@ impl Wording {
         }
     }
 
+    /// The person, asked by the sweep: Slack could not be asked who they were when the notice
+    /// was posted, so the first reply went to the fallback.
+    pub fn late_ask(&self, mention: &str) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "{mention} privwatch could not find you in Slack when this was posted, so it asks you now: \
+                 *was this you?* Reply in this thread with the purpose of the work and the ticket URL."
+            ),
+            Lang::Ja => format!(
+                "{mention} 投稿時にSlackでご本人を確認できなかったため、改めてお尋ねします。*ご本人の操作ですか?* \
+                 このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。"
+            ),
+        }
+    }
+
     /// The chase: one reply in an unanswered thread.
     pub fn escalation(&self, mention: &str, minutes: u64) -> String {
         match self.lang {

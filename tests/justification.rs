@@ -439,3 +439,77 @@ async fn a_justification_needs_a_ticket_url_of_the_pattern() {
         "ok / see / Rotating the KMS key for SEC-42"
     );
 }
+
+/// Slack could not say who the person is when the notice was posted (a 503 on
+/// `users.lookupByEmail`, not "no such user"): the ask goes to the fallback at once, and the next
+/// sweep asks the person, once. (Without the flag the person is never asked.)
+#[tokio::test]
+async fn a_person_slack_could_not_find_at_first_is_asked_by_the_sweep_once() {
+    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+        method: "users.lookupByEmail".into(),
+        thread_reply: None,
+        fault: Fault::ServerError { status: 503 },
+        times: 100,
+    }]));
+    let Outcome::Delivered(delivery) = handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(delivery.mention, "unreached");
+    sandbox.set_faults(FaultPlan::default());
+    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let first = &replies(&sandbox, &ts)[0];
+    assert!(first.text.starts_with("<!here>"), "{}", first.text);
+
+    let late_asks = || {
+        replies(&sandbox, &ts)
+            .iter()
+            .filter(|m| m.text.starts_with("<@U01ALICE>") && m.text.contains("could not find you"))
+            .count()
+    };
+    for round in 0..2 {
+        let Outcome::Swept(report) = handle(&app, &fixture("schedule/sweep.json"), deadline(10))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(report.asked_later, usize::from(round == 0), "round {round}");
+        assert_eq!(late_asks(), 1, "round {round}");
+    }
+    let notice = &sandbox.top_level(DEMO_CHANNEL)[0];
+    assert_eq!(
+        notice.metadata.as_ref().unwrap()["event_payload"]["person_unasked"],
+        false
+    );
+}
+
+/// A person who is not in Slack at all gets the fallback, and nobody is asked again later.
+#[tokio::test]
+async fn a_person_not_in_slack_is_not_asked_again() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let Outcome::Delivered(delivery) = handle(
+        &app,
+        &fixture("saml-unknown-person-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(delivery.mention, "fallback");
+    let notice = &sandbox.top_level(DEMO_CHANNEL)[0];
+    assert_eq!(
+        notice.metadata.as_ref().unwrap()["event_payload"]["person_unasked"],
+        false
+    );
+}
