@@ -8,6 +8,16 @@
 //! The channel is the only store: the coverage message is found again with `pins.list`, and
 //! before an alert or a back line is posted the channel is searched for it (one invocation at a
 //! time, as for notices; an unconfirmed write is found by the next sweep instead of repeated).
+//!
+//! Heartbeats fire together: the spokes of one StackSet operation are created within minutes of
+//! each other, so 200 spokes are 200 heartbeats in the same minute. The execution environment
+//! therefore holds each channel's coverage message ([`Held`]): it is found once (not with
+//! `pins.list`, Tier 2, per heartbeat), a heartbeat changes the copy held, and the message is
+//! written only when a reader must see it at once (a spoke heard for the first time, a spoke
+//! back from silence), at most once a minute otherwise ([`FLUSH_EVERY`]), and by every sweep.
+//! Each write reads the message first and keeps the latest of both (another execution
+//! environment may have written meanwhile). 200 heartbeats in a minute are then a handful of
+//! Slack calls, not 600 (`make bench`, "heartbeats").
 
 use crate::config::is_account_id;
 use crate::metadata::payload_of;
@@ -28,6 +38,19 @@ const SEARCH_BACK_SECS: i64 = 7 * 24 * 3600;
 const MAX_SEARCH_PAGES: u32 = 50;
 /// Lines of the table per section (a section's text holds 3,000 characters).
 const LINES_PER_SECTION: usize = 25;
+/// How long heartbeats that change nothing a reader must see wait to be written together.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(60);
+
+/// The coverage messages this execution environment holds, by channel.
+#[derive(Default)]
+pub struct Held(tokio::sync::Mutex<std::collections::HashMap<String, HeldCoverage>>);
+
+struct HeldCoverage {
+    message: Option<FoundMessage>,
+    payload: CoveragePayload,
+    /// When this environment last wrote it (`None`: not yet).
+    written: Option<Instant>,
+}
 
 /// The coverage message's metadata (compact keys: up to a few hundred spokes per channel).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +154,30 @@ impl CoveragePayload {
             .collect()
     }
 
+    /// Whether this spoke has been heard or expected before.
+    pub fn knows(&self, account: &str, region: &str) -> bool {
+        self.spokes
+            .iter()
+            .any(|s| s.account == account && s.region == region)
+    }
+
+    /// Takes in what another writer wrote: each spoke's latest heartbeat, and an alert raised
+    /// after the last heartbeat this copy knows of.
+    pub fn merge(&mut self, theirs: &CoveragePayload) {
+        if theirs.started > 0 && (self.started == 0 || theirs.started < self.started) {
+            self.started = theirs.started;
+        }
+        for t in &theirs.spokes {
+            let s = self.spoke_mut(&t.account, &t.region);
+            let last = s.last.max(t.last);
+            if s.silent_since == 0 && t.silent_since > 0 && t.silent_since >= s.last {
+                s.silent_since = t.silent_since;
+                s.alert_ts = t.alert_ts.clone();
+            }
+            s.last = last;
+        }
+    }
+
     pub fn alerted(&mut self, account: &str, region: &str, since: i64, alert_ts: &Ts) {
         let spoke = self.spoke_mut(account, region);
         spoke.silent_since = since;
@@ -223,19 +270,67 @@ pub async fn heartbeat(
     let token = app.tokens.get().await?;
     let bot = app.bot_user(&token, deadline).await?;
     let cx = &Cx::new(app, &token, bot, channel, deadline);
-    let (message, mut payload) = coverage_message(cx).await?;
+    let mut held = app.coverage.0.lock().await;
+    let entry = held_entry(cx, &mut held).await?;
     let mut report = CoverageReport {
         heard: 1,
         ..CoverageReport::default()
     };
-    if let Some((since, alert_ts)) = payload.heard(account, region, time) {
+    let first_time = !entry.payload.knows(account, region);
+    if let Some((since, alert_ts)) = entry.payload.heard(account, region, time) {
         if let Some(alert_ts) = Ts::new(&alert_ts) {
             back_line(cx, account, region, since, &alert_ts).await?;
             report.back = 1;
         }
     }
-    save(cx, &message, &payload).await?;
+    let due = entry.written.is_none_or(|w| w.elapsed() >= FLUSH_EVERY);
+    if first_time || report.back > 0 || due {
+        write_held(cx, entry).await?;
+    }
     Ok(report)
+}
+
+/// The channel's coverage message as this environment holds it, found in Slack the first time.
+async fn held_entry<'h>(
+    cx: &Cx<'_>,
+    held: &'h mut std::collections::HashMap<String, HeldCoverage>,
+) -> Result<&'h mut HeldCoverage, SlackError> {
+    if !held.contains_key(cx.channel) {
+        let (message, payload) = coverage_message(cx).await?;
+        held.insert(
+            cx.channel.to_string(),
+            HeldCoverage {
+                message,
+                payload,
+                written: None,
+            },
+        );
+    }
+    Ok(held.get_mut(cx.channel).expect("just inserted"))
+}
+
+/// Writes the held copy: the message as it stands in Slack read first and merged (another
+/// environment may have written), then updated in place — or posted and pinned the first time.
+async fn write_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+    let slack = &cx.app.slack;
+    let token = cx.token.expose();
+    if let Some(message) = &entry.message {
+        if let Some(current) = slack
+            .message(token, cx.channel, &message.ts, cx.deadline)
+            .await?
+        {
+            if let Some(theirs) = payload_of::<CoveragePayload>(&current.raw, COVERAGE_EVENT_TYPE) {
+                entry.payload.merge(&theirs);
+            }
+            entry.message = Some(current);
+        }
+    }
+    let posted = save(cx, &entry.message, &entry.payload).await?;
+    if let Some(ts) = posted {
+        entry.message = slack.message(token, cx.channel, &ts, cx.deadline).await?;
+    }
+    entry.written = Some(Instant::now());
+    Ok(())
 }
 
 /// The hub's sweep: in each channel, alert the spokes that fell silent.
@@ -245,6 +340,7 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
     let bot = app.bot_user(&token, deadline).await?;
     let expected_accounts = expected_accounts(app).await;
     let mut report = CoverageReport::default();
+    let mut held = app.coverage.0.lock().await;
     for channel in app.config.channels() {
         let cx = &Cx::new(app, &token, bot, channel, deadline);
         let mut expected = Vec::new();
@@ -256,17 +352,36 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
                 }
             }
         }
-        let (message, mut payload) = coverage_message(cx).await?;
-        let silent = payload.newly_silent(&expected, now, app.config.heartbeat);
-        if silent.is_empty() && expected.is_empty() {
+        let entry = held_entry(cx, &mut held).await?;
+        if expected.is_empty() && entry.message.is_none() && entry.payload.spokes.is_empty() {
             continue;
         }
+        // What other environments wrote first: a spoke they heard is not silent.
+        if let Some(message) = &entry.message {
+            if let Some(current) = cx
+                .app
+                .slack
+                .message(cx.token.expose(), channel, &message.ts, deadline)
+                .await?
+            {
+                if let Some(theirs) =
+                    payload_of::<CoveragePayload>(&current.raw, COVERAGE_EVENT_TYPE)
+                {
+                    entry.payload.merge(&theirs);
+                }
+            }
+        }
+        let silent = entry
+            .payload
+            .newly_silent(&expected, now, app.config.heartbeat);
         for spoke in &silent {
             let alert_ts = silence_alert(cx, spoke).await?;
-            payload.alerted(&spoke.account, &spoke.region, spoke.since, &alert_ts);
+            entry
+                .payload
+                .alerted(&spoke.account, &spoke.region, spoke.since, &alert_ts);
             report.alerted += 1;
         }
-        save(cx, &message, &payload).await?;
+        write_held(cx, entry).await?;
     }
     Ok(report)
 }
@@ -333,12 +448,12 @@ async fn coverage_message(
     ))
 }
 
-/// Writes the coverage message: an update in place, or the first post (then pinned).
+/// Writes the coverage message: an update in place, or the first post (then pinned; its `ts`).
 async fn save(
     cx: &Cx<'_>,
     message: &Option<FoundMessage>,
     payload: &CoveragePayload,
-) -> Result<(), SlackError> {
+) -> Result<Option<Ts>, SlackError> {
     let wording = cx.app.wording().await;
     let body = render_coverage(
         cx.channel,
@@ -352,12 +467,13 @@ async fn save(
     match message {
         Some(_) => match slack.update_message(token, &body, cx.deadline).await {
             // The next heartbeat or sweep writes the table again.
-            Ok(()) | Err(SlackError::Unconfirmed { .. }) => Ok(()),
+            Ok(()) | Err(SlackError::Unconfirmed { .. }) => Ok(None),
             Err(e) => Err(e),
         },
         None => {
             let ts = slack.post_message(token, &body, cx.deadline).await?;
-            slack.pin(token, cx.channel, &ts, cx.deadline).await
+            slack.pin(token, cx.channel, &ts, cx.deadline).await?;
+            Ok(Some(ts))
         }
     }
 }

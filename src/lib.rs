@@ -51,6 +51,8 @@ pub struct App {
     pub fold: fold::Local,
     /// Where a Justify submission goes once Slack has its answer (`interact::Handoff`).
     pub handoff: interact::Handoff,
+    /// Organization mode: each channel's coverage message, held between heartbeats.
+    pub coverage: coverage::Held,
 }
 
 impl App {
@@ -117,6 +119,7 @@ impl App {
             _ => interact::Handoff::Inline,
         };
         Ok(App {
+            coverage: Default::default(),
             handoff,
             archive,
             slack: SlackClient::new(http, &config.slack_api_url, slack::RetryPolicy::default()),

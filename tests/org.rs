@@ -271,20 +271,67 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
         })
         .collect();
     assert_eq!(back.len(), 1, "its return noted once");
+    // And a later sweep does not alert it again; it writes the table, with the last heartbeat
+    // (heartbeats that change nothing a reader must see are written together, at most once a
+    // minute or by the sweep).
+    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
     let spoke = coverage(&sandbox, DEMO_CHANNEL)
         .spokes
         .into_iter()
         .find(|s| s.account == account(17) && s.region == "us-east-1")
         .unwrap();
     assert_eq!((spoke.silent_since, spoke.last), (0, now));
-    // And a later sweep does not alert it again.
-    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
     let again = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE);
     assert_eq!(again.len(), alerts.len() - 1);
     assert_eq!(
         of_type(&sandbox, DEMO_CHANNEL, COVERAGE_EVENT_TYPE).len(),
         1
     );
+}
+
+/// Heartbeats fire together (a StackSet operation creates the spokes within minutes): 200 in a
+/// row cost a handful of Slack calls — the coverage message found once (no `pins.list` per
+/// heartbeat), written for each spoke heard the first time and then at most once a minute — and
+/// the table the sweep writes holds every one. (Before: pins.list, a history read and an update
+/// per heartbeat, 600 calls.)
+#[tokio::test]
+async fn two_hundred_heartbeats_together_cost_a_few_slack_calls() {
+    let (sandbox, app) = hub().await;
+    let now = chrono::Utc::now().timestamp();
+    let spokes: Vec<(String, &str)> = (ROUTED..ROUTED + 50)
+        .flat_map(|i| REGIONS.iter().map(move |r| (account(i), *r)))
+        .collect();
+    assert_eq!(spokes.len(), 200);
+    // First heard an hour ago (each new spoke is written at once), then all again now.
+    for (account, region) in &spokes {
+        handle(&app, &heartbeat(account, region, now - 3600), deadline(10))
+            .await
+            .unwrap();
+    }
+    let before = sandbox.calls().len();
+    for (account, region) in &spokes {
+        handle(&app, &heartbeat(account, region, now), deadline(10))
+            .await
+            .unwrap();
+    }
+    let calls = sandbox.calls()[before..].to_vec();
+    assert!(
+        calls.len() <= 4,
+        "{} calls for 200 heartbeats: {:?}",
+        calls.len(),
+        calls.iter().map(|c| &c.method).collect::<Vec<_>>()
+    );
+    assert!(!calls.iter().any(|c| c.method == "pins.list"));
+    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
+    let table = coverage(&sandbox, DEMO_CHANNEL);
+    for (account, region) in &spokes {
+        let spoke = table
+            .spokes
+            .iter()
+            .find(|s| &s.account == account && s.region == *region)
+            .unwrap();
+        assert_eq!(spoke.last, now, "{account} {region}");
+    }
 }
 
 /// The real `aws-sdk-organizations` client against moto: the hub reads the organization's

@@ -220,6 +220,11 @@ impl Sandbox {
         self.shared.lock().unwrap().ephemeral.clone()
     }
 
+    /// Forgets the calls made so far (the channel stays).
+    pub fn reset_calls(&self) {
+        self.shared.lock().unwrap().calls.clear();
+    }
+
     pub fn reset(&self) {
         self.shared.lock().unwrap().reset();
     }

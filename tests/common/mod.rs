@@ -208,6 +208,7 @@ pub fn app_from(
         replays: Default::default(),
         fold: Default::default(),
         handoff: privwatch::interact::Handoff::Inline,
+        coverage: Default::default(),
     }
 }
 

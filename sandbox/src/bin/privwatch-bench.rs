@@ -4,7 +4,7 @@
 //! usage: privwatch-bench BINARY FIXTURES_DIR [--latency-ms 50] [--runs 15] [--events 100]
 //!        [--cpu-events 1000] [--burst 100] [--zip PATH] [--secret-arn ARN --aws-endpoint URL]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use slack_sandbox::runtime_api::RuntimeApi;
 use slack_sandbox::{Sandbox, SandboxConfig, DEMO_CHANNEL, DEMO_TOKEN};
 use std::path::{Path, PathBuf};
@@ -263,6 +263,67 @@ async fn per_event_with(o: &Options, latency: Duration, events: usize, archive: 
     }
 }
 
+/// 200 heartbeats in one minute (the spokes of one StackSet operation fire together) into a hub:
+/// how long the one-at-a-time function takes to drain them, and the Slack calls they cost,
+/// against a sandbox enforcing Slack's Tier 3 limit.
+async fn heartbeats(o: &Options, latency: Duration, spokes: usize) -> (f64, usize, usize) {
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            latency,
+            tier3_per_minute: 50,
+            ..SandboxConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let runtime = RuntimeApi::start(Duration::from_secs(60)).await.unwrap();
+    let mut command = function_command(o, &runtime, &sandbox.api_url());
+    command
+        .env("ORGANIZATION_ID", "o-bench00000")
+        .env(
+            "SPOKE_REGIONS",
+            "us-east-1,eu-west-1,ap-northeast-1,us-west-2",
+        )
+        .env("HEARTBEAT_MINUTES", "60")
+        // No Organizations here: the hub falls back to ACCOUNT_NAMES for names.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let _child = command.spawn().expect("start the privwatch binary");
+    let regions = ["us-east-1", "eu-west-1", "ap-northeast-1", "us-west-2"];
+    let now = unix_now() as i64;
+    let event = |i: usize, at: i64| {
+        let (account, region) = (
+            format!("{:012}", 100_000_000_000u64 + (i / 4) as u64),
+            regions[i % 4],
+        );
+        serde_json::to_vec(&json!({
+            "version": "0", "id": format!("hb-{i}-{at}"), "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": account, "time": rfc3339(at), "region": region,
+            "resources": [format!("arn:aws:events:{region}:{account}:rule/privwatch-heartbeat")],
+            "detail": {}
+        }))
+        .unwrap()
+    };
+    // The spokes were heard an hour ago; now their heartbeats arrive together.
+    for i in 0..spokes {
+        assert!(runtime.invoke(event(i, now - 3600)).await.is_ok());
+    }
+    sandbox.reset_calls();
+    let started = Instant::now();
+    for i in 0..spokes {
+        let answer = runtime.invoke(event(i, now)).await;
+        assert!(answer.is_ok(), "heartbeat {i}: {answer:?}");
+    }
+    let calls = sandbox.calls();
+    let limited = calls
+        .iter()
+        .filter(|c| c.status == 429 || c.error.as_deref() == Some("ratelimited"))
+        .count();
+    (started.elapsed().as_secs_f64(), calls.len(), limited)
+}
+
 /// Median time from process start to its first poll for an event.
 async fn init_ms(o: &Options, token_from_secret: bool) -> f64 {
     let mut samples = Vec::new();
@@ -424,6 +485,13 @@ async fn main() {
             format!("≤ {sequential} (a new series), 0 (a repeat)"),
         ));
     }
+    eprintln!("bench: 200 heartbeats in one minute into a hub, {latency_ms} ms per Slack call…");
+    let (drained, hb_calls, hb_limited) = heartbeats(&o, o.latency, 200).await;
+    rows.push((
+        format!("200 heartbeats arriving together at a hub ({latency_ms} ms per Slack call, Tier 3 at 50/min): drained in, Slack calls, rate-limited answers"),
+        format!("{drained:.1} s, {hb_calls} calls, {hb_limited} × 429"),
+        "no 429".into(),
+    ));
     rows.push(("peak RSS".into(), format!("{rss:.1} MB"), "≤ 20 MB".into()));
     if let Some(zip) = &o.zip {
         let size = std::fs::metadata(zip)
