@@ -11,7 +11,7 @@ ACCOUNT ?= example
 ORG ?= example
 EVENT ?= fixtures/root-signin-success-mfa.json
 
-.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean rules deploy-org destroy-org
+.PHONY: demo test sandbox watch invoke tools lint unit build zip bench deploy destroy redrive clean rules deploy-org destroy-org smoke
 
 ## demo: run privwatch locally on every fixture and print the Slack channel it produced
 demo: tools
@@ -74,6 +74,14 @@ deploy-org: tools zip
 
 destroy-org: tools
 	scripts/deploy-org.sh destroy $(ORG)
+
+## smoke: after a deploy, checks the real account (ACCOUNT=…) or organization (ORG=…) and Slack end to end; read-only but one test notice
+smoke: tools
+ifeq ($(origin ORG),command line)
+	python3 scripts/smoke.py org $(ORG)
+else
+	python3 scripts/smoke.py account $(ACCOUNT)
+endif
 
 redrive: tools
 	scripts/deploy.sh redrive $(ACCOUNT)

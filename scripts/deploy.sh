@@ -181,12 +181,16 @@ invoke_once() {
 # deletes only the messages whose invocation succeeded.
 redrive() {
   local queue url body payload receipt ok=0 failed=0
+  # (AWS CLI v1 sends SQS calls for us-east-1 to queue.amazonaws.com whatever AWS_ENDPOINT_URL
+  # says: an emulator is named explicitly.)
+  local sqs=(aws "${as_account[@]}" sqs)
+  [ -n "${AWS_ENDPOINT_URL:-}" ] && sqs+=(--endpoint-url "$AWS_ENDPOINT_URL")
   for queue in "$FUNCTION_NAME-failures" "$FUNCTION_NAME-rule-dlq"; do
-    url=$(aws "${as_account[@]}" sqs get-queue-url --region "$HOME_REGION" --queue-name "$queue" --query QueueUrl --output text)
+    url=$("${sqs[@]}" get-queue-url --region "$HOME_REGION" --queue-name "$queue" --query QueueUrl --output text)
     echo "==> redriving $queue"
     while :; do
       local batch
-      batch=$(aws "${as_account[@]}" sqs receive-message --region "$HOME_REGION" --queue-url "$url" \
+      batch=$("${sqs[@]}" receive-message --region "$HOME_REGION" --queue-url "$url" \
         --max-number-of-messages 10 --visibility-timeout 120 --wait-time-seconds 1 --output json)
       [ -z "$batch" ] && break
       local count
@@ -197,7 +201,7 @@ redrive() {
         receipt=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Messages"][int(sys.argv[1])]["ReceiptHandle"])' "$i" <<<"$batch")
         payload=$(python3 -c 'import json,sys; b=json.loads(sys.stdin.read()); print(json.dumps(b.get("requestPayload", b)))' <<<"$body")
         if invoke_once "$payload"; then
-          aws "${as_account[@]}" sqs delete-message --region "$HOME_REGION" --queue-url "$url" --receipt-handle "$receipt"
+          "${sqs[@]}" delete-message --region "$HOME_REGION" --queue-url "$url" --receipt-handle "$receipt"
           ok=$((ok + 1))
         else
           echo "  kept one event: the invocation failed ($(head -c 300 target/redrive-error.log target/redrive-response.json 2>/dev/null | tr '\n' ' '))"

@@ -14,6 +14,11 @@ though its API makes URLs: here the resource is made through that API, so a depl
 Justify button has a URL to read back, as on AWS. AWS::SNS::Subscription is skipped the same
 way (the alarm e-mail): it is made through moto's Subscribe.
 
+EventBridge: moto's PutEvents fails (500) when a matching rule targets a Lambda function, where
+AWS hands the event to Lambda's asynchronous queue. Here the event is kept as Lambda would
+receive it, for the caller to run the function on (moto cannot run one: no Docker):
+`GET /privwatch-moto/lambda-deliveries` lists them (function ARN, rule, event).
+
 usage: moto_server.py -H HOST -p PORT (as moto_server)
 """
 
@@ -159,6 +164,10 @@ def with_account_settings(app):
             body = json.dumps(account_settings(environ)).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if path == "/privwatch-moto/lambda-deliveries":
+            body = json.dumps(DELIVERIES).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if path == "/privwatch-moto/lambda-quota":
             if method == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -173,11 +182,44 @@ def with_account_settings(app):
     return wrapped
 
 
+DELIVERIES: list = []
+
+
+def hand_lambda_targets_over():
+    from moto.events.models import Rule
+    from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):
+        # A schedule rule has no event pattern: in AWS it never matches a put event (moto's empty
+        # pattern matches every event).
+        if self.scheduled_expression or not self.event_pattern.matches_event(original_event):
+            return
+        is_lambda = [t["Arn"].split(":")[2] == "lambda" for t in self.targets]
+        for target, yes in zip(self.targets, is_lambda):
+            if yes:
+                event = dict(original_event)
+                if isinstance(event.get("time"), (int, float)):
+                    event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(event["time"]))
+                DELIVERIES.append({"function": target["Arn"], "rule": self.name, "event": event})
+        if not all(is_lambda):
+            targets = self.targets
+            self.targets = [t for t, yes in zip(targets, is_lambda) if not yes]
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = targets
+
+    Rule.send_to_targets = send_to_targets
+
+
 def main() -> None:
     args = sys.argv[1:]
     host = args[args.index("-H") + 1] if "-H" in args else "127.0.0.1"
     port = int(args[args.index("-p") + 1]) if "-p" in args else 5000
     os.environ.setdefault("MOTO_PORT", str(port))
+    hand_lambda_targets_over()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, with_account_settings(app), threaded=True, use_reloader=False)
 

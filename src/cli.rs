@@ -1,4 +1,5 @@
-//! The command line a person meets: `privwatch audit`, `privwatch rules`, `--help`, `--version`.
+//! The command line a person meets: `privwatch audit`, `privwatch coverage`, `privwatch invoke`,
+//! `privwatch rules`, `--help`, `--version`.
 //! Argument parsing and output only; the work is the library's.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -38,6 +39,14 @@ pub enum Command {
     /// Print which accounts and regions the hub hears (organization mode): each channel's
     /// coverage message as a table.
     Coverage,
+    /// Handle one event here, as the Lambda function would, with the same environment: a
+    /// CloudTrail record as EventBridge delivers it, a schedule, `make smoke`'s test event.
+    /// Prints the outcome; exits 1 when the function would have failed (Lambda would retry).
+    Invoke {
+        /// The event (JSON); `-` reads standard input.
+        #[arg(long, default_value = "-")]
+        event: std::path::PathBuf,
+    },
     /// Print the EventBridge rules of every kind privwatch reports, as infra/rules.json holds
     /// them (the templates are rendered from it).
     Rules,
@@ -76,6 +85,43 @@ pub async fn run(command: Command) -> ExitCode {
             from,
         } => audit(since, format, from).await,
         Command::Coverage => coverage().await,
+        Command::Invoke { event } => invoke(&event).await,
+    }
+}
+
+async fn invoke(path: &std::path::Path) -> ExitCode {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    let payload: serde_json::Value = match text
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(payload) => payload,
+        Err(e) => {
+            eprintln!(
+                "privwatch invoke: cannot read the event {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let app = match app("invoke").await {
+        Ok(app) => app,
+        Err(code) => return code,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    match privwatch::handle(&app, &payload, deadline).await {
+        Ok(outcome) => {
+            println!("{outcome:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("privwatch invoke: {} ({})", e, e.error_type());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod org;
 pub mod pattern;
 pub mod render;
 pub mod slack;
+pub mod smoke;
 pub mod sweep;
 pub mod token;
 pub mod wording;
@@ -281,6 +282,8 @@ pub enum Outcome {
     Http(Value),
     /// A Justify submission handed over by the Justify function, completed.
     Justified(interact::Completed),
+    /// `make smoke`'s test event: the test notice's `ts`.
+    Smoke(slack::Ts),
 }
 
 /// A privileged use as the archive keeps it.
@@ -308,6 +311,11 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
         return Ok(Outcome::Http(
             interact::handle_http(app, payload, deadline).await?,
         ));
+    }
+    if let Some(test) = smoke::test_event(payload) {
+        let ts = smoke::post(app, &test, deadline).await?;
+        tracing::info!(nonce = %test.nonce, slack_ts = %ts, outcome = "smoke", "smoke test notice");
+        return Ok(Outcome::Smoke(ts));
     }
     if let Some(request) = interact::deferred(payload) {
         return Ok(Outcome::Justified(

@@ -316,6 +316,21 @@ impl Wording {
         }
     }
 
+    /// The test notice of `make smoke`: it asks no one and is never chased.
+    pub fn smoke(&self, account_id: &str) -> String {
+        let account = self.account(account_id);
+        match self.lang {
+            Lang::En => format!(
+                ":test_tube: *privwatch smoke test* (account {account}): an event went from EventBridge \
+                 through the function to this channel, so the path works. No one is asked, and this is never chased."
+            ),
+            Lang::Ja => format!(
+                ":test_tube: *privwatch 動作確認* (アカウント {account}): EventBridgeから関数を経てこのチャンネルまでイベントが届きました。\
+                 経路は正常です。どなたにも記入は求めず、催促もしません。"
+            ),
+        }
+    }
+
     /// The chase: one reply in an unanswered thread.
     pub fn escalation(&self, mention: &str, minutes: u64) -> String {
         match self.lang {

@@ -322,3 +322,53 @@ async fn a_person_not_in_slack_gets_the_fallback_mention() {
     assert_eq!(lookups.len(), 1);
     assert_eq!(lookups[0].error.as_deref(), Some("users_not_found"));
 }
+
+/// `make smoke`'s test event: one test notice that says so, asks no one, is posted once (a retry
+/// finds it by its nonce), is never chased and never exported.
+#[tokio::test]
+async fn the_smoke_test_event_posts_one_test_notice_that_nobody_is_asked_about() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let event = serde_json::json!({
+        "version": "0", "id": "smoke-1", "detail-type": "privwatch smoke test",
+        "source": "privwatch.smoke", "account": "111122223333", "time": "2026-12-03T10:00:00Z",
+        "region": "us-east-1", "resources": [],
+        "detail": {"nonce": "n-123", "channel": DEMO_CHANNEL}
+    });
+    let Outcome::Smoke(ts) = handle(&app, &event, deadline(10)).await.unwrap() else {
+        panic!()
+    };
+    let Outcome::Smoke(again) = handle(&app, &event, deadline(10)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(ts, again, "a retry finds the notice");
+    let messages = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].text.contains("smoke test"),
+        "{}",
+        messages[0].text
+    );
+    assert!(
+        sandbox.thread(DEMO_CHANNEL, &messages[0].ts).is_empty(),
+        "no one is asked"
+    );
+    sandbox.age_messages(3 * 3600);
+    let Outcome::Swept(report) = handle(&app, &fixture("schedule/sweep.json"), deadline(10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((report.looked_at, report.escalated), (0, 0), "never chased");
+    let out = audit_cli(&sandbox, &["--since", "1d", "--format", "json"]).await;
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "never exported");
+    // Not ours to post: a nonce that is not one, a channel that is not ours.
+    let mut bad = event.clone();
+    bad["detail"]["nonce"] = serde_json::json!("<!channel>");
+    assert!(!matches!(
+        handle(&app, &bad, deadline(10)).await,
+        Ok(Outcome::Smoke(_))
+    ));
+}

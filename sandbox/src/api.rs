@@ -209,6 +209,10 @@ async fn serve_call(
         _ => {}
     }
     let mut response = (answer.status, Json(answer.body)).into_response();
+    let scopes = shared.lock().unwrap().config.scopes.join(",");
+    if let Ok(value) = scopes.parse() {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
     if let Some(secs) = answer.retry_after {
         response
             .headers_mut()

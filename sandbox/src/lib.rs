@@ -47,6 +47,10 @@ pub struct SandboxConfig {
     pub echo: bool,
     /// User groups (`S…` → member user IDs), for `usergroups.users.list`.
     pub usergroups: Vec<(String, Vec<String>)>,
+    /// The scopes the token was granted: Slack names them in the `x-oauth-scopes` header of
+    /// every Web API answer ("check the HTTP headers to see what OAuth scopes you have",
+    /// docs.slack.dev). By default those of an app installed from privwatch's manifest.
+    pub scopes: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -61,6 +65,19 @@ impl Default for SandboxConfig {
             post_rate_per_channel: 0,
             tier3_per_minute: 0,
             echo: false,
+            scopes: [
+                "chat:write",
+                "users:read",
+                "users:read.email",
+                "channels:history",
+                "groups:history",
+                "reactions:write",
+                "pins:write",
+                "pins:read",
+                "usergroups:read",
+            ]
+            .map(str::to_string)
+            .to_vec(),
         }
     }
 }
@@ -143,6 +160,10 @@ impl Sandbox {
 
     pub fn set_faults(&self, plan: FaultPlan) {
         self.shared.lock().unwrap().faults = plan;
+    }
+
+    pub fn set_scopes(&self, scopes: Vec<String>) {
+        self.shared.lock().unwrap().config.scopes = scopes;
     }
 
     pub fn set_tokens(&self, tokens: Vec<String>) {

@@ -11,6 +11,8 @@ const USAGE: &str =
   --post-rate N   allow N chat.postMessage per second and channel, then answer ratelimited
   --tier3 N       allow N calls per minute of each Tier 3 method (chat.update, reactions.add,
                   conversations.history/replies, pins.add), then answer ratelimited
+  --scopes A,B    the scopes the token was granted (x-oauth-scopes; default: the manifest's)
+  --uninvited C   a channel that exists but the bot was not invited to
   --quiet         do not print messages as they are posted
 Accepts the token xoxb-sandbox-demo-token; the channel is C0PRIVWATCH.";
 
@@ -34,6 +36,20 @@ async fn main() {
             "--post-rate" => config.post_rate_per_channel = number("--post-rate") as u32,
             "--tier3" => config.tier3_per_minute = number("--tier3") as u32,
             "--quiet" => config.echo = false,
+            "--scopes" => {
+                let list = args.next().unwrap_or_else(|| fail("--scopes needs a list"));
+                config.scopes = list
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            "--uninvited" => {
+                let channel = args
+                    .next()
+                    .unwrap_or_else(|| fail("--uninvited needs a channel"));
+                config.channels_without_bot.push(channel);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;

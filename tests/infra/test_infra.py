@@ -219,13 +219,13 @@ def test_invoke_permissions_are_scoped_to_each_rule(deployed):
     policy = json.loads(client("lambda").get_policy(FunctionName="privwatch")["Policy"])
     rules = deployed_rules(HOME)
     statements = policy["Statement"]
-    assert len(statements) == len(RULE_SUFFIXES) + 2  # and the sweep's and the catch-up's schedules
+    assert len(statements) == len(RULE_SUFFIXES) + 3  # and the sweep's, the catch-up's and make smoke's
     sources = set()
     for statement in statements:
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Action"] == "lambda:InvokeFunction"
         sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
-    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep", "catchup"]}
+    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep", "catchup", "smoke"]}
 
 
 def test_long_series_catch_up_every_minute_with_the_archive(deployed):
