@@ -92,6 +92,16 @@ resolve_org() {
     [ "$ou" = root ] && ou="$root"
     targets+=("$ou")
   done
+  # Service-managed StackSets need trusted access with Organizations ("Activate trusted access
+  # for StackSets with AWS Organizations", AWS CloudFormation User Guide): without it the
+  # StackSet cannot be created, after the hub already was.
+  local access
+  access=$(aws "${mgmt[@]}" cloudformation describe-organizations-access --call-as "$CALL_AS" \
+    --region "$HUB_REGION" --query Status --output text 2>target/deploy-org-access.log || echo UNKNOWN)
+  if [ "$access" != ENABLED ]; then
+    echo "deploy-org: stopped before creating anything: StackSets' trusted access with AWS Organizations is $access ($(head -c 200 target/deploy-org-access.log)). From the management account run: aws cloudformation activate-organizations-access --region $HUB_REGION" >&2
+    exit 2
+  fi
   # The management account is the organization's, whoever calls: with a delegated administrator,
   # get-caller-identity would name a member account ("DescribeOrganization": "You can call this
   # operation from any account in a organization").

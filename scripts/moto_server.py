@@ -14,6 +14,10 @@ though its API makes URLs: here the resource is made through that API, so a depl
 Justify button has a URL to read back, as on AWS. AWS::SNS::Subscription is skipped the same
 way (the alarm e-mail): it is made through moto's Subscribe.
 
+StackSets with service-managed permissions need trusted access with AWS Organizations; moto has
+no DescribeOrganizationsAccess. Here it answers ENABLED, or what `POST
+/privwatch-moto/stacksets-access` (ENABLED or DISABLED) set.
+
 EventBridge: moto's PutEvents fails (500) when a matching rule targets a Lambda function, where
 AWS hands the event to Lambda's asynchronous queue. Here the event is kept as Lambda would
 receive it, for the caller to run the function on (moto cannot run one: no Docker):
@@ -22,6 +26,7 @@ receive it, for the caller to run the function on (moto cannot run one: no Docke
 usage: moto_server.py -H HOST -p PORT (as moto_server)
 """
 
+import io
 import json
 import os
 import re
@@ -177,12 +182,31 @@ def with_account_settings(app):
             body = str(quota()).encode()
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [body]
+        if path == "/privwatch-moto/stacksets-access" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            ORGANIZATIONS_ACCESS["status"] = environ["wsgi.input"].read(length).decode().strip()
+            start_response("204 No Content", [])
+            return [b""]
+        if method == "POST" and path == "/":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if b"Action=DescribeOrganizationsAccess" in body:
+                xml = (
+                    '<DescribeOrganizationsAccessResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+                    f'<DescribeOrganizationsAccessResult><Status>{ORGANIZATIONS_ACCESS["status"]}</Status>'
+                    '</DescribeOrganizationsAccessResult><ResponseMetadata><RequestId>privwatch</RequestId>'
+                    '</ResponseMetadata></DescribeOrganizationsAccessResponse>'
+                ).encode()
+                start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+                return [xml]
         return app(environ, start_response)
 
     return wrapped
 
 
 DELIVERIES: list = []
+ORGANIZATIONS_ACCESS = {"status": "ENABLED"}
 
 
 def hand_lambda_targets_over():

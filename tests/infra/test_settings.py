@@ -399,3 +399,23 @@ def test_the_management_spoke_is_never_deployed_with_a_member_accounts_credentia
     cfn = client("cloudformation")
     with pytest.raises(cfn.exceptions.ClientError):
         cfn.describe_stacks(StackName="pworgwrong-hub")
+
+
+def test_stacksets_without_trusted_access_are_refused_before_anything_is_made(organization, tmp_path):
+    """Service-managed StackSets need trusted access with Organizations; without it the hub would
+    be deployed and the StackSet refused. The deploy reads describe-organizations-access first."""
+    url = os.environ["AWS_ENDPOINT_URL"] + "/privwatch-moto/stacksets-access"
+    path = tmp_path / "org-noaccess.env"
+    text = org_all_on(organization["root"], organization["ou"], "", organization["id"])
+    path.write_text(text.replace("FUNCTION_NAME=pworgon", "FUNCTION_NAME=pworgnoaccess"))
+    urllib.request.urlopen(urllib.request.Request(url, data=b"DISABLED", method="POST"))
+    try:
+        result = make("deploy-org", "ORG=noaccess", env_extra={"ORG_FILE": str(path)})
+    finally:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"ENABLED", method="POST"))
+    assert result.returncode == 2, result.stderr
+    assert "trusted access with AWS Organizations is DISABLED" in result.stderr
+    assert "activate-organizations-access" in result.stderr
+    cfn = client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError):
+        cfn.describe_stacks(StackName="pworgnoaccess-hub")
