@@ -193,7 +193,6 @@ deploy() {
   hub_account=$(aws "${hub[@]}" sts get-caller-identity --query Account --output text)
   hub_bus_arn="arn:aws:events:$HUB_REGION:$hub_account:event-bus/$FUNCTION_NAME-hub"
   bucket="${DEPLOY_BUCKET:-$FUNCTION_NAME-deploy-$hub_account-$HUB_REGION}"
-  ensure_bucket hub "$bucket" "$HUB_REGION"
 
   echo "==> rendering the templates for $org (target/infra/org-$org/)"
   local out="target/infra/org-$org"
@@ -201,7 +200,16 @@ deploy() {
   python3 scripts/synth.py infra/notifier.yaml "$out/hub.yaml" "$ADMIN_ROLE_ARNS" "$all_patterns"
   # (Spokes go to CloudFormation inline: a StackSet's template body, the management spokes.)
   python3 scripts/synth.py infra/spoke.yaml "$out/spoke.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS" --inline
+  # Every OU's own spoke too, before anything is created: a limit found here stops the deploy
+  # while nothing is half made.
+  local entry
+  for entry in "${ou_extras[@]}"; do
+    [ -z "${entry// }" ] && continue
+    FUNCTION_NAME="$(ou_function_name "${entry%%=*}")" python3 scripts/synth.py infra/spoke.yaml \
+      "$out/spoke-${entry%%=*}.yaml" "" "${entry#*=}" --admin-roles-only --inline
+  done
 
+  ensure_bucket hub "$bucket" "$HUB_REGION"
   echo "==> uploading the function ($zip)"
   aws "${hub[@]}" cloudformation package --region "$HUB_REGION" --template-file "$out/hub.yaml" \
     --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME" --output-template-file "$out/hub.packaged.yaml" >/dev/null
@@ -240,12 +248,8 @@ deploy() {
   stack_set "$stack_set" "$out/spoke.yaml" "$FUNCTION_NAME" true "${targets[@]}"
   for entry in "${ou_extras[@]}"; do
     [ -z "${entry// }" ] && continue
-    local ou="${entry%%=*}" patterns="${entry#*=}"
-    local ou_name
-    ou_name=$(ou_function_name "$ou")
-    FUNCTION_NAME="$ou_name" python3 scripts/synth.py infra/spoke.yaml "$out/spoke-$ou.yaml" "" "$patterns" \
-      --admin-roles-only --inline
-    stack_set "$FUNCTION_NAME-spokes-$ou" "$out/spoke-$ou.yaml" "$ou_name" false "$ou"
+    local ou="${entry%%=*}"
+    stack_set "$FUNCTION_NAME-spokes-$ou" "$out/spoke-$ou.yaml" "$(ou_function_name "$ou")" false "$ou"
   done
 
   for region in $REGIONS; do

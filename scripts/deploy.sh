@@ -61,13 +61,13 @@ deploy() {
   check_concurrency as_account "$HOME_REGION" "$FUNCTION_NAME"
   account_id=$(aws "${as_account[@]}" sts get-caller-identity --query Account --output text --region "$HOME_REGION")
   bucket="${DEPLOY_BUCKET:-$FUNCTION_NAME-deploy-$account_id-$HOME_REGION}"
-  ensure_bucket as_account "$bucket" "$HOME_REGION"
 
   echo "==> rendering the templates for $account (target/infra/)"
   export EXISTING_SECRET_ARN DEPLOY_ROLE_ARN FUNCTION_NAME
   python3 scripts/synth.py infra/notifier.yaml target/infra/notifier.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
-  python3 scripts/synth.py infra/forwarder.yaml target/infra/forwarder.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
+  python3 scripts/synth.py infra/forwarder.yaml target/infra/forwarder.yaml "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS" --inline
 
+  ensure_bucket as_account "$bucket" "$HOME_REGION"
   echo "==> uploading the function ($zip)"
   aws "${as_account[@]}" cloudformation package --region "$HOME_REGION" --template-file target/infra/notifier.yaml \
     --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME" \
@@ -76,6 +76,17 @@ deploy() {
   # Deploying with DEPLOY_ROLE_ARN makes privwatch's own changes recognisable (not tampering).
   local role_args=()
   [ -n "$DEPLOY_ROLE_ARN" ] && role_args=(--role-arn "$DEPLOY_ROLE_ARN")
+
+  # The Justify URL before this deploy (the notifier's own, before the Justify function had it).
+  local old_url=""
+  if [ "$ENABLE_JUSTIFY_BUTTON" = true ]; then
+    for name in "$FUNCTION_NAME-justify" "$FUNCTION_NAME"; do
+      old_url=$(aws "${as_account[@]}" lambda get-function-url-config --region "$HOME_REGION" \
+        --function-name "$name" --query FunctionUrl --output text 2>/dev/null || true)
+      [ -n "$old_url" ] && [ "$old_url" != None ] && break
+      old_url=""
+    done
+  fi
 
   echo "==> deploying $notifier_stack in $HOME_REGION"
   # Templates go through the deploy bucket: inline, CloudFormation takes 51,200 bytes at most
@@ -109,9 +120,10 @@ deploy() {
   for region in $FORWARDER_REGIONS; do
     [ "$region" = "$HOME_REGION" ] && continue
     echo "==> deploying $forwarder_stack in $region (forwards to $HOME_REGION)"
+    # Inline (synth.py --inline holds it under 51,200 bytes): the deploy bucket is in the home
+    # region, and the AWS CLI addresses a template in S3 through the stack's region.
     aws "${as_account[@]}" cloudformation deploy --region "$region" --stack-name "$forwarder_stack" \
       --template-file target/infra/forwarder.yaml "${role_args[@]}" \
-      --s3-bucket "$bucket" --s3-prefix "$FUNCTION_NAME/templates" \
       --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --parameter-overrides \
         "FunctionName=$FUNCTION_NAME" \
@@ -135,6 +147,10 @@ EOF
     url=$(aws "${as_account[@]}" lambda get-function-url-config --region "$HOME_REGION" \
       --function-name "$FUNCTION_NAME-justify" --query FunctionUrl --output text 2>/dev/null || true)
     [ -n "$url" ] && [ "$url" != None ] || url="the JustifyUrl output of the stack $notifier_stack"
+    if [ -n "$old_url" ] && [ "$old_url" != "$url" ]; then
+      echo "  NOTE: the Justify URL changed (it was $old_url): until the Slack app's Request URL is"
+      echo "        updated, the button answers with an error."
+    fi
     printf '%s\n' \
       "  4. The Justify button: put the app's signing secret beside the token" \
       "     ('{\"bot_token\":\"xoxb-…\",\"signing_secret\":\"…\"}') and set the app's interactivity" \

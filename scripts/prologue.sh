@@ -2,6 +2,8 @@
 # settings file as written, the AWS endpoint and profiles, the deploy bucket, and the checks that
 # must pass before anything is created. Sourced, not run.
 
+mkdir -p target
+
 # load_settings FILE KEY…: every KEY unset, then set from FILE as the user wrote it
 # (scripts/settings.py: no shell expansion; an unknown key is an error).
 load_settings() {

@@ -23,6 +23,7 @@ import pathlib
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -201,12 +202,25 @@ def check_justify_url(s, aws, region, function):
 # --- Slack --------------------------------------------------------------------------------------
 
 def slack_call(token, method, **params):
+    """One Web API call; a rate limit (HTTP 429 or `ratelimited`) is waited out (Retry-After)."""
     base = os.environ.get("SLACK_API_URL", "https://slack.com/api").rstrip("/")
     data = urllib.parse.urlencode(params).encode()
-    request = urllib.request.Request(f"{base}/{method}", data=data, headers={
-        "authorization": f"Bearer {token}", "content-type": "application/x-www-form-urlencoded"})
-    with urllib.request.urlopen(request, timeout=15) as answer:
-        return json.loads(answer.read()), answer.headers.get("x-oauth-scopes", "")
+    for _ in range(5):
+        request = urllib.request.Request(f"{base}/{method}", data=data, headers={
+            "authorization": f"Bearer {token}", "content-type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as answer:
+                body, scopes, wait = json.loads(answer.read()), answer.headers.get("x-oauth-scopes", ""), None
+                if body.get("error") == "ratelimited":
+                    wait = answer.headers.get("retry-after", "1")
+        except urllib.error.HTTPError as e:
+            if e.code != 429:
+                raise
+            body, scopes, wait = {}, "", e.headers.get("retry-after", "1")
+        if wait is None:
+            return body, scopes
+        time.sleep(min(float(wait), 30))
+    return {"ok": False, "error": "ratelimited"}, ""
 
 
 def bot_token(s, aws, region, secret_id):
@@ -263,7 +277,7 @@ def check_end_to_end(s, aws, region, bus, token, channel, account):
     wait = float(os.environ.get("SMOKE_WAIT_SECONDS", "90"))
     started = time.monotonic()
     while time.monotonic() - started < wait:
-        answer, _ = slack_call(token, "conversations.history", channel=channel, limit=20, include_all_metadata="true")
+        answer, _ = slack_call(token, "conversations.history", channel=channel, limit=100, include_all_metadata="true")
         for m in answer.get("messages", []):
             meta = m.get("metadata") or {}
             if meta.get("event_type") == "privwatch_smoke" and meta.get("event_payload", {}).get("nonce") == nonce:
@@ -330,7 +344,8 @@ def org_mode(name):
     call_as = cfg.get("CALL_AS") or "SELF"
     cfn = mgmt.client("cloudformation", region_name=hub_region)
     try:
-        instances = cfn.list_stack_instances(StackSetName=f"{function}-spokes", CallAs=call_as)["Summaries"]
+        pages = cfn.get_paginator("list_stack_instances").paginate(StackSetName=f"{function}-spokes", CallAs=call_as)
+        instances = [i for page in pages for i in page["Summaries"]]
         stale = [i for i in instances if i.get("StackInstanceStatus", {}).get("DetailedStatus", i.get("Status")) not in ("SUCCEEDED", "CURRENT")]
         if not instances:
             s.fail(f"the StackSet {function}-spokes has no instances", "run make deploy-org again")
@@ -355,6 +370,8 @@ def org_mode(name):
 
 def main():
     mode, name = sys.argv[1], sys.argv[2]
+    # As the deploy scripts: the settings file names the profiles, not the caller's environment.
+    os.environ.pop("AWS_PROFILE", None)
     s = account_mode(name) if mode == "account" else org_mode(name)
     if s.failed:
         print(f"smoke: {s.failed} check(s) failed")

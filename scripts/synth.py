@@ -59,14 +59,15 @@ def pattern_size(pattern, function_name: str) -> int:
     return len(json.dumps(resolved(pattern, function_name), separators=(",", ":"), ensure_ascii=False))
 
 
-def split_patterns(rule: dict, values: dict, deploy_role: str, function_name: str) -> list:
+def split_patterns(rule: dict, values: dict, deploy_role: str, function_name: str, stacksets: bool = False) -> list:
     """The rule's pattern, or — when its admin-role list makes it longer than EventBridge takes —
     one pattern per share of that list, each within the limit (together they match the same)."""
 
     def render(vals):
         pattern = expand(rule["pattern"], vals)
-        if rule["spares_deployer"]:
-            pattern["detail"]["$or"] = rollout_exemption(deploy_role)
+        exemption = rollout_exemption(deploy_role, stacksets) if rule["spares_deployer"] else None
+        if exemption:
+            pattern["detail"]["$or"] = exemption
         return pattern
 
     whole = render(values)
@@ -130,11 +131,15 @@ STACKSETS_EXECUTION_ROLES = "arn:aws*:iam::*:role/stacksets-exec-*"
 CLOUDFORMATION = "cloudformation.amazonaws.com"
 
 
-def rollout_exemption(deploy_role: str) -> list:
+def rollout_exemption(deploy_role: str, stacksets: bool = False):
     """The `$or` that lets through everything but a rollout: an issuer that is none of the rollout
-    roles, no issuer at all, or a call not made through CloudFormation."""
+    roles, no issuer at all, or a call not made through CloudFormation (`None`: no rollout role to
+    spare). The StackSets execution roles are rollout roles only in a spoke (organization mode):
+    elsewhere a role of that name is anybody's."""
     issuer = lambda m: {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [m]}}}}  # noqa: E731
-    roles = [STACKSETS_EXECUTION_ROLES] + ([deploy_role.replace("*", "\\*")] if deploy_role else [])
+    roles = ([STACKSETS_EXECUTION_ROLES] if stacksets else []) + ([deploy_role.replace("*", "\\*")] if deploy_role else [])
+    if not roles:
+        return None
     return [
         issuer({"anything-but": {"wildcard": roles}}),
         issuer({"exists": False}),
@@ -158,7 +163,8 @@ def expand(node, values: dict):
 def rule_resources(rules: list, target: str, values: dict, deploy_role: str, function_name: str = "privwatch") -> dict:
     resources = {}
     for rule in rules:
-        for part, pattern in enumerate(split_patterns(rule, values, deploy_role, function_name), 1):
+        stacksets = target == "org-bus"
+        for part, pattern in enumerate(split_patterns(rule, values, deploy_role, function_name, stacksets), 1):
             suffix = "" if part == 1 else f"-{part}"
             resources.update(rule_resource(rule, pattern, target, suffix, function_name))
     return resources

@@ -336,11 +336,13 @@ impl Config {
             TokenSetting::Secret(arn) => Some(arn.as_str()),
             TokenSetting::Env(_) => None,
         };
-        let deployment = Deployment::new(
+        let mut deployment = Deployment::new(
             &function_name,
             secret_arn,
             get("DEPLOY_ROLE_ARN").as_deref(),
         );
+        // A hub's spokes are rolled out by StackSets (organization mode only).
+        deployment.stacksets_roll_out = organization_id.is_some();
 
         Ok(Config {
             channel_id,

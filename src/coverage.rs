@@ -169,12 +169,17 @@ impl CoveragePayload {
         }
         for t in &theirs.spokes {
             let s = self.spoke_mut(&t.account, &t.region);
-            let last = s.last.max(t.last);
             if s.silent_since == 0 && t.silent_since > 0 && t.silent_since >= s.last {
+                // Their alert, raised after the last heartbeat we know of, stands. (A heartbeat
+                // of ours after it is the spoke's return, whose back line this copy posted.)
                 s.silent_since = t.silent_since;
                 s.alert_ts = t.alert_ts.clone();
+            } else if s.silent_since > 0 && t.silent_since == 0 && t.last > s.silent_since {
+                // They heard it after our alert (and posted its back line).
+                s.silent_since = 0;
+                s.alert_ts.clear();
             }
-            s.last = last;
+            s.last = s.last.max(t.last);
         }
     }
 
@@ -271,7 +276,23 @@ pub async fn heartbeat(
     let bot = app.bot_user(&token, deadline).await?;
     let cx = &Cx::new(app, &token, bot, channel, deadline);
     let mut held = app.coverage.0.lock().await;
-    let entry = held_entry(cx, &mut held).await?;
+    let heard = heard_held(cx, &mut held, account, region, time).await;
+    if heard.is_err() {
+        // The copy may be ahead of Slack (a back line not posted, a message not pinned): the
+        // retry starts again from what Slack holds.
+        held.remove(channel);
+    }
+    Ok(heard?)
+}
+
+async fn heard_held(
+    cx: &Cx<'_>,
+    held: &mut std::collections::HashMap<String, HeldCoverage>,
+    account: &str,
+    region: &str,
+    time: i64,
+) -> Result<CoverageReport, SlackError> {
+    let entry = held_entry(cx, held).await?;
     let mut report = CoverageReport {
         heard: 1,
         ..CoverageReport::default()
@@ -309,25 +330,46 @@ async fn held_entry<'h>(
     Ok(held.get_mut(cx.channel).expect("just inserted"))
 }
 
-/// Writes the held copy: the message as it stands in Slack read first and merged (another
-/// environment may have written), then updated in place — or posted and pinned the first time.
-async fn write_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+/// Takes in what the message holds in Slack now (another environment may have written); a
+/// message deleted meanwhile is looked for again (another one pinned or posted) or left to be
+/// posted anew.
+async fn refresh_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+    let Some(message) = &entry.message else {
+        return Ok(());
+    };
     let slack = &cx.app.slack;
-    let token = cx.token.expose();
-    if let Some(message) = &entry.message {
-        if let Some(current) = slack
-            .message(token, cx.channel, &message.ts, cx.deadline)
-            .await?
-        {
+    match slack
+        .message(cx.token.expose(), cx.channel, &message.ts, cx.deadline)
+        .await?
+    {
+        Some(current) => {
             if let Some(theirs) = payload_of::<CoveragePayload>(&current.raw, COVERAGE_EVENT_TYPE) {
                 entry.payload.merge(&theirs);
             }
             entry.message = Some(current);
         }
+        None => {
+            let (found, theirs) = coverage_message(cx).await?;
+            if found.is_some() {
+                entry.payload.merge(&theirs);
+            }
+            entry.message = found;
+        }
     }
+    Ok(())
+}
+
+/// Writes the held copy: refreshed from Slack first, then updated in place — or posted and
+/// pinned the first time.
+async fn write_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+    refresh_held(cx, entry).await?;
     let posted = save(cx, &entry.message, &entry.payload).await?;
     if let Some(ts) = posted {
-        entry.message = slack.message(token, cx.channel, &ts, cx.deadline).await?;
+        entry.message = cx
+            .app
+            .slack
+            .message(cx.token.expose(), cx.channel, &ts, cx.deadline)
+            .await?;
     }
     entry.written = Some(Instant::now());
     Ok(())
@@ -352,38 +394,42 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
                 }
             }
         }
-        let entry = held_entry(cx, &mut held).await?;
-        if expected.is_empty() && entry.message.is_none() && entry.payload.spokes.is_empty() {
-            continue;
-        }
-        // What other environments wrote first: a spoke they heard is not silent.
-        if let Some(message) = &entry.message {
-            if let Some(current) = cx
-                .app
-                .slack
-                .message(cx.token.expose(), channel, &message.ts, deadline)
-                .await?
-            {
-                if let Some(theirs) =
-                    payload_of::<CoveragePayload>(&current.raw, COVERAGE_EVENT_TYPE)
-                {
-                    entry.payload.merge(&theirs);
-                }
+        match check_held(cx, &mut held, &expected, now).await {
+            Ok(alerted) => report.alerted += alerted,
+            Err(e) => {
+                // The copy may be ahead of Slack: the next sweep starts from what Slack holds.
+                held.remove(channel);
+                return Err(e.into());
             }
         }
-        let silent = entry
-            .payload
-            .newly_silent(&expected, now, app.config.heartbeat);
-        for spoke in &silent {
-            let alert_ts = silence_alert(cx, spoke).await?;
-            entry
-                .payload
-                .alerted(&spoke.account, &spoke.region, spoke.since, &alert_ts);
-            report.alerted += 1;
-        }
-        write_held(cx, entry).await?;
     }
     Ok(report)
+}
+
+/// One channel's check: what other environments wrote merged in (a spoke they heard is not
+/// silent), new silences alerted, the table written.
+async fn check_held(
+    cx: &Cx<'_>,
+    held: &mut std::collections::HashMap<String, HeldCoverage>,
+    expected: &[(String, String)],
+    now: i64,
+) -> Result<usize, SlackError> {
+    let entry = held_entry(cx, held).await?;
+    if expected.is_empty() && entry.message.is_none() && entry.payload.spokes.is_empty() {
+        return Ok(0);
+    }
+    refresh_held(cx, entry).await?;
+    let silent = entry
+        .payload
+        .newly_silent(expected, now, cx.app.config.heartbeat);
+    for spoke in &silent {
+        let alert_ts = silence_alert(cx, spoke).await?;
+        entry
+            .payload
+            .alerted(&spoke.account, &spoke.region, spoke.since, &alert_ts);
+    }
+    write_held(cx, entry).await?;
+    Ok(silent.len())
 }
 
 /// The accounts that should be heard: the organization's active accounts when it can be read,

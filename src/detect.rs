@@ -127,6 +127,10 @@ pub struct Deployment {
     rules: Vec<(Kind, &'static Rule, Value)>,
     /// `DEPLOY_ROLE_ARN`: changes made by it are privwatch's own deploys, not tampering.
     pub deploy_role: Option<String>,
+    /// Organization mode: the spokes are rolled out by service-managed StackSets, whose
+    /// execution roles' changes through CloudFormation are not tampering. A per-account
+    /// deployment has no StackSets: there a role of that name is anybody's.
+    pub stacksets_roll_out: bool,
 }
 
 impl Default for Deployment {
@@ -166,6 +170,7 @@ impl Deployment {
         Deployment {
             rules,
             deploy_role: deploy_role.map(str::to_string),
+            stacksets_roll_out: false,
         }
     }
 }
@@ -318,10 +323,16 @@ fn privwatch_rollout(deployment: &Deployment, raw: &Value) -> Option<&'static st
         .and_then(|rest| rest.split_once(":iam::"))
         .and_then(|(_, rest)| rest.split_once(":role/"))
         .map(|(_, role)| role);
-    if role.is_some_and(|role| role.starts_with("stacksets-exec-")) {
+    if deployment.stacksets_roll_out && role.is_some_and(is_stacksets_execution_role) {
         return Some("a change made by a StackSets execution role (privwatch's spoke rollout)");
     }
     None
+}
+
+/// `stacksets-exec-` and 32 hexadecimal digits, at the root path: the role StackSets creates.
+fn is_stacksets_execution_role(role: &str) -> bool {
+    role.strip_prefix("stacksets-exec-")
+        .is_some_and(|hash| hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
@@ -655,8 +666,20 @@ mod tests {
 
     #[test]
     fn a_stacksets_rollout_through_cloudformation_is_not_tampering_but_the_role_by_hand_is() {
-        let deployment = Deployment::default();
-        let rollout = fixture("ignored-stacksets-rollout-put-rule.json");
+        let deployment = Deployment {
+            stacksets_roll_out: true,
+            ..Deployment::default()
+        };
+        // A per-account deployment has no StackSets: a role of that name is anybody's.
+        assert_eq!(
+            use_of(classify(
+                &fixture("stacksets-rollout-put-rule.json"),
+                &Deployment::default()
+            ))
+            .kind,
+            Kind::AlarmTampering
+        );
+        let rollout = fixture("stacksets-rollout-put-rule.json");
         assert!(matches!(
             classify(&rollout, &deployment),
             Classified::Ignored(reason) if reason.contains("StackSets")
@@ -666,21 +689,27 @@ mod tests {
             use_of(classify(&by_hand, &deployment)).kind,
             Kind::AlarmTampering
         );
-        // A role that only looks like one (no `stacksets-exec-` prefix) is not spared either.
-        let mut raw = rollout.raw.clone();
-        raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] =
-            json!("arn:aws:iam::111122223333:role/my-stacksets-exec-x");
-        assert_eq!(
-            use_of(classify(&parse(&raw).unwrap(), &deployment)).kind,
-            Kind::AlarmTampering
-        );
+        // Roles that only look like one (another prefix, another hash, a path) are not spared.
+        for arn in [
+            "arn:aws:iam::111122223333:role/my-stacksets-exec-3f4e9d1c2b7a4e0f9c8d7b6a5e4f3d2c",
+            "arn:aws:iam::111122223333:role/stacksets-exec-x",
+            "arn:aws:iam::111122223333:role/team/stacksets-exec-3f4e9d1c2b7a4e0f9c8d7b6a5e4f3d2c",
+        ] {
+            let mut raw = rollout.raw.clone();
+            raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(arn);
+            assert_eq!(
+                use_of(classify(&parse(&raw).unwrap(), &deployment)).kind,
+                Kind::AlarmTampering,
+                "{arn}"
+            );
+        }
     }
 
     #[test]
     fn the_deploy_role_is_spared_only_through_cloudformation() {
         let role = "arn:aws:iam::111122223333:role/privwatch-deployer";
         let deployment = Deployment::new("privwatch", None, Some(role));
-        let mut raw = fixture("ignored-stacksets-rollout-put-rule.json").raw;
+        let mut raw = fixture("stacksets-rollout-put-rule.json").raw;
         raw["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(role);
         assert!(matches!(
             classify(&parse(&raw).unwrap(), &deployment),

@@ -40,10 +40,11 @@ pub const JUSTIFY_ACTION: &str = "privwatch_justify";
 pub const JUSTIFY_CALLBACK: &str = "privwatch_justify";
 /// Slack's window for a request's timestamp.
 const MAX_AGE_SECS: i64 = 300;
-/// How old a handed-over submission may be when the notifier completes it: Lambda keeps an
-/// asynchronous event up to 6 hours (`MaximumEventAgeSeconds`), and the request was checked in
-/// Slack's 5-minute window when it arrived. The signature still proves Slack sent it.
-const DEFERRED_MAX_AGE_SECS: i64 = 6 * 3600 + MAX_AGE_SECS;
+/// How old a handed-over submission may be when the notifier completes it: the request was
+/// checked in Slack's 5-minute window when it arrived, and then waited — in Lambda's queue (up to
+/// 6 hours), or in the failure queue for `make redrive` (14 days). The signature still proves
+/// Slack sent it, and completing it twice posts nothing twice.
+const DEFERRED_MAX_AGE_SECS: i64 = 15 * 86_400;
 /// What a request may spend on Slack calls before it answers: under Slack's 3 seconds, with room
 /// for Lambda and the network.
 pub const ACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_300);
@@ -106,8 +107,10 @@ fn verify_within(
         .map_err(|_| Rejected::BadSignature)
 }
 
-/// The signatures accepted in the last five minutes (per execution environment; the function
-/// runs one at a time).
+/// The signatures accepted in the last five minutes, per execution environment. The Justify
+/// function may run in several at once, so a replay that reaches another one gets through this
+/// check — and changes nothing: a trigger is good for three seconds, and the notifier posts a
+/// justification once.
 #[derive(Debug, Default)]
 pub struct Replays(Mutex<HashMap<String, i64>>);
 
@@ -453,7 +456,7 @@ pub async fn complete(
         tracing::warn!(
             ?why,
             outcome = "rejected",
-            "a handed-over justification that is not Slack's was refused"
+            "a handed-over justification that is not Slack's (or older than 15 days) was refused"
         );
         return Ok(nothing);
     }

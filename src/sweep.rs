@@ -36,6 +36,8 @@ const MAX_THREAD_READS: usize = 40;
 const ACTION_MARGIN: Duration = Duration::from_secs(5);
 /// How long the sweep waits for `users.lookupByEmail` of a person not asked yet.
 const LOOKUP_WAIT: Duration = Duration::from_secs(2);
+/// People asked late per sweep (each a lookup, a thread read and a post at most).
+const MAX_LATE_ASKS: usize = 5;
 pub const JUSTIFIED_REACTION: &str = "white_check_mark";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,26 +194,6 @@ async fn sweep_with(
             .then_with(|| a.0.ts.cmp(&b.0.ts))
     });
     let mut actions = 0;
-    // People Slack could not be asked about when their notice was posted: asked now, once.
-    for message in &unasked {
-        if actions >= MAX_ACTIONS || Instant::now() + ACTION_MARGIN >= deadline {
-            break;
-        }
-        match ask_the_person(cx, message).await {
-            Ok(true) => {
-                report.asked_later += 1;
-                actions += 1;
-            }
-            Ok(false) => {}
-            Err(e @ (SlackError::Refused { .. } | SlackError::Incomplete { .. }))
-                if !e.is_auth() =>
-            {
-                tracing::warn!(notice_ts = %message.ts, error = %e, "could not ask the person; skipped");
-                report.skipped += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
     let mut reads = 0;
     let total = open.len();
     for (done, (message, payload, need)) in open.into_iter().enumerate() {
@@ -247,6 +229,26 @@ async fn sweep_with(
                 if !e.is_auth() =>
             {
                 tracing::warn!(notice_ts = %message.ts, error = %e, "could not act on this notice; skipped");
+                report.skipped += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // People Slack could not be asked about when their notice was posted: asked now, once — after
+    // the chase, with a budget of their own (after an outage there may be many).
+    let mut late = 0;
+    for message in &unasked {
+        if late >= MAX_LATE_ASKS || Instant::now() + ACTION_MARGIN >= deadline {
+            break;
+        }
+        late += 1;
+        match ask_the_person(cx, message).await {
+            Ok(true) => report.asked_later += 1,
+            Ok(false) => {}
+            Err(e @ (SlackError::Refused { .. } | SlackError::Incomplete { .. }))
+                if !e.is_auth() =>
+            {
+                tracing::warn!(notice_ts = %message.ts, error = %e, "could not ask the person; skipped");
                 report.skipped += 1;
             }
             Err(e) => return Err(e),
@@ -361,6 +363,15 @@ async fn ask_the_person(cx: &Cx<'_>, notice_message: &FoundMessage) -> Result<bo
         }
     };
     let thread = whole_thread(cx, &notice_message.ts).await?;
+    // Someone answered already (the fallback's people, or the person): nobody to ask.
+    let answered = thread
+        .iter()
+        .skip(1)
+        .any(|m| m["user"].as_str().is_some_and(|u| u != cx.bot.0.as_str()));
+    if answered {
+        save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
+        return Ok(false);
+    }
     let asked = thread.iter().any(|m| {
         m["user"].as_str() == Some(cx.bot.0.as_str())
             && m["metadata"]["event_type"] == LATE_ASK_EVENT_TYPE

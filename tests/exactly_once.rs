@@ -593,7 +593,9 @@ async fn a_hanging_lookup_does_not_hold_the_notice_back() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(d.mention, "fallback");
+    // The fallback is mentioned now ("unreached": Slack could not be asked who the person is,
+    // so the sweep asks them later — tests/justification.rs).
+    assert_eq!(d.mention, "unreached");
     let (ts, _) = notices(&sandbox).remove(0);
     assert!(replies(&sandbox, &ts)[0].text.starts_with("<!here>"));
 }

@@ -334,6 +334,61 @@ async fn two_hundred_heartbeats_together_cost_a_few_slack_calls() {
     }
 }
 
+/// The held coverage copy never runs ahead of Slack: a heartbeat whose back line Slack refused
+/// fails (Lambda retries it), and the retry — starting again from the message in Slack — posts the
+/// back line once. (Keeping the changed copy after the failure would lose the back line.)
+#[tokio::test]
+async fn a_back_line_refused_once_is_posted_by_the_retry() {
+    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    let (sandbox, app) = hub().await;
+    let now = chrono::Utc::now().timestamp();
+    let spoke = account(ROUTED);
+    handle(
+        &app,
+        &heartbeat(&spoke, "us-east-1", now - 3 * 3600),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
+    let alert = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE)
+        .into_iter()
+        .find(|a| payload(a)["account"] == spoke.as_str() && payload(a)["region"] == "us-east-1")
+        .expect("alerted");
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+        method: "chat.postMessage".into(),
+        thread_reply: Some(true),
+        fault: Fault::SlackError {
+            code: "not_in_channel".into(),
+        },
+        times: 1,
+    }]));
+    assert!(handle(
+        &app,
+        &heartbeat(&spoke, "us-east-1", now - 60),
+        deadline(10)
+    )
+    .await
+    .is_err());
+    let Outcome::Heard(report) = handle(&app, &heartbeat(&spoke, "us-east-1", now), deadline(10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(report.back, 1, "the retry posts the back line");
+    let back = sandbox
+        .thread(DEMO_CHANNEL, &alert.ts)
+        .into_iter()
+        .filter(|m| {
+            m.metadata
+                .as_ref()
+                .is_some_and(|md| md["event_type"] == BACK_EVENT_TYPE)
+        })
+        .count();
+    assert_eq!(back, 1);
+}
+
 /// The real `aws-sdk-organizations` client against moto: the hub reads the organization's
 /// accounts (their names) and OUs, and routes an account by its OU.
 #[tokio::test]

@@ -220,7 +220,7 @@ def test_all_on_the_deploy_role_is_spared_in_the_tampering_patterns(all_on):
     rule = events.describe_rule(Name="pw-on-alarm-rules")
     spared = json.loads(rule["EventPattern"])["detail"]["$or"][0]
     roles = spared["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]["wildcard"]
-    assert DEPLOY_ROLE in roles and any("stacksets-exec-" in r for r in roles)
+    assert roles == [DEPLOY_ROLE], "a per-account deployment has no StackSets to spare"
 
 
 def test_all_on_covers_us_east_1_and_uses_its_deploy_bucket(all_on):
@@ -355,6 +355,13 @@ def test_org_all_on_exits_0_and_every_setting_takes_effect(organization, tmp_pat
     assert env["ESCALATION_MENTION"] == ESCALATION and env["OIDC_OWNERS"] == OIDC
     assert env["MESSAGE_LANGUAGE"] == "ja" and str(env["HEARTBEAT_MINUTES"]) == "30"
     assert env["SPOKE_REGIONS"] == "eu-west-1,us-east-1"
+    # The spokes spare the StackSets execution roles (and the deploy role) through CloudFormation.
+    from test_infra import cfn_template
+
+    spoke = cfn_template(ROOT / "target/infra/org-on/spoke.yaml")["Resources"]["AlarmTamperingRulesRule"]
+    spared = spoke["Properties"]["EventPattern"]["detail"]["$or"][0]
+    roles = spared["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]["wildcard"]
+    assert roles == ["arn:aws*:iam::*:role/stacksets-exec-*", DEPLOY_ROLE], roles
     cfn = client("cloudformation")
     sets = {s["StackSetName"] for s in cfn.list_stack_sets()["Summaries"]}
     assert {"pworgon-spokes", f"pworgon-spokes-{organization['ou']}"} <= sets
