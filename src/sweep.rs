@@ -236,12 +236,10 @@ async fn sweep_with(
     }
     // People Slack could not be asked about when their notice was posted: asked now, once — after
     // the chase, with a budget of their own (after an outage there may be many).
-    let mut late = 0;
-    for message in &unasked {
+    for (late, message) in unasked.iter().enumerate() {
         if late >= MAX_LATE_ASKS || Instant::now() + ACTION_MARGIN >= deadline {
             break;
         }
-        late += 1;
         match ask_the_person(cx, message).await {
             Ok(true) => report.asked_later += 1,
             Ok(false) => {}
