@@ -126,6 +126,12 @@ def test_the_stack_sets_are_service_managed_and_reach_every_account_and_region(d
     assert "HeartbeatRule" in template
 
 
+# A StackSet's execution role changing privwatch's rules through CloudFormation is the spokes'
+# own rollout: a spoke spares it (a per-account deployment, which fixtures/expected.json
+# describes, has no StackSets and reports it).
+SPARED_IN_SPOKES = {"stacksets-rollout-put-rule.json"}
+
+
 def test_management_account_spokes_match_each_fixture_with_exactly_its_rule(deployed):
     hub_bus = client("events").describe_event_bus(Name=f"{NAME}-hub")["Arn"]
     for region in REGIONS:
@@ -147,6 +153,8 @@ def test_management_account_spokes_match_each_fixture_with_exactly_its_rule(depl
             event = json.loads((FIXTURES / file).read_text().replace("privwatch", NAME))
             matched = sorted(name for name, p in patterns.items() if p.matches_event(event))
             want = [] if expected is None or expected["rule"] is None else [expected["rule"]]
+            if file in SPARED_IN_SPOKES:
+                want = []
             assert matched == want, f"{region} {file}: matched {matched}, expected {want}"
 
 
