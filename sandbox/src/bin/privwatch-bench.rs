@@ -36,6 +36,8 @@ struct Options {
     /// sandbox page stays open on port P (the browser test's screenshot of a flooded thread).
     show_burst: usize,
     port: u16,
+    /// `--heartbeats-only N`: only N heartbeats arriving together at a hub (one table row).
+    heartbeats_only: usize,
 }
 
 fn options() -> Options {
@@ -61,6 +63,7 @@ fn options() -> Options {
         flood_seconds: 300.0,
         show_burst: 0,
         port: 0,
+        heartbeats_only: 0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -83,6 +86,7 @@ fn options() -> Options {
             "--flood-seconds" => o.flood_seconds = value.parse().unwrap(),
             "--show-burst" => o.show_burst = value.parse().unwrap(),
             "--port" => o.port = value.parse().unwrap(),
+            "--heartbeats-only" => o.heartbeats_only = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -387,6 +391,15 @@ async fn main() {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     }
+    if o.heartbeats_only > 0 {
+        let (drained, calls, limited) = heartbeats(&o, o.latency, o.heartbeats_only).await;
+        println!(
+            "| {} heartbeats arriving together at a warm hub, the round after the spokes were first heard ({} ms per Slack call, Tier 3 at 50/min): drained in, Slack calls, rate-limited answers | {drained:.1} s, {calls} calls, {limited} × 429 | no 429 |",
+            o.heartbeats_only,
+            o.latency.as_millis()
+        );
+        return;
+    }
     let fixtures = privileged_fixtures(&o.fixtures);
     let latency_ms = o.latency.as_millis();
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -488,7 +501,7 @@ async fn main() {
     eprintln!("bench: 200 heartbeats in one minute into a hub, {latency_ms} ms per Slack call…");
     let (drained, hb_calls, hb_limited) = heartbeats(&o, o.latency, 200).await;
     rows.push((
-        format!("200 heartbeats arriving together at a hub ({latency_ms} ms per Slack call, Tier 3 at 50/min): drained in, Slack calls, rate-limited answers"),
+        format!("200 heartbeats arriving together at a warm hub, the round after the spokes were first heard ({latency_ms} ms per Slack call, Tier 3 at 50/min): drained in, Slack calls, rate-limited answers"),
         format!("{drained:.1} s, {hb_calls} calls, {hb_limited} × 429"),
         "no 429".into(),
     ));
