@@ -177,11 +177,10 @@ destroy() {
 # drained) is tried again for up to two minutes. AWS CLI v2 reads --payload as base64 unless told
 # otherwise ("--cli-binary-format", AWS CLI v2 migration guide); v1 takes it raw.
 invoke_once() {
-  local payload="$1" binary=() try
-  aws --version 2>&1 | grep -q '^aws-cli/2' && binary=(--cli-binary-format raw-in-base64-out)
+  local payload="$1" try
   for try in $(seq 1 40); do
     if aws "${as_account[@]}" lambda invoke --region "$HOME_REGION" --function-name "$FUNCTION_NAME" \
-        "${binary[@]}" --payload "$payload" --query FunctionError --output text target/redrive-response.json \
+        "${cli_binary_format[@]}" --payload "$payload" --query FunctionError --output text target/redrive-response.json \
         >target/redrive-result.txt 2>target/redrive-error.log; then
       grep -qx None target/redrive-result.txt
       return
@@ -197,6 +196,8 @@ invoke_once() {
 # deletes only the messages whose invocation succeeded.
 redrive() {
   local queue url body payload receipt ok=0 failed=0
+  cli_binary_format=()
+  aws --version 2>&1 | grep -q '^aws-cli/2' && cli_binary_format=(--cli-binary-format raw-in-base64-out)
   # (AWS CLI v1 sends SQS calls for us-east-1 to queue.amazonaws.com whatever AWS_ENDPOINT_URL
   # says: an emulator is named explicitly.)
   local sqs=(aws "${as_account[@]}" sqs)

@@ -17,7 +17,7 @@
 //! back from silence), at most once a minute otherwise ([`FLUSH_EVERY`]), and by every sweep.
 //! Each write reads the message first and keeps the latest of both (another execution
 //! environment may have written meanwhile). 200 heartbeats in a minute are then a handful of
-//! Slack calls, not 600 (`make bench`, "heartbeats").
+//! Slack calls, not 600 (`tests/org.rs`, `two_hundred_heartbeats_together_cost_a_few_slack_calls`).
 
 use crate::config::is_account_id;
 use crate::metadata::payload_of;

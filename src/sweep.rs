@@ -370,27 +370,43 @@ async fn ask_the_person(cx: &Cx<'_>, notice_message: &FoundMessage) -> Result<bo
         save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
         return Ok(false);
     }
-    let asked = thread.iter().any(|m| {
-        m["user"].as_str() == Some(cx.bot.0.as_str())
-            && m["metadata"]["event_type"] == LATE_ASK_EVENT_TYPE
-    });
-    if !asked {
-        let message = render::render_late_ask(&render::Mention::User(user), &cx.app.config.wording);
-        let body = message.to_post_body(cx.channel, Some(&notice_message.ts));
-        match cx
-            .app
-            .slack
-            .post_message(cx.token.expose(), &body, cx.deadline)
-            .await
-        {
-            Ok(_) => {}
-            // Not known to have landed: the next sweep reads the thread again and looks.
-            Err(SlackError::Unconfirmed { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
+    let ask = || render::render_late_ask(&render::Mention::User(user), &cx.app.config.wording);
+    let Some(posted) =
+        reply_once(cx, &notice_message.ts, &thread, LATE_ASK_EVENT_TYPE, ask).await?
+    else {
+        return Ok(false);
+    };
     save_flags(cx, notice_message, |p| p.person_unasked = false).await?;
-    Ok(!asked)
+    Ok(posted)
+}
+
+/// One reply of `event_type` in a notice's thread, unless the thread (as just read) holds one:
+/// `Some(true)` posted now, `Some(false)` there already, `None` not known to have landed (the next
+/// sweep reads the thread again and looks).
+async fn reply_once(
+    cx: &Cx<'_>,
+    notice_ts: &Ts,
+    thread: &[serde_json::Value],
+    event_type: &str,
+    message: impl FnOnce() -> render::Message,
+) -> Result<Option<bool>, SlackError> {
+    let there = thread.iter().any(|m| {
+        m["user"].as_str() == Some(cx.bot.0.as_str()) && m["metadata"]["event_type"] == event_type
+    });
+    if there {
+        return Ok(Some(false));
+    }
+    let body = message().to_post_body(cx.channel, Some(notice_ts));
+    match cx
+        .app
+        .slack
+        .post_message(cx.token.expose(), &body, cx.deadline)
+        .await
+    {
+        Ok(_) => Ok(Some(true)),
+        Err(SlackError::Unconfirmed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The whole thread of a notice (an incomplete walk is an error: the notice is skipped).
@@ -416,25 +432,13 @@ async fn ask_for_what_is_missing(
     replier: &str,
     missing: Missing,
 ) -> Result<(), SlackError> {
-    let asked = thread.iter().any(|m| {
-        m["user"].as_str() == Some(cx.bot.0.as_str())
-            && m["metadata"]["event_type"] == TICKET_ASK_EVENT_TYPE
-    });
-    if !asked {
-        let mention = render::Mention::User(replier.to_string());
-        let message = render::render_ticket_ask(&mention, missing, &cx.app.config.wording);
-        let body = message.to_post_body(cx.channel, Some(&notice_message.ts));
-        match cx
-            .app
-            .slack
-            .post_message(cx.token.expose(), &body, cx.deadline)
-            .await
-        {
-            Ok(_) => {}
-            // Not known to have landed: the next sweep reads the thread again and looks.
-            Err(SlackError::Unconfirmed { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        }
+    let mention = render::Mention::User(replier.to_string());
+    let ask = || render::render_ticket_ask(&mention, missing, &cx.app.config.wording);
+    if reply_once(cx, &notice_message.ts, thread, TICKET_ASK_EVENT_TYPE, ask)
+        .await?
+        .is_none()
+    {
+        return Ok(());
     }
     save_flags(cx, notice_message, |p| p.ticket_asked = true).await
 }

@@ -152,7 +152,7 @@ async fn justifications_are_archived_and_the_audit_reads_the_archive() {
 /// invocation does not fail. (With the retry taken out of `Archive::put`, this fails.)
 #[tokio::test]
 async fn a_409_conditional_request_conflict_is_written_again() {
-    use privwatch::archive::{Created, UseRecord};
+    use privwatch::archive::Created;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -219,18 +219,7 @@ async fn a_409_conditional_request_conflict_is_written_again() {
     });
 
     let archive = Archive::new(s3(&url), "privwatch-archive");
-    let record = UseRecord {
-        event_id: "e-409".into(),
-        kind: "root_console_sign_in".into(),
-        account: "111122223333".into(),
-        principal: "root".into(),
-        role: String::new(),
-        source_ip: "192.0.2.1".into(),
-        time: "2026-12-03T10:00:00Z".into(),
-        region: "us-east-1".into(),
-        archived_at: 0,
-        record: Value::Null,
-    };
+    let record = root_sign_in("e-409");
     assert_eq!(archive.put_use(&record).await.unwrap(), Created::New);
     assert_eq!(
         puts.load(Ordering::SeqCst),
@@ -244,7 +233,6 @@ async fn a_409_conditional_request_conflict_is_written_again() {
 /// series' state (rewritten with every use) is not kept version by version for the lock period.
 #[tokio::test]
 async fn records_are_locked_one_by_one_and_the_working_state_is_not() {
-    use privwatch::archive::UseRecord;
     let Some(url) = moto_url("Object Lock per record") else {
         return;
     };
@@ -258,18 +246,7 @@ async fn records_are_locked_one_by_one_and_the_working_state_is_not() {
         .await
         .unwrap();
     let archive = Archive::new(client.clone(), &name).locking_records_for(Some(7));
-    let record = UseRecord {
-        event_id: "locked-1".into(),
-        kind: "root_console_sign_in".into(),
-        account: "111122223333".into(),
-        principal: "root".into(),
-        role: String::new(),
-        source_ip: "192.0.2.1".into(),
-        time: "2026-12-03T10:00:00Z".into(),
-        region: "us-east-1".into(),
-        archived_at: 0,
-        record: Value::Null,
-    };
+    let record = root_sign_in("locked-1");
     archive.put_use(&record).await.unwrap();
     archive
         .put_thread("k", &serde_json::json!({"count": 1}), None)
@@ -293,4 +270,20 @@ async fn records_are_locked_one_by_one_and_the_working_state_is_not() {
         None,
         "the working state carries no retention"
     );
+}
+
+/// A root sign-in as the archive records it, with event ID `id`.
+fn root_sign_in(id: &str) -> privwatch::archive::UseRecord {
+    privwatch::archive::UseRecord {
+        event_id: id.into(),
+        kind: "root_console_sign_in".into(),
+        account: "111122223333".into(),
+        principal: "root".into(),
+        role: String::new(),
+        source_ip: "192.0.2.1".into(),
+        time: "2026-12-03T10:00:00Z".into(),
+        region: "us-east-1".into(),
+        archived_at: 0,
+        record: Value::Null,
+    }
 }

@@ -11,7 +11,7 @@ use privwatch::metadata::{
 };
 use privwatch::{handle, App, HandleError, Outcome};
 use serde_json::{json, Value};
-use slack_sandbox::{Fault, FaultPlan, Sandbox, ScriptedFault, BOT_USER_ID, DEMO_CHANNEL};
+use slack_sandbox::{Fault, Sandbox, BOT_USER_ID, DEMO_CHANNEL};
 use std::time::Duration;
 
 const OTHER_APP: &str = "U0OTHERAPP";
@@ -72,17 +72,6 @@ fn posts(sandbox: &Sandbox, thread_reply: bool) -> usize {
         .iter()
         .filter(|c| c.method == "chat.postMessage" && c.thread_reply == thread_reply)
         .count()
-}
-
-/// The sandbox answers the next `times` calls of `method` with `fault` (only thread replies, or
-/// only top-level posts, when `thread_reply` says so).
-fn script(sandbox: &Sandbox, method: &str, thread_reply: Option<bool>, fault: Fault, times: u32) {
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: method.into(),
-        thread_reply,
-        fault,
-        times,
-    }]));
 }
 
 /// Lambda's async retry: it comes a minute or more after a failure, i.e. after any write of the

@@ -222,14 +222,15 @@ async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
 async fn a_sustained_rate_limit_on_history_says_install_as_an_internal_app() {
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "conversations.history".into(),
-        thread_reply: None,
-        fault: Fault::RateLimited {
+    script(
+        &sandbox,
+        "conversations.history",
+        None,
+        Fault::RateLimited {
             retry_after_secs: 0,
         },
-        times: 100,
-    }]));
+        100,
+    );
     let error = handle(&app, &fixture("root-create-access-key.json"), deadline(10))
         .await
         .unwrap_err();

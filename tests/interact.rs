@@ -146,14 +146,7 @@ async fn the_button_opens_the_modal_for_the_person_asked_and_nobody_else() {
 async fn bad_stale_and_replayed_requests_get_401_and_change_nothing() {
     let sandbox = sandbox().await;
     let app = app(&sandbox, &[]);
-    handle(
-        &app,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let ts = alices_notice(&sandbox, &app).await;
     let body = form(&press(&sandbox, "U01ALICE", &ts));
     let now = chrono::Utc::now().timestamp();
     let calls_before = sandbox.calls().len();
@@ -190,14 +183,7 @@ async fn a_submission_is_checked_posted_counted_and_exported() {
     let sandbox = sandbox().await;
     let pattern = r"https://[a-z0-9-]+\.atlassian\.net/browse/[A-Z]+-[0-9]+";
     let app = app(&sandbox, &[("TICKET_URL_PATTERN", pattern)]);
-    handle(
-        &app,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let ts = alices_notice(&sandbox, &app).await;
     call(&app, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
     let view = sandbox.views()[0].clone();
 
@@ -291,6 +277,18 @@ async fn a_submission_is_checked_posted_counted_and_exported() {
     assert_eq!(rows[0]["replied_by"], "U01ALICE");
 }
 
+/// Alice's admin session delivered by `notifier`: the `ts` of its notice (the thread asks her).
+async fn alices_notice(sandbox: &Sandbox, notifier: &App) -> String {
+    handle(
+        notifier,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    sandbox.top_level(DEMO_CHANNEL)[0].ts.clone()
+}
+
 /// The Justify function (handing submissions to the notifier, as `NOTIFIER_FUNCTION` does).
 fn front(sandbox: &Sandbox) -> App {
     let mut front = app(sandbox, &[]);
@@ -323,14 +321,7 @@ async fn clicks_are_answered_in_three_seconds_while_the_notifier_is_busy_and_pos
     .unwrap();
     let notifier = app(&sandbox, &[]);
     let front = front(&sandbox);
-    handle(
-        &notifier,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let ts = alices_notice(&sandbox, &notifier).await;
 
     let busy = async {
         for i in 0..25 {
@@ -397,26 +388,20 @@ async fn clicks_are_answered_in_three_seconds_while_the_notifier_is_busy_and_pos
 /// Slack's three seconds (the trigger would have expired anyway): the click fails fast.
 #[tokio::test]
 async fn a_retry_after_never_holds_a_click_past_three_seconds() {
-    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    use slack_sandbox::Fault;
     let sandbox = sandbox().await;
     let notifier = app(&sandbox, &[]);
     let front = front(&sandbox);
-    handle(
-        &notifier,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "views.open".into(),
-        thread_reply: None,
-        fault: Fault::RateLimited {
+    let ts = alices_notice(&sandbox, &notifier).await;
+    script(
+        &sandbox,
+        "views.open",
+        None,
+        Fault::RateLimited {
             retry_after_secs: 5,
         },
-        times: 1,
-    }]));
+        1,
+    );
     let request = signed(&press(&sandbox, "U01ALICE", &ts));
     let (result, in_time) = sandbox
         .interact(handle(&front, &request, deadline(30)))
@@ -431,14 +416,7 @@ async fn a_retry_after_never_holds_a_click_past_three_seconds() {
 async fn an_expired_trigger_opens_nothing() {
     let sandbox = sandbox().await;
     let notifier = app(&sandbox, &[]);
-    handle(
-        &notifier,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let ts = alices_notice(&sandbox, &notifier).await;
     let request = signed(&press(&sandbox, "U01ALICE", &ts));
     tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
     let result = handle(&notifier, &request, deadline(10)).await;
@@ -524,14 +502,7 @@ async fn a_justification_whose_archive_write_fails_is_archived_by_the_retry() {
     let sandbox = sandbox().await;
     let mut notifier = app(&sandbox, &[]);
     let front = front(&sandbox);
-    handle(
-        &notifier,
-        &fixture("saml-google-workspace-admin.json"),
-        deadline(10),
-    )
-    .await
-    .unwrap();
-    let ts = sandbox.top_level(DEMO_CHANNEL)[0].ts.clone();
+    let ts = alices_notice(&sandbox, &notifier).await;
     call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
     let view = sandbox.views()[0].clone();
     let submission = submit(

@@ -445,15 +445,16 @@ async fn a_justification_needs_a_ticket_url_of_the_pattern() {
 /// sweep asks the person, once. (Without the flag the person is never asked.)
 #[tokio::test]
 async fn a_person_slack_could_not_find_at_first_is_asked_by_the_sweep_once() {
-    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    use slack_sandbox::{Fault, FaultPlan};
     let sandbox = sandbox().await;
     let app = app_for(&sandbox);
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "users.lookupByEmail".into(),
-        thread_reply: None,
-        fault: Fault::ServerError { status: 503 },
-        times: 100,
-    }]));
+    script(
+        &sandbox,
+        "users.lookupByEmail",
+        None,
+        Fault::ServerError { status: 503 },
+        100,
+    );
     let Outcome::Delivered(delivery) = handle(
         &app,
         &fixture("saml-google-workspace-admin.json"),

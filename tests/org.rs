@@ -119,6 +119,19 @@ fn of_type(sandbox: &Sandbox, channel: &str, event_type: &str) -> Vec<slack_sand
         .collect()
 }
 
+/// The back lines in a silence alert's thread.
+fn back_lines(sandbox: &Sandbox, alert_ts: &str) -> Vec<slack_sandbox::Message> {
+    sandbox
+        .thread(DEMO_CHANNEL, alert_ts)
+        .into_iter()
+        .filter(|m| {
+            m.metadata
+                .as_ref()
+                .is_some_and(|md| md["event_type"] == BACK_EVENT_TYPE)
+        })
+        .collect()
+}
+
 fn coverage(sandbox: &Sandbox, channel: &str) -> CoveragePayload {
     let pinned: Vec<_> = sandbox
         .messages(channel)
@@ -261,15 +274,7 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
         .iter()
         .find(|a| payload(a)["account"] == account(17).as_str())
         .unwrap();
-    let back: Vec<_> = sandbox
-        .thread(DEMO_CHANNEL, &alert.ts)
-        .into_iter()
-        .filter(|m| {
-            m.metadata
-                .as_ref()
-                .is_some_and(|md| md["event_type"] == BACK_EVENT_TYPE)
-        })
-        .collect();
+    let back = back_lines(&sandbox, &alert.ts);
     assert_eq!(back.len(), 1, "its return noted once");
     // And a later sweep does not alert it again; it writes the table, with the last heartbeat
     // (heartbeats that change nothing a reader must see are written together, at most once a
@@ -339,7 +344,7 @@ async fn two_hundred_heartbeats_together_cost_a_few_slack_calls() {
 /// back line once. (Keeping the changed copy after the failure would lose the back line.)
 #[tokio::test]
 async fn a_back_line_refused_once_is_posted_by_the_retry() {
-    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    use slack_sandbox::Fault;
     let (sandbox, app) = hub().await;
     let now = chrono::Utc::now().timestamp();
     let spoke = account(ROUTED);
@@ -355,14 +360,15 @@ async fn a_back_line_refused_once_is_posted_by_the_retry() {
         .into_iter()
         .find(|a| payload(a)["account"] == spoke.as_str() && payload(a)["region"] == "us-east-1")
         .expect("alerted");
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "chat.postMessage".into(),
-        thread_reply: Some(true),
-        fault: Fault::SlackError {
+    script(
+        &sandbox,
+        "chat.postMessage",
+        Some(true),
+        Fault::SlackError {
             code: "not_in_channel".into(),
         },
-        times: 1,
-    }]));
+        1,
+    );
     assert!(handle(
         &app,
         &heartbeat(&spoke, "us-east-1", now - 60),
@@ -377,16 +383,7 @@ async fn a_back_line_refused_once_is_posted_by_the_retry() {
         panic!()
     };
     assert_eq!(report.back, 1, "the retry posts the back line");
-    let back = sandbox
-        .thread(DEMO_CHANNEL, &alert.ts)
-        .into_iter()
-        .filter(|m| {
-            m.metadata
-                .as_ref()
-                .is_some_and(|md| md["event_type"] == BACK_EVENT_TYPE)
-        })
-        .count();
-    assert_eq!(back, 1);
+    assert_eq!(back_lines(&sandbox, &alert.ts).len(), 1);
 }
 
 /// The real `aws-sdk-organizations` client against moto: the hub reads the organization's

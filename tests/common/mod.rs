@@ -414,3 +414,22 @@ pub fn catch_up_event() -> Value {
         serde_json::json!(["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"]);
     event
 }
+
+/// The sandbox answers the next `times` calls of `method` with `fault` (only thread replies, or
+/// only top-level posts, when `thread_reply` says so).
+pub fn script(
+    sandbox: &Sandbox,
+    method: &str,
+    thread_reply: Option<bool>,
+    fault: slack_sandbox::Fault,
+    times: u32,
+) {
+    sandbox.set_faults(slack_sandbox::FaultPlan::scripted(vec![
+        slack_sandbox::ScriptedFault {
+            method: method.into(),
+            thread_reply,
+            fault,
+            times,
+        },
+    ]));
+}
