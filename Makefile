@@ -49,6 +49,13 @@ $(TOOLS_STAMP): requirements-dev.txt
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 scripts/modgraph.py
+
+## unit: the inner loop — the pure modules' tests and the fast integration binary (tests/it), no
+## Python, no moto (the tests that need moto say SKIPPED); `make test` runs everything
+unit:
+	cargo test --workspace --lib
+	cargo test --test it
 
 ## rules: re-render infra/rules.json from the kinds declared in src/kind.rs (a unit test fails while it is stale)
 rules:

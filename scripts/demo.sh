@@ -66,7 +66,7 @@ for file in fixtures/*.json fixtures/malformed/*.json; do
   if answer=$(cargo lambda invoke privwatch --data-file "$file" -A 127.0.0.1 -P "$WATCH_PORT" 2>&1); then
     case "$file" in
       fixtures/malformed/*) echo "  ✗ $name was accepted but should have been rejected"; failures=$((failures + 1)) ;;
-      *) echo "  ✓ $name → $(sed -n 's/.*"outcome":"\([A-Za-z]*\).*/\1/p' <<<"$answer" | head -1)" ;;
+      *) echo "  ✓ $name → $(sed -n 's/.*"outcome":"\([a-z_]*\).*/\1/p' <<<"$answer" | head -1)" ;;
     esac
   else
     case "$file" in
@@ -92,7 +92,7 @@ print(json.dumps(e))
 PY
   answer=$(cargo lambda invoke privwatch --data-file "$LOG_DIR/alice-again-$n.json" -A 127.0.0.1 -P "$WATCH_PORT" 2>&1) \
     || { echo "  ✗ alice's use #$((n + 1)) failed: $answer"; failures=$((failures + 1)); }
-  echo "  ✓ alice's use #$((n + 1)) → $(sed -n 's/.*"outcome":"\([A-Za-z]*\).*/\1/p' <<<"$answer" | head -1)"
+  echo "  ✓ alice's use #$((n + 1)) → $(sed -n 's/.*"outcome":"\([a-z_]*\).*/\1/p' <<<"$answer" | head -1)"
 done
 # The ts of PRINCIPAL's SAML notice, and a reply in its thread as USER.
 saml_notice_of() {

@@ -2,18 +2,23 @@
 //! row per privileged use — what an auditor asks for. Reads Slack with the same token source as
 //! the Lambda; progress goes to stderr, rows to stdout.
 
-use crate::justification;
-use crate::metadata::{payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE};
+use crate::app::{App, Session};
+use crate::channel::{our_notices, whole_thread};
+use crate::error::Error;
+use crate::message::justification;
+use crate::message::metadata::{
+    payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
+};
 use crate::slack::{BotUser, SlackError, Ts};
-use crate::App;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Time allowed for one Slack call chain of the export (it is not bound by a Lambda deadline).
-const CALL_BUDGET: Duration = Duration::from_secs(60);
+/// Time allowed for reading one channel (the export is not bound by a Lambda deadline).
+const EXPORT_BUDGET: Duration = Duration::from_secs(30 * 60);
+/// History pages (of 200 messages) read per channel at most.
 const MAX_PAGES: u32 = 1_000;
 
 /// One privileged use, as the audit trail records it.
@@ -114,17 +119,17 @@ pub async fn export(
     app: &App,
     since: Duration,
     mut progress: impl FnMut(&str),
-) -> Result<Vec<AuditRow>, crate::HandleError> {
-    let token = app.tokens.get().await?;
-    let token = token.expose();
-    let bot_user = app
-        .slack
-        .auth_test(token, Instant::now() + CALL_BUDGET)
-        .await?;
+) -> Result<Vec<AuditRow>, Error> {
     let mut rows = Vec::new();
     // Every channel privwatch writes to (`SLACK_CHANNEL_ID`, then each `CHANNEL_ROUTES` one).
     for channel in app.config.channels() {
-        rows.extend(export_channel(app, token, channel, &bot_user, since, &mut progress).await?);
+        let deadline = Instant::now() + EXPORT_BUDGET;
+        let read = app
+            .with_session(channel, deadline, async |cx| {
+                Ok(export_channel(cx, since, &mut progress).await?)
+            })
+            .await?;
+        rows.extend(read);
     }
     Ok(one_row_per_use(rows))
 }
@@ -139,53 +144,41 @@ fn one_row_per_use(mut rows: Vec<AuditRow>) -> Vec<AuditRow> {
 }
 
 async fn export_channel(
-    app: &App,
-    token: &str,
-    channel: &str,
-    bot_user: &BotUser,
+    cx: &Session<'_>,
     since: Duration,
     progress: &mut impl FnMut(&str),
-) -> Result<Vec<AuditRow>, crate::HandleError> {
+) -> Result<Vec<AuditRow>, SlackError> {
     let oldest = Ts::from_seconds(Utc::now().timestamp() - since.as_secs() as i64);
     let mut notices = Vec::new();
-    let mut pages = app
-        .slack
-        .history(token, channel, Some(&oldest), None, MAX_PAGES);
+    let mut walk = our_notices(cx, Some(&oldest), MAX_PAGES);
     let mut page = 0;
-    while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
+    while let Some(found) = walk.next().await? {
         page += 1;
-        // Only privwatch's own notices: another app's message with the same metadata is not one.
-        // A page handed twice adds nothing (each thread is read once).
-        for m in messages {
-            if m.posted_by(bot_user)
-                && payload_of::<NoticePayload>(&m.raw, NOTICE_EVENT_TYPE).is_some()
-                && !notices
-                    .iter()
-                    .any(|n: &crate::slack::FoundMessage| n.ts == m.ts)
-            {
-                notices.push(m);
-            }
-        }
+        notices.extend(found.into_iter().map(|(message, _)| message));
         progress(&format!(
             "history page {page}: {} notices so far",
             notices.len()
         ));
     }
-    if let Some(reason) = pages.stopped_early() {
+    if let Some(reason) = walk.stopped_early() {
         progress(&format!("history stopped early: {reason}"));
     }
     let mut rows = Vec::new();
     for (i, notice) in notices.iter().enumerate() {
-        let thread = whole_thread(app, token, channel, &notice.ts).await?;
-        let permalink = app
+        let thread = whole_thread(cx, &notice.ts).await?;
+        if let Some(e) = &thread.incomplete {
+            tracing::warn!(thread_ts = %notice.ts, error = %e, "a thread was read only in part");
+        }
+        let permalink = cx
+            .app
             .slack
-            .permalink(token, channel, &notice.ts, Instant::now() + CALL_BUDGET)
+            .permalink(cx.token.expose(), cx.channel, &notice.ts, cx.deadline)
             .await?;
         rows.extend(rows_for_thread(
             &notice.raw,
-            &thread,
-            bot_user,
-            app.config.ticket_pattern.as_ref(),
+            &thread.messages,
+            cx.bot,
+            cx.app.config.ticket_pattern.as_ref(),
             &permalink,
         ));
         if (i + 1) % 20 == 0 || i + 1 == notices.len() {
@@ -195,23 +188,6 @@ async fn export_channel(
     Ok(rows)
 }
 
-async fn whole_thread(
-    app: &App,
-    token: &str,
-    channel: &str,
-    ts: &Ts,
-) -> Result<Vec<Value>, SlackError> {
-    let mut all = Vec::new();
-    let mut pages = app.slack.replies(token, channel, ts, MAX_PAGES);
-    while let Some(messages) = pages.next(Instant::now() + CALL_BUDGET).await? {
-        all.extend(messages.into_iter().map(|m| m.raw));
-    }
-    if let Some(reason) = pages.stopped_early() {
-        tracing::warn!(thread_ts = %ts, reason, "a thread was read only in part");
-    }
-    Ok(all)
-}
-
 /// The rows from the S3 archive (`privwatch audit --from s3`): every use archived since then,
 /// with its justification when the sweep archived one. The archive keeps what Slack may lose
 /// (retention, deleted messages); rows carry no permalink.
@@ -219,7 +195,7 @@ pub async fn export_archive(
     app: &App,
     since: Duration,
     mut progress: impl FnMut(&str),
-) -> Result<Vec<AuditRow>, crate::HandleError> {
+) -> Result<Vec<AuditRow>, Error> {
     let Some(archive) = &app.archive else {
         return Ok(Vec::new());
     };
@@ -236,7 +212,7 @@ pub async fn export_archive(
         // As from Slack, where a notice's time is when privwatch posted it: archived since then.
         .filter(|u| u.archived_at >= oldest)
         .map(|u| {
-            let key = crate::metadata::event_key(&u.event_id);
+            let key = crate::message::metadata::event_key(&u.event_id);
             let found = justifications.iter().find(|j| j.event_ids.contains(&key));
             AuditRow {
                 time: u.time,

@@ -72,7 +72,7 @@ fn since(value: &str) -> Result<Duration, String> {
 pub async fn run(command: Command) -> ExitCode {
     match command {
         Command::Rules => {
-            let rules = privwatch::kind::rules_document();
+            let rules = privwatch::event::kind::rules_document();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&rules).expect("rules serialize")
@@ -114,10 +114,16 @@ async fn invoke(path: &std::path::Path) -> ExitCode {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     match privwatch::handle(&app, &payload, deadline).await {
-        Ok(outcome) => {
-            println!("{outcome:?}");
-            ExitCode::SUCCESS
-        }
+        Ok(outcome) => match serde_json::to_string(&outcome) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("privwatch invoke: the outcome could not be written: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("privwatch invoke: {} ({})", e, e.error_type());
             ExitCode::FAILURE

@@ -1,7 +1,7 @@
 //! Every environment variable privwatch reads, parsed and validated once at init.
 
-use crate::detect::Deployment;
-use crate::wording::{Lang, Wording};
+use crate::event::Deployment;
+use crate::message::wording::{Lang, Wording};
 use std::time::Duration;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";

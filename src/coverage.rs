@@ -19,12 +19,15 @@
 //! environment may have written meanwhile). 200 heartbeats in a minute are then a handful of
 //! Slack calls, not 600 (`tests/org.rs`, `two_hundred_heartbeats_together_cost_a_few_slack_calls`).
 
+use crate::app::{App, Session};
+use crate::channel::find_reply;
 use crate::config::is_account_id;
-use crate::metadata::payload_of;
-use crate::mrkdwn::{clip_mrkdwn, date, field, plain_text};
+pub use crate::message::coverage::Silent;
+use crate::message::coverage::{render_back, render_coverage, render_silence, SpokeLine};
+use crate::message::metadata::payload_of;
+use crate::message::mrkdwn::plain_text;
+use crate::message::wording::Heard;
 use crate::slack::{FoundMessage, SlackError, Ts};
-use crate::wording::Wording;
-use crate::{App, Cx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -36,8 +39,6 @@ pub const BACK_EVENT_TYPE: &str = "privwatch_back";
 /// How far back the channel is searched for an unpinned coverage message or an alert.
 const SEARCH_BACK_SECS: i64 = 7 * 24 * 3600;
 const MAX_SEARCH_PAGES: u32 = 50;
-/// Lines of the table per section (a section's text holds 3,000 characters).
-const LINES_PER_SECTION: usize = 25;
 /// How long heartbeats that change nothing a reader must see wait to be written together.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
@@ -190,76 +191,12 @@ impl CoveragePayload {
     }
 }
 
-/// A spoke to alert: silent since `since` (its last heartbeat, or when listening began).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Silent {
-    pub account: String,
-    pub region: String,
-    pub since: i64,
-    pub never_heard: bool,
-}
-
 /// What a heartbeat or a coverage check did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CoverageReport {
     pub heard: usize,
     pub alerted: usize,
     pub back: usize,
-}
-
-/// The coverage message: a table of accounts × regions and the last heartbeat of each.
-pub fn render_coverage(
-    channel: &str,
-    existing: Option<&Value>,
-    payload: &CoveragePayload,
-    wording: &Wording,
-    interval: Duration,
-) -> Value {
-    let lines: Vec<String> = payload
-        .spokes
-        .iter()
-        .map(|s| {
-            let state = if s.silent_since > 0 {
-                ":red_circle: silent"
-            } else if s.last == 0 {
-                ":white_circle: not heard yet"
-            } else {
-                ":large_green_circle:"
-            };
-            let last = if s.last > 0 {
-                date(s.last)
-            } else {
-                "—".to_string()
-            };
-            format!(
-                "{state} *{}* {} · last heartbeat {last}",
-                wording.account(&s.account),
-                field(&s.region)
-            )
-        })
-        .collect();
-    let heading = format!(
-        "privwatch coverage: {} spokes (account × region), heartbeat every {} minutes; a spoke silent for two intervals is alerted.",
-        payload.spokes.len(),
-        interval.as_secs() / 60
-    );
-    let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": ":satellite_antenna: privwatch coverage"}}),
-    ];
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": heading, "verbatim": true}]}));
-    for chunk in lines.chunks(LINES_PER_SECTION).take(45) {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(&chunk.join("\n"), 3000), "verbatim": true}}));
-    }
-    let mut body = json!({
-        "channel": channel,
-        "text": heading,
-        "blocks": blocks,
-        "metadata": payload.to_metadata(),
-    });
-    if let Some(existing) = existing {
-        body["ts"] = existing["ts"].clone();
-    }
-    body
 }
 
 /// A heartbeat from `account` in `region` at `time`.
@@ -269,24 +206,26 @@ pub async fn heartbeat(
     region: &str,
     time: i64,
     deadline: Instant,
-) -> Result<CoverageReport, crate::HandleError> {
+) -> Result<CoverageReport, crate::error::Error> {
     let ous = app.org_units_of(account).await;
     let channel = app.config.channel_for(account, &ous);
-    let token = app.tokens.get().await?;
-    let bot = app.bot_user(&token, deadline).await?;
-    let cx = &Cx::new(app, &token, bot, channel, deadline);
-    let mut held = app.coverage.0.lock().await;
-    let heard = heard_held(cx, &mut held, account, region, time).await;
+    let held = app.memory.of::<Held>();
+    let mut held = held.0.lock().await;
+    let heard = app
+        .with_session(channel, deadline, async |cx| {
+            Ok(heard_held(cx, &mut held, account, region, time).await?)
+        })
+        .await;
     if heard.is_err() {
         // The copy may be ahead of Slack (a back line not posted, a message not pinned): the
         // retry starts again from what Slack holds.
         held.remove(channel);
     }
-    Ok(heard?)
+    heard
 }
 
 async fn heard_held(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
     held: &mut std::collections::HashMap<String, HeldCoverage>,
     account: &str,
     region: &str,
@@ -313,7 +252,7 @@ async fn heard_held(
 
 /// The channel's coverage message as this environment holds it, found in Slack the first time.
 async fn held_entry<'h>(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
     held: &'h mut std::collections::HashMap<String, HeldCoverage>,
 ) -> Result<&'h mut HeldCoverage, SlackError> {
     if !held.contains_key(cx.channel) {
@@ -333,7 +272,7 @@ async fn held_entry<'h>(
 /// Takes in what the message holds in Slack now (another environment may have written); a
 /// message deleted meanwhile is looked for again (another one pinned or posted) or left to be
 /// posted anew.
-async fn refresh_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+async fn refresh_held(cx: &Session<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
     let Some(message) = &entry.message else {
         return Ok(());
     };
@@ -361,7 +300,7 @@ async fn refresh_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), Slack
 
 /// Writes the held copy: refreshed from Slack first, then updated in place — or posted and
 /// pinned the first time.
-async fn write_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
+async fn write_held(cx: &Session<'_>, entry: &mut HeldCoverage) -> Result<(), SlackError> {
     refresh_held(cx, entry).await?;
     let posted = save(cx, &entry.message, &entry.payload).await?;
     if let Some(ts) = posted {
@@ -376,15 +315,13 @@ async fn write_held(cx: &Cx<'_>, entry: &mut HeldCoverage) -> Result<(), SlackEr
 }
 
 /// The hub's sweep: in each channel, alert the spokes that fell silent.
-pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate::HandleError> {
+pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate::error::Error> {
     let now = chrono::Utc::now().timestamp();
-    let token = app.tokens.get().await?;
-    let bot = app.bot_user(&token, deadline).await?;
     let expected_accounts = expected_accounts(app).await;
     let mut report = CoverageReport::default();
-    let mut held = app.coverage.0.lock().await;
+    let held = app.memory.of::<Held>();
+    let mut held = held.0.lock().await;
     for channel in app.config.channels() {
-        let cx = &Cx::new(app, &token, bot, channel, deadline);
         let mut expected = Vec::new();
         for account in &expected_accounts {
             let ous = app.org_units_of(account).await;
@@ -394,12 +331,17 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
                 }
             }
         }
-        match check_held(cx, &mut held, &expected, now).await {
+        let checked = app
+            .with_session(channel, deadline, async |cx| {
+                Ok(check_held(cx, &mut held, &expected, now).await?)
+            })
+            .await;
+        match checked {
             Ok(alerted) => report.alerted += alerted,
             Err(e) => {
                 // The copy may be ahead of Slack: the next sweep starts from what Slack holds.
                 held.remove(channel);
-                return Err(e.into());
+                return Err(e);
             }
         }
     }
@@ -409,7 +351,7 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
 /// One channel's check: what other environments wrote merged in (a spoke they heard is not
 /// silent), new silences alerted, the table written.
 async fn check_held(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
     held: &mut std::collections::HashMap<String, HeldCoverage>,
     expected: &[(String, String)],
     now: i64,
@@ -451,7 +393,7 @@ async fn expected_accounts(app: &App) -> Vec<String> {
 
 /// The channel's coverage message (pinned), created and pinned when there is none.
 async fn coverage_message(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
 ) -> Result<(Option<FoundMessage>, CoveragePayload), SlackError> {
     let slack = &cx.app.slack;
     let token = cx.token.expose();
@@ -496,15 +438,32 @@ async fn coverage_message(
 
 /// Writes the coverage message: an update in place, or the first post (then pinned; its `ts`).
 async fn save(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
     message: &Option<FoundMessage>,
     payload: &CoveragePayload,
 ) -> Result<Option<Ts>, SlackError> {
     let wording = cx.app.wording().await;
+    let lines: Vec<SpokeLine<'_>> = payload
+        .spokes
+        .iter()
+        .map(|s| SpokeLine {
+            account: &s.account,
+            region: &s.region,
+            heard: if s.silent_since > 0 {
+                Heard::Silent
+            } else if s.last == 0 {
+                Heard::NotYet
+            } else {
+                Heard::Yes
+            },
+            last: s.last,
+        })
+        .collect();
     let body = render_coverage(
         cx.channel,
         message.as_ref().map(|m| &m.raw),
-        payload,
+        &lines,
+        payload.to_metadata(),
         &wording,
         cx.app.config.heartbeat,
     );
@@ -525,7 +484,7 @@ async fn save(
 }
 
 /// The one alert for a spoke silent since `since` (found again if an earlier sweep posted it).
-async fn silence_alert(cx: &Cx<'_>, spoke: &Silent) -> Result<Ts, SlackError> {
+async fn silence_alert(cx: &Session<'_>, spoke: &Silent) -> Result<Ts, SlackError> {
     let (account, region, since) = (&spoke.account, &spoke.region, spoke.since);
     let is_it = |m: &FoundMessage| {
         m.posted_by(cx.bot)
@@ -544,29 +503,20 @@ async fn silence_alert(cx: &Cx<'_>, spoke: &Silent) -> Result<Ts, SlackError> {
         return Ok(found.ts);
     }
     let wording = cx.app.wording().await;
-    let heard = if spoke.never_heard {
-        format!("no heartbeat has arrived since {}", date(since))
-    } else {
-        format!("its last heartbeat was {}", date(since))
-    };
-    let text = format!(
-        "{} :red_circle: privwatch cannot hear account *{}* in region *{}*: {heard}. Privileged use there would go unnoticed. Check the spoke's rules (`<function>-heartbeat`) and the StackSet instance, or whether the account left the organization.",
-        cx.app.config.escalation_mention,
-        wording.account(account),
-        field(region),
+    let body = render_silence(
+        cx.channel,
+        &cx.app.config.escalation_mention,
+        spoke,
+        json!({"event_type": SILENCE_EVENT_TYPE,
+               "event_payload": {"account": account, "region": region, "since": since}}),
+        &wording,
     );
-    let body = json!({
-        "channel": cx.channel,
-        "text": text,
-        "metadata": {"event_type": SILENCE_EVENT_TYPE,
-                     "event_payload": {"account": account, "region": region, "since": since}},
-    });
     slack.post_message(token, &body, cx.deadline).await
 }
 
 /// The one "back" line in the alert's thread.
 async fn back_line(
-    cx: &Cx<'_>,
+    cx: &Session<'_>,
     account: &str,
     region: &str,
     since: i64,
@@ -575,24 +525,22 @@ async fn back_line(
     let slack = &cx.app.slack;
     let token = cx.token.expose();
     let key = json!({"account": account, "region": region, "since": since});
-    let already = slack
-        .replies(token, cx.channel, alert_ts, MAX_SEARCH_PAGES)
-        .find(cx.deadline, |m| {
-            m.posted_by(cx.bot)
-                && m.raw["metadata"]["event_type"] == BACK_EVENT_TYPE
-                && m.raw["metadata"]["event_payload"] == key
-        })
-        .await?;
+    let already = find_reply(cx, alert_ts, BACK_EVENT_TYPE, |m| {
+        m.raw["metadata"]["event_payload"] == key
+    })
+    .await?;
     if already.is_some() {
         return Ok(());
     }
     let wording = cx.app.wording().await;
-    let body = json!({
-        "channel": cx.channel,
-        "thread_ts": alert_ts.as_str(),
-        "text": format!(":large_green_circle: Back: account *{}* in region *{}* is heard again.", wording.account(account), field(region)),
-        "metadata": {"event_type": BACK_EVENT_TYPE, "event_payload": key},
-    });
+    let body = render_back(
+        cx.channel,
+        alert_ts.as_str(),
+        account,
+        region,
+        json!({"event_type": BACK_EVENT_TYPE, "event_payload": key}),
+        &wording,
+    );
     slack
         .post_message(token, &body, cx.deadline)
         .await
@@ -600,15 +548,18 @@ async fn back_line(
 }
 
 /// `privwatch coverage`: each channel's table, as text.
-pub async fn table(app: &App) -> Result<String, crate::HandleError> {
-    let token = app.tokens.get().await?;
+pub async fn table(app: &App) -> Result<String, crate::error::Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let bot = app.bot_user(&token, deadline).await?;
     let wording = app.wording().await;
     let mut out = String::new();
     for channel in app.config.channels() {
-        let cx = &Cx::new(app, &token, bot, channel, deadline);
-        let (message, payload) = coverage_message(cx).await?;
+        let (message, payload) = app
+            .with_session(
+                channel,
+                deadline,
+                async |cx| Ok(coverage_message(cx).await?),
+            )
+            .await?;
         out.push_str(&format!("channel {channel}"));
         if message.is_none() {
             out.push_str(": no coverage message yet (no heartbeat arrived)\n");

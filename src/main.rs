@@ -54,14 +54,17 @@ async fn lambda() -> Result<(), Error> {
 
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(event.context.deadline);
-        privwatch::handle(app, &event.payload, deadline)
-            .await
-            .map(|outcome| match outcome {
-                // A Function URL request: the answer is the HTTP response itself.
-                privwatch::Outcome::Http(response) => response,
-                outcome => serde_json::json!({"outcome": format!("{outcome:?}")}),
-            })
-            .map_err(Diagnostic::from)
+        let outcome = privwatch::handle(app, &event.payload, deadline).await?;
+        // A Function URL request is answered with its HTTP response; anything else with the
+        // outcome itself (`{"outcome": "delivered", "detail": {…}}`).
+        let answer = match outcome {
+            privwatch::Outcome::Http(response) => serde_json::to_value(response),
+            outcome => serde_json::to_value(outcome),
+        };
+        answer.map_err(|e| Diagnostic {
+            error_type: "privwatch.UnserializableOutcome".into(),
+            error_message: e.to_string(),
+        })
     });
     Runtime::new(handler)
         .layer(layers::TracingLayer::new())
@@ -99,7 +102,7 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for UnreadablePaylo
 
     fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body) {
-            let marker = privwatch::detect::unreadable_payload_marker(&e.to_string());
+            let marker = privwatch::event::unreadable_payload_marker(&e.to_string());
             invocation.body = serde_json::to_vec(&marker).unwrap_or_default().into();
         }
         self.0.call(invocation)

@@ -4,8 +4,8 @@
 //! no ask and its metadata is not a notice's, so the sweep never chases it and the export never
 //! counts it. A retry finds the notice by its nonce instead of posting it again.
 
+use crate::app::{App, Session};
 use crate::slack::{SlackError, Ts};
-use crate::App;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -51,30 +51,18 @@ pub async fn post(
     app: &App,
     test: &SmokeTest,
     deadline: Instant,
-) -> Result<Ts, crate::HandleError> {
+) -> Result<Ts, crate::error::Error> {
     let channel = test
         .channel
         .as_deref()
         .filter(|c| app.config.channels().contains(c))
         .unwrap_or(app.config.channel_id.as_str());
-    let token = app.tokens.get().await?;
-    match post_with(app, &token, channel, test, deadline).await {
-        Err(e) if e.is_auth() => {
-            let fresh = app.tokens.refresh().await?;
-            Ok(post_with(app, &fresh, channel, test, deadline).await?)
-        }
-        other => Ok(other?),
-    }
+    app.with_session(channel, deadline, async |cx| Ok(post_in(cx, test).await?))
+        .await
 }
 
-async fn post_with(
-    app: &App,
-    token: &crate::token::BotToken,
-    channel: &str,
-    test: &SmokeTest,
-    deadline: Instant,
-) -> Result<Ts, SlackError> {
-    let bot = app.bot_user(token, deadline).await?;
+async fn post_in(cx: &Session<'_>, test: &SmokeTest) -> Result<Ts, SlackError> {
+    let (app, token, bot, channel, deadline) = (cx.app, cx.token, cx.bot, cx.channel, cx.deadline);
     let oldest = Ts::from_seconds(chrono::Utc::now().timestamp() - LOOK_BACK_SECS);
     let earlier = app
         .slack

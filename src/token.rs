@@ -5,30 +5,8 @@
 //! The token is a [`BotToken`], whose `Debug` and `Display` never show the value.
 
 use crate::config::TokenSetting;
-use std::fmt;
-use std::sync::Arc;
+pub use crate::slack::secret::{BotToken, SigningSecret};
 use tokio::sync::RwLock;
-
-/// A Slack bot token. Printing it shows `xoxb-…<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BotToken(Arc<str>);
-
-impl BotToken {
-    pub fn new(value: impl Into<Arc<str>>) -> Self {
-        BotToken(value.into())
-    }
-
-    /// The value, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BotToken(<redacted>)")
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -36,27 +14,6 @@ pub enum TokenError {
     Fetch { arn: String, reason: String },
     #[error("the Slack token secret {arn} holds no bot token: store the plain xoxb-… token, or JSON {{\"bot_token\": \"xoxb-…\"}}")]
     Malformed { arn: String },
-}
-
-/// The Slack app's signing secret (it checks that a request came from Slack). Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningSecret(Arc<str>);
-
-impl SigningSecret {
-    pub fn new(value: impl Into<Arc<str>>) -> Self {
-        SigningSecret(value.into())
-    }
-
-    /// The value, for the HMAC only.
-    pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningSecret(<redacted>)")
-    }
 }
 
 /// Hands out the current token (and the signing secret that lives beside it).
