@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: cold start, per-event cost, memory, Slack round trips, zip size and a rate-limited
 # burst, measured on the release binary (scripts/../sandbox/src/bin/privwatch-bench.rs), and
-# written into README.md between the bench markers.
+# written into docs/performance.md between the bench markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATENCY_MS="${LATENCY_MS:-50}" RUNS="${RUNS:-15}" EVENTS="${EVENTS:-100}" CPU_EVENTS="${CPU_EVENTS:-1000}" BURST="${BURST:-100}"
@@ -27,7 +27,7 @@ scripts/with-moto.sh bash -c run | tee target/bench.md
 
 python3 - <<'PY'
 import pathlib, platform, subprocess
-readme = pathlib.Path("README.md")
+readme = pathlib.Path("docs/performance.md")
 text = readme.read_text()
 start, end = "<!-- bench:start -->", "<!-- bench:end -->"
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
@@ -37,5 +37,5 @@ if start in text:
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1]
     readme.write_text(before + block + after)
-    print("README.md: bench table updated")
+    print("docs/performance.md: bench table updated")
 PY

@@ -13,9 +13,11 @@ use serde_json::Value;
 
 const USES: &str = "uses/";
 const JUSTIFICATIONS: &str = "justifications/";
-/// The working state of a series of uses by one person (`fold`): rewritten as the series grows.
-const THREADS: &str = "threads/";
-/// An empty object per thread whose Slack notice is behind its state (`fold`).
+/// The working state of a series of uses by one person (`notify::series`): rewritten as the series grows.
+/// The S3 prefix of the series states (named `threads/` before series had their name; kept so
+/// an existing archive is read on).
+const SERIES: &str = "threads/";
+/// An empty object per series whose Slack notice is behind its state (`notify::series`).
 const BEHIND: &str = "behind/";
 
 /// The condition a write is made on.
@@ -111,12 +113,12 @@ impl Archive {
         .await
     }
 
-    /// A thread's state and its ETag, if there is one.
-    pub async fn get_thread<T: for<'de> Deserialize<'de>>(
+    /// A person's series state and its ETag, if there is one.
+    pub async fn get_series<T: for<'de> Deserialize<'de>>(
         &self,
-        thread: &str,
+        series: &str,
     ) -> Result<Option<(T, String)>, ArchiveError> {
-        let key = format!("{THREADS}{thread}.json");
+        let key = format!("{SERIES}{series}.json");
         let Some((bytes, etag)) = self.get(&key).await? else {
             return Ok(None);
         };
@@ -125,11 +127,11 @@ impl Archive {
         Ok(Some((state, etag)))
     }
 
-    /// Writes a thread's state if it is still the version read (`etag`; `None`: if there is
+    /// Writes a person's series state if it is still the version read (`etag`; `None`: if there is
     /// none yet). `Ok(None)`: someone else wrote it meanwhile (read it again).
-    pub async fn put_thread<T: Serialize>(
+    pub async fn put_series<T: Serialize>(
         &self,
-        thread: &str,
+        series: &str,
         state: &T,
         etag: Option<&str>,
     ) -> Result<Option<String>, ArchiveError> {
@@ -138,29 +140,29 @@ impl Archive {
             Some(etag) => Only::IfMatch(etag),
             None => Only::IfAbsent,
         };
-        self.put(&format!("{THREADS}{thread}.json"), body, only)
+        self.put(&format!("{SERIES}{series}.json"), body, only)
             .await
     }
 
     /// Keeps a series that left its person's state (`threads/<key>/<notice ts>.json`).
     pub async fn put_retired<T: Serialize>(
         &self,
-        thread: &str,
+        series: &str,
         notice_ts: &str,
         state: &T,
     ) -> Result<(), ArchiveError> {
         let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
-        let key = format!("{THREADS}{thread}/{}.json", key_part(notice_ts));
+        let key = format!("{SERIES}{series}/{}.json", key_part(notice_ts));
         self.put(&key, body, Only::Always).await.map(|_| ())
     }
 
     /// The first retired series of a person that `wanted` accepts.
     pub async fn retired_holder<T: for<'de> Deserialize<'de>>(
         &self,
-        thread: &str,
+        series: &str,
         wanted: impl Fn(&T) -> bool,
     ) -> Result<Option<T>, ArchiveError> {
-        for key in self.keys(&format!("{THREADS}{thread}/")).await? {
+        for key in self.keys(&format!("{SERIES}{series}/")).await? {
             let Some((bytes, _)) = self.get(&key).await? else {
                 continue;
             };
@@ -173,25 +175,25 @@ impl Archive {
         Ok(None)
     }
 
-    /// Marks a thread's notice as behind its state (found by the scheduled catch-up).
-    pub async fn mark_behind(&self, thread: &str) -> Result<(), ArchiveError> {
-        self.put(&format!("{BEHIND}{thread}"), Vec::new(), Only::Always)
+    /// Marks a series' notice as behind its state (found by the scheduled catch-up).
+    pub async fn mark_behind(&self, series: &str) -> Result<(), ArchiveError> {
+        self.put(&format!("{BEHIND}{series}"), Vec::new(), Only::Always)
             .await
             .map(|_| ())
     }
 
-    pub async fn clear_behind(&self, thread: &str) -> Result<(), ArchiveError> {
+    pub async fn clear_behind(&self, series: &str) -> Result<(), ArchiveError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
-            .key(format!("{BEHIND}{thread}"))
+            .key(format!("{BEHIND}{series}"))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| self.error("written", crate::aws::error_chain(&e)))
     }
 
-    /// The threads marked as behind.
+    /// The series marked as behind.
     pub async fn behind(&self) -> Result<Vec<String>, ArchiveError> {
         Ok(self
             .keys(BEHIND)

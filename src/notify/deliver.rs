@@ -3,7 +3,7 @@
 //! update the notice → post the thread line. The only module that decides order and
 //! concurrency, and the only one that talks to Slack for an event.
 //!
-//! Exactly once per CloudTrail event ID, resting on three conditions (README, *Exactly once*):
+//! Exactly once per CloudTrail event ID, resting on three conditions (docs/architecture.md, *Exactly once*):
 //! one invocation at a time per deployment (reserved concurrency 1, which the template holds);
 //! Slack carries out a write within `RetryPolicy::write_settle` of sending it, or never; and only
 //! privwatch's own bot user's messages count. Every write is preceded by a look for what an
@@ -49,7 +49,7 @@ pub struct Delivery {
     /// could not be asked), `owner` for a CI workload, `none` for a repeat line.
     pub mention: &'static str,
     /// The notice's metadata as it stands after this delivery (`None`: the event named another
-    /// account's notice as the other record of its cross-account call, or `fold` counted it).
+    /// account's notice as the other record of its cross-account call, or `notify::series` counted it).
     pub notice: Option<Box<NoticePayload>>,
 }
 

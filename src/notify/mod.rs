@@ -22,7 +22,7 @@ pub async fn notify(
 ) -> Result<deliver::Delivery, Error> {
     let event_id = &use_.event_id;
     match &app.archive {
-        // With the archive, the ledger first: then the series counts the event (`fold`).
+        // With the archive, the ledger first: then the series counts the event (`notify::series`).
         Some(archive) => match archive.put_use(&use_record(use_, detail)).await {
             Ok(created) => series::record(app, archive, use_, created, deadline).await,
             // The ledger is out of reach: Slack still hears of the use now (the retry finds

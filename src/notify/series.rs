@@ -57,7 +57,7 @@ const CATCH_UP_BUDGET: Duration = Duration::from_secs(45);
 /// The state of one series of uses by one person (one notice and its thread).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ThreadState {
+pub struct SeriesState {
     pub channel: String,
     pub notice_ts: String,
     /// Unix seconds of the first and last use.
@@ -90,7 +90,7 @@ pub struct ThreadState {
     pub user_agents: BTreeMap<String, u32>,
 }
 
-impl ThreadState {
+impl SeriesState {
     /// A series starting from the notice `deliver` landed on.
     fn from_notice(
         channel: &str,
@@ -98,7 +98,7 @@ impl ThreadState {
         notice: &NoticePayload,
         u: &PrivilegedUse,
     ) -> Self {
-        let mut state = ThreadState {
+        let mut state = SeriesState {
             channel: channel.to_string(),
             notice_ts: notice_ts.to_string(),
             first_time: notice.event_time,
@@ -180,20 +180,20 @@ impl ThreadState {
 /// out of order (a delayed retry of this morning's series while this afternoon's runs).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Threads {
-    pub series: Vec<ThreadState>,
+pub struct PersonSeries {
+    pub series: Vec<SeriesState>,
 }
 
-impl Threads {
+impl PersonSeries {
     /// No room for another series without letting the oldest go.
     fn full(&self) -> bool {
-        self.series.len() >= MAX_SERIES && self.series.iter().all(ThreadState::behind)
+        self.series.len() >= MAX_SERIES && self.series.iter().all(SeriesState::behind)
     }
 
     /// Adds a series; beyond [`MAX_SERIES`], the least recent that has caught up (or ended)
     /// retires (returned, for `threads/<key>/<notice ts>.json`: a late retry of one of its
     /// uses is found there).
-    fn push(&mut self, state: ThreadState) -> Vec<ThreadState> {
+    fn push(&mut self, state: SeriesState) -> Vec<SeriesState> {
         self.series.push(state);
         let mut retired = Vec::new();
         while self.series.len() > MAX_SERIES {
@@ -213,7 +213,7 @@ impl Threads {
     }
 
     fn behind(&self) -> bool {
-        self.series.iter().any(ThreadState::behind)
+        self.series.iter().any(SeriesState::behind)
     }
 }
 
@@ -250,7 +250,7 @@ pub struct Local {
 
 #[derive(Default)]
 struct LocalInner {
-    states: HashMap<String, (Threads, String)>,
+    states: HashMap<String, (PersonSeries, String)>,
     behind: BTreeMap<String, Instant>,
     next_flush: Option<Instant>,
     last_post: HashMap<String, Instant>,
@@ -289,7 +289,7 @@ pub fn flush_gap(app: &App) -> Duration {
 }
 
 /// The key of a person's series: a digest of (account, principal, outcome, group of kinds).
-fn thread_key(payload: &NoticePayload) -> String {
+fn series_key(payload: &NoticePayload) -> String {
     use sha2::Digest;
     let (account, principal, failed, group) = payload.coalesce_key();
     let digest = sha2::Sha256::digest(format!("{account}\n{principal}\n{failed}\n{group}"));
@@ -303,23 +303,23 @@ async fn load(
     archive: &Archive,
     key: &str,
     fresh: bool,
-) -> Result<(Threads, Option<String>, bool), Error> {
+) -> Result<(PersonSeries, Option<String>, bool), Error> {
     if !fresh {
-        if let Some((threads, etag)) = local(app).with(|l| l.states.get(key).cloned()) {
-            return Ok((threads, Some(etag), true));
+        if let Some((person, etag)) = local(app).with(|l| l.states.get(key).cloned()) {
+            return Ok((person, Some(etag), true));
         }
     }
-    Ok(match archive.get_thread::<Threads>(key).await? {
-        Some((threads, etag)) => {
+    Ok(match archive.get_series::<PersonSeries>(key).await? {
+        Some((person, etag)) => {
             local(app).with(|l| {
                 l.states
-                    .insert(key.to_string(), (threads.clone(), etag.clone()))
+                    .insert(key.to_string(), (person.clone(), etag.clone()))
             });
-            (threads, Some(etag), false)
+            (person, Some(etag), false)
         }
         None => {
             local(app).with(|l| l.states.remove(key));
-            (Threads::default(), None, false)
+            (PersonSeries::default(), None, false)
         }
     })
 }
@@ -331,13 +331,13 @@ async fn save(
     app: &App,
     archive: &Archive,
     key: &str,
-    threads: &Threads,
+    person: &PersonSeries,
     etag: &mut Option<String>,
 ) -> Result<bool, Error> {
-    match archive.put_thread(key, threads, etag.as_deref()).await {
+    match archive.put_series(key, person, etag.as_deref()).await {
         Ok(Some(new)) => {
             *etag = Some(new.clone());
-            local(app).with(|l| l.states.insert(key.to_string(), (threads.clone(), new)));
+            local(app).with(|l| l.states.insert(key.to_string(), (person.clone(), new)));
             Ok(true)
         }
         Ok(None) => {
@@ -373,7 +373,7 @@ pub async fn record(
     deadline: Instant,
 ) -> Result<Delivery, Error> {
     let ours = render::notice_payload(u);
-    let key = thread_key(&ours);
+    let key = series_key(&ours);
     let ous = app.org_units_of(&u.account_id).await;
     let channel = app.config.channel_for(&u.account_id, &ous);
     let window = app.config.coalesce_window.as_secs() as i64;
@@ -385,21 +385,21 @@ pub async fn record(
         if attempts > 3 {
             return Err(Error::Conflict(key));
         }
-        let (mut threads, mut etag, remembered) = load(app, archive, &key, attempts > 1).await?;
+        let (mut person, mut etag, remembered) = load(app, archive, &key, attempts > 1).await?;
         // Counted already, in whichever series (one that takes no more uses included)?
-        if let Some(j) = threads.series.iter().position(|s| s.holds(&id)) {
-            break complete_retry(app, archive, &key, (threads, j, etag), u, deadline).await?;
+        if let Some(j) = person.series.iter().position(|s| s.holds(&id)) {
+            break complete_retry(app, archive, &key, (person, j, etag), u, deadline).await?;
         }
         if created == Created::AlreadyThere {
             if let Some(notice_ts) = archive
-                .retired_holder::<ThreadState>(&key, |s| s.holds(&id))
+                .retired_holder::<SeriesState>(&key, |s| s.holds(&id))
                 .await?
                 .and_then(|s| Ts::new(&s.notice_ts))
             {
                 break counted(notice_ts, true);
             }
         }
-        let found = threads
+        let found = person
             .series
             .iter()
             .position(|s| s.takes(channel, ours.event_time, window));
@@ -408,13 +408,13 @@ pub async fn record(
                 // A notice is about to be posted: decide on what S3 holds, not on memory.
                 continue;
             }
-            if threads.full() && !made_room {
+            if person.full() && !made_room {
                 // The series that makes room catches up first: its notice is not left behind.
                 made_room = true;
                 match flush_held(app, archive, &key, deadline).await {
                     Ok(()) => continue,
                     Err(e) => {
-                        tracing::warn!(thread = %key, error = %e, "an older series could not catch up; keeping it beside the new one")
+                        tracing::warn!(series = %key, error = %e, "an older series could not catch up; keeping it beside the new one")
                     }
                 }
             }
@@ -423,25 +423,25 @@ pub async fn record(
             let delivery = deliver::deliver(app, u, deadline).await?;
             local(app).posted(channel);
             if let Some(notice) = &delivery.notice {
-                let known = threads
+                let known = person
                     .series
                     .iter()
                     .any(|s| s.notice_ts == delivery.notice_ts.as_str());
                 if !known {
-                    let state = ThreadState::from_notice(channel, &delivery.notice_ts, notice, u);
-                    for retired in threads.push(state) {
+                    let state = SeriesState::from_notice(channel, &delivery.notice_ts, notice, u);
+                    for retired in person.push(state) {
                         archive
                             .put_retired(&key, &retired.notice_ts, &retired)
                             .await?;
                     }
-                    if !save(app, archive, &key, &threads, &mut etag).await? {
+                    if !save(app, archive, &key, &person, &mut etag).await? {
                         continue;
                     }
                 }
             }
             break delivery;
         };
-        let state = &mut threads.series[i];
+        let state = &mut person.series[i];
         let notice_ts = Ts::new(&state.notice_ts).expect("takes() checked it");
         let was_behind = state.behind();
         state.add(u);
@@ -453,11 +453,11 @@ pub async fn record(
         if own_line {
             state.lines_owed.push(id.clone());
         }
-        if !save(app, archive, &key, &threads, &mut etag).await? {
+        if !save(app, archive, &key, &person, &mut etag).await? {
             continue;
         }
         if own_line {
-            post_owed_line(app, archive, &key, (threads, i, etag), u, false, deadline).await?;
+            post_owed_line(app, archive, &key, (person, i, etag), u, false, deadline).await?;
         }
         mark_behind(app, archive, &key, !was_behind).await?;
         break counted(notice_ts, false);
@@ -472,12 +472,12 @@ async fn complete_retry(
     app: &App,
     archive: &Archive,
     key: &str,
-    (mut threads, j, mut etag): (Threads, usize, Option<String>),
+    (mut person, j, mut etag): (PersonSeries, usize, Option<String>),
     u: &PrivilegedUse,
     deadline: Instant,
 ) -> Result<Delivery, Error> {
     let id = event_key(&u.event_id);
-    let state = &mut threads.series[j];
+    let state = &mut person.series[j];
     let notice_ts = Ts::new(&state.notice_ts).unwrap_or_else(|| Ts::from_seconds(0));
     if state.gone {
         return Ok(counted(notice_ts, true));
@@ -485,9 +485,9 @@ async fn complete_retry(
     if !state.asked && state.event_ids.first() == Some(&id) {
         deliver::deliver(app, u, deadline).await?;
         state.asked = true;
-        save(app, archive, key, &threads, &mut etag).await?;
+        save(app, archive, key, &person, &mut etag).await?;
     } else if state.lines_owed.contains(&id) {
-        post_owed_line(app, archive, key, (threads, j, etag), u, true, deadline).await?;
+        post_owed_line(app, archive, key, (person, j, etag), u, true, deadline).await?;
     }
     Ok(counted(notice_ts, true))
 }
@@ -510,13 +510,13 @@ async fn post_owed_line(
     app: &App,
     archive: &Archive,
     key: &str,
-    (mut threads, i, mut etag): (Threads, usize, Option<String>),
+    (mut person, i, mut etag): (PersonSeries, usize, Option<String>),
     u: &PrivilegedUse,
     retry: bool,
     deadline: Instant,
 ) -> Result<(), Error> {
-    let channel = threads.series[i].channel.clone();
-    let notice_ts = Ts::new(&threads.series[i].notice_ts).expect("a series has a notice");
+    let channel = person.series[i].channel.clone();
+    let notice_ts = Ts::new(&person.series[i].notice_ts).expect("a series has a notice");
     let posted = app
         .with_session(&channel, deadline, async |cx| {
             let already = match retry {
@@ -533,17 +533,17 @@ async fn post_owed_line(
         })
         .await;
     let id = event_key(&u.event_id);
-    let state = &mut threads.series[i];
+    let state = &mut person.series[i];
     match posted {
         Ok(()) => state.lines += 1,
         Err(e) if e.is_gone() => {
-            tracing::error!(thread = %key, error = %e, "the notice of a series was deleted in Slack; its uses stay in the archive, and the person's next use starts a new notice");
+            tracing::error!(series = %key, error = %e, "the notice of a series was deleted in Slack; its uses stay in the archive, and the person's next use starts a new notice");
             state.gone = true;
         }
         Err(e) => return Err(e),
     }
     state.lines_owed.retain(|owed| *owed != id);
-    save(app, archive, key, &threads, &mut etag).await?;
+    save(app, archive, key, &person, &mut etag).await?;
     Ok(())
 }
 
@@ -564,7 +564,7 @@ async fn flush_if_due(app: &App, archive: &Archive, deadline: Instant) {
     let Some(key) = next else { return };
     local(app).with(|l| l.next_flush = Some(now + flush_gap(app)));
     if let Err(error) = flush_held(app, archive, &key, deadline).await {
-        tracing::warn!(thread = %key, %error, "a series' notice could not catch up yet; the next flush tries again");
+        tracing::warn!(series = %key, %error, "a series' notice could not catch up yet; the next flush tries again");
     }
 }
 
@@ -618,7 +618,7 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Err
         match flush_held(app, archive, key, deadline).await {
             Ok(()) => report.flushed += 1,
             Err(e) => {
-                tracing::error!(thread = %key, error = %e, "a series' notice could not catch up");
+                tracing::error!(series = %key, error = %e, "a series' notice could not catch up");
                 failure = Some(e);
             }
         }
@@ -639,40 +639,40 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Err
 /// summary line) up to its state, read fresh from S3. A series Slack refuses for good (the
 /// notice deleted, the channel archived) ends there, logged, instead of failing every flush.
 async fn flush(app: &App, archive: &Archive, key: &str, deadline: Instant) -> Result<(), Error> {
-    let (mut threads, mut etag, _) = load(app, archive, key, true).await?;
-    if etag.is_none() || !threads.behind() {
+    let (mut person, mut etag, _) = load(app, archive, key, true).await?;
+    if etag.is_none() || !person.behind() {
         return clear_behind(app, archive, key).await;
     }
     let wording = &*app.wording().await;
-    for i in 0..threads.series.len() {
-        if !threads.series[i].behind() {
+    for i in 0..person.series.len() {
+        if !person.series[i].behind() {
             continue;
         }
-        let shown = threads.series[i].count;
-        let channel = threads.series[i].channel.clone();
+        let shown = person.series[i].count;
+        let channel = person.series[i].channel.clone();
         let flushed = app
             .with_session(&channel, deadline, async |cx| {
-                flush_series(cx, archive, key, (&mut threads, i, &mut etag), wording).await
+                flush_series(cx, archive, key, (&mut person, i, &mut etag), wording).await
             })
             .await;
         match flushed {
             Ok(()) => {}
             Err(Error::Slack(e)) if !e.is_transient() && !e.is_auth() => {
-                tracing::error!(thread = %key, error = %e, "Slack refuses a series' notice for good; the series ends there (its uses stay in the archive)");
-                threads.series[i].gone = true;
+                tracing::error!(series = %key, error = %e, "Slack refuses a series' notice for good; the series ends there (its uses stay in the archive)");
+                person.series[i].gone = true;
             }
             Err(e) => return Err(e),
         }
-        let state = &mut threads.series[i];
+        let state = &mut person.series[i];
         state.shown = shown;
         // Lines promised by attempts that never came back are not owed any more: their uses
         // are in the count and the summary.
         state.lines_owed.clear();
-        if !save(app, archive, key, &threads, &mut etag).await? {
+        if !save(app, archive, key, &person, &mut etag).await? {
             return Err(Error::Conflict(key.to_string()));
         }
     }
-    if !threads.behind() {
+    if !person.behind() {
         clear_behind(app, archive, key).await?;
     }
     Ok(())
@@ -683,10 +683,10 @@ async fn flush_series(
     cx: &Session<'_>,
     archive: &Archive,
     key: &str,
-    (threads, i, etag): (&mut Threads, usize, &mut Option<String>),
+    (person, i, etag): (&mut PersonSeries, usize, &mut Option<String>),
     wording: &crate::message::wording::Wording,
 ) -> Result<(), Error> {
-    let state = &threads.series[i];
+    let state = &person.series[i];
     let Some(notice_ts) = Ts::new(&state.notice_ts) else {
         return Ok(());
     };
@@ -695,8 +695,8 @@ async fn flush_series(
         let payload = payload_of::<NoticePayload>(&n.raw, NOTICE_EVENT_TYPE)?;
         Some((n, payload))
     }) else {
-        tracing::error!(thread = %key, notice_ts = %notice_ts, "the notice of a series was deleted in Slack (or its metadata is unreadable); its uses stay in the archive, and the person's next use starts a new notice");
-        threads.series[i].gone = true;
+        tracing::error!(series = %key, notice_ts = %notice_ts, "the notice of a series was deleted in Slack (or its metadata is unreadable); its uses stay in the archive, and the person's next use starts a new notice");
+        person.series[i].gone = true;
         return Ok(());
     };
     payload.count = state.count;
@@ -713,7 +713,7 @@ async fn flush_series(
         .update_message(cx.token.expose(), &update, cx.deadline)
         .await?;
     if state.count > state.lines {
-        write_summary(cx, archive, (key, i, &notice_ts), threads, etag, wording).await?;
+        write_summary(cx, archive, (key, i, &notice_ts), person, etag, wording).await?;
     }
     Ok(())
 }
@@ -729,11 +729,11 @@ async fn write_summary(
     cx: &Session<'_>,
     archive: &Archive,
     (key, i, notice_ts): (&str, usize, &Ts),
-    threads: &mut Threads,
+    person: &mut PersonSeries,
     etag: &mut Option<String>,
     wording: &crate::message::wording::Wording,
 ) -> Result<(), Error> {
-    let state = &threads.series[i];
+    let state = &person.series[i];
     let (kinds, source_ips, user_agents) = (
         ranked(&state.kinds),
         ranked(&state.source_ips),
@@ -752,7 +752,7 @@ async fn write_summary(
     let now = chrono::Utc::now().timestamp();
     if state.summary_ts.is_empty() && state.summary_sent {
         match find_summary(cx, notice_ts).await? {
-            Some(found) => threads.series[i].summary_ts = found.to_string(),
+            Some(found) => person.series[i].summary_ts = found.to_string(),
             // Sent, not seen yet: not sent again before Slack can no longer carry it out.
             None if now < state.summary_sent_at + cx.app.slack.write_settle().as_secs() as i64 => {
                 return Err(Error::Slack(SlackError::Unconfirmed {
@@ -763,7 +763,7 @@ async fn write_summary(
             None => {}
         }
     }
-    if let Some(ts) = Ts::new(&threads.series[i].summary_ts) {
+    if let Some(ts) = Ts::new(&person.series[i].summary_ts) {
         let body = line.to_update_body(cx.channel, &ts);
         match cx
             .app
@@ -773,20 +773,20 @@ async fn write_summary(
         {
             Ok(()) => return Ok(()),
             // Someone deleted the summary line: a new one follows.
-            Err(e) if e.is_gone() => threads.series[i].summary_ts.clear(),
+            Err(e) if e.is_gone() => person.series[i].summary_ts.clear(),
             Err(e) => return Err(e.into()),
         }
     }
     // Announced before it is sent: a crash after the post finds it instead of posting twice.
-    threads.series[i].summary_sent = true;
-    threads.series[i].summary_sent_at = now;
-    if !save(cx.app, archive, key, threads, etag).await? {
+    person.series[i].summary_sent = true;
+    person.series[i].summary_sent_at = now;
+    if !save(cx.app, archive, key, person, etag).await? {
         return Err(Error::Conflict(key.to_string()));
     }
     let ts = crate::channel::post_in_thread(cx, notice_ts, &line, || find_summary(cx, notice_ts))
         .await?;
     local(cx.app).posted(cx.channel);
-    threads.series[i].summary_ts = ts.to_string();
+    person.series[i].summary_ts = ts.to_string();
     Ok(())
 }
 
@@ -842,8 +842,8 @@ mod tests {
         assert_eq!(list.iter().map(|(_, n)| n).sum::<u32>(), 15);
     }
 
-    fn series(ts: &str, last_time: i64, count: u32, shown: u32) -> ThreadState {
-        ThreadState {
+    fn series(ts: &str, last_time: i64, count: u32, shown: u32) -> SeriesState {
+        SeriesState {
             channel: "C1".into(),
             notice_ts: ts.into(),
             first_time: last_time - 10,
@@ -857,17 +857,17 @@ mod tests {
 
     #[test]
     fn the_least_recent_caught_up_series_retires_and_a_behind_one_stays() {
-        let mut threads = Threads::default();
+        let mut person = PersonSeries::default();
         for (i, t) in [500, 100, 300, 400].iter().enumerate() {
             let behind = i == 1; // the least recent is behind: it stays
             let s = series(&format!("{i}.000001"), *t, 3, if behind { 2 } else { 3 });
-            assert!(threads.push(s).is_empty());
+            assert!(person.push(s).is_empty());
         }
-        let retired = threads.push(series("9.000001", 900, 1, 1));
+        let retired = person.push(series("9.000001", 900, 1, 1));
         assert_eq!(retired.len(), 1);
         assert_eq!(retired[0].last_time, 300, "the least recent caught-up one");
-        assert_eq!(threads.series.len(), MAX_SERIES);
-        assert!(threads.series.iter().any(|s| s.last_time == 100));
+        assert_eq!(person.series.len(), MAX_SERIES);
+        assert!(person.series.iter().any(|s| s.last_time == 100));
     }
 
     #[test]
@@ -887,7 +887,7 @@ mod tests {
 
     #[test]
     fn the_notice_keeps_the_first_and_the_latest_ids() {
-        let state = ThreadState {
+        let state = SeriesState {
             event_ids: (0..500).map(|i| format!("e{i}")).collect(),
             ..Default::default()
         };

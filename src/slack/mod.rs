@@ -479,7 +479,7 @@ fn history_limit_hint(method: &str, detail: &str) -> Option<&'static str> {
         "Slack kept rate-limiting reads of channel history: if privwatch's Slack app is distributed \
          (not an internal app of this workspace), Slack allows it 1 conversations.history or \
          conversations.replies call a minute since 2025; install it as an internal app \
-         (slack/manifest.yaml, README \"Before the first deploy\")",
+         (slack/manifest.yaml, docs/operations.md \"Before the first deploy\")",
     )
 }
 

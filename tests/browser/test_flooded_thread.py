@@ -1,7 +1,7 @@
 """A flooded thread on the Slack sandbox page, in a real browser: a burst of 150 uses by one
 person with the S3 archive (moto) and Slack's limits enforced by the sandbox is one notice with
 its count, the ask and a few lines, and one rolling summary line. Keeps a screenshot in
-docs/flood-thread.png (README, "Floods")."""
+docs/flood-thread.png (docs/performance.md, "Floods")."""
 
 import os
 import pathlib

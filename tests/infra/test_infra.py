@@ -230,7 +230,7 @@ def test_invoke_permissions_are_scoped_to_each_rule(deployed):
 
 def test_long_series_catch_up_every_minute_with_the_archive(deployed):
     """ENABLE_ARCHIVE=true: the catch-up schedule brings long series' notices up to the
-    archive's count (README, "Floods")."""
+    archive's count (docs/performance.md, "Floods")."""
     rule = deployed_rules(HOME)["privwatch-catchup"]
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert rule["State"] == "ENABLED"

@@ -6,7 +6,7 @@ hub, the StackSets and the management account's spokes in 2 regions; then the AW
 what was made. The spokes' rules are read back from the management account's deployed spoke
 stacks and matched against every fixture with moto's EventBridge matcher.
 
-Where moto stops (said in the README too): it keeps a StackSet's permission model and makes one
+Where moto stops (said in docs/organization.md too): it keeps a StackSet's permission model and makes one
 stack instance per account × region, but does not return AutoDeployment, does not create the
 instances' resources in the member accounts, and does not deliver events across accounts; the
 bus policy set by the template is dropped by moto (the deploy script also sets it through the
@@ -71,7 +71,7 @@ def deployed(organization, tmp_path_factory):
     assert extended.returncode == 0, extended.stderr
     # `make destroy-org` is not run here: moto, unlike AWS, also instantiates a service-managed
     # StackSet in the management account, where its resources collide with the management
-    # account's own spoke stack, and then cannot delete either (README, organization mode).
+    # account's own spoke stack, and then cannot delete either (docs/organization.md).
     return organization
 
 

@@ -247,7 +247,7 @@ async fn records_are_locked_one_by_one_and_the_working_state_is_not() {
     let record = root_sign_in("locked-1");
     archive.put_use(&record).await.unwrap();
     archive
-        .put_thread("k", &serde_json::json!({"count": 1}), None)
+        .put_series("k", &serde_json::json!({"count": 1}), None)
         .await
         .unwrap()
         .expect("written");

@@ -10,7 +10,7 @@ use privwatch::message::metadata::{
     payload_of, LinePayload, NoticePayload, SummaryPayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
     SUMMARY_EVENT_TYPE,
 };
-use privwatch::notify::series::{ThreadState, Threads, LINES};
+use privwatch::notify::series::{SeriesState, PersonSeries, LINES};
 use privwatch::{handle, App, Outcome};
 use slack_sandbox::{Sandbox, SandboxConfig, BOT_USER_ID, DEMO_CHANNEL};
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,7 +73,7 @@ struct Accounting {
     summaries: BTreeMap<String, Vec<SummaryPayload>>,
     /// Event IDs in the ledger (`uses/`), and per series state, its event IDs.
     ledger: BTreeSet<String>,
-    states: Vec<ThreadState>,
+    states: Vec<SeriesState>,
 }
 
 async fn account(sandbox: &Sandbox, client: &aws_sdk_s3::Client, bucket: &str) -> Accounting {
@@ -114,7 +114,7 @@ async fn account(sandbox: &Sandbox, client: &aws_sdk_s3::Client, bucket: &str) -
                         .insert(key["uses/".len()..key.len() - ".json".len()].to_string());
                 } else {
                     let (json, _) = object(client, bucket, key).await.unwrap();
-                    let threads: Threads = serde_json::from_value(json).unwrap();
+                    let threads: PersonSeries = serde_json::from_value(json).unwrap();
                     a.states.extend(threads.series);
                 }
             }

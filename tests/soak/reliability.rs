@@ -193,7 +193,7 @@ async fn soak(coalescing: bool) {
 async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_nothing() {
     use privwatch::aws::archive::Archive;
     use privwatch::message::metadata::{SummaryPayload, SUMMARY_EVENT_TYPE};
-    use privwatch::notify::series::{ThreadState, Threads};
+    use privwatch::notify::series::{SeriesState, PersonSeries};
     use std::collections::{BTreeSet, VecDeque};
 
     let Some(url) = moto_url("the soak with the archive") else {
@@ -262,7 +262,7 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
 
     // The ledger, the series, and the channel.
     let mut ledger = BTreeSet::new();
-    let mut states: Vec<ThreadState> = Vec::new();
+    let mut states: Vec<SeriesState> = Vec::new();
     for prefix in ["uses/", "threads/"] {
         let listed = client
             .list_objects_v2()
@@ -278,7 +278,7 @@ async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_noth
                 continue;
             }
             let (json, _) = object(&client, &bucket, key).await.unwrap();
-            let threads: Threads = serde_json::from_value(json).unwrap();
+            let threads: PersonSeries = serde_json::from_value(json).unwrap();
             states.extend(threads.series);
         }
     }
