@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: cold start, per-event cost, memory, Slack round trips, zip size and a rate-limited
-# burst, measured on the release binary (scripts/../sandbox/src/bin/privwatch-bench.rs), and
+# burst, measured on the release binary (bench/src/main.rs), and
 # written into docs/performance.md between the bench markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ LATENCY_MS="${LATENCY_MS:-50}" RUNS="${RUNS:-15}" EVENTS="${EVENTS:-100}" CPU_EV
 
 echo "==> building the release binary and the bench"
 cargo build --quiet --release --bin privwatch
-cargo build --quiet --release -p slack-sandbox --bin privwatch-bench
+cargo build --quiet --release -p privwatch-bench
 
 run() {
   local arn

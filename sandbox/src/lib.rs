@@ -119,7 +119,14 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Mutex::new(state::State::new(config)));
+        let mut state = state::State::new(config);
+        if state.config.echo {
+            let users = state.config.users.clone();
+            state.echo = Some(Box::new(move |m| {
+                println!("{}", render::transcript_entry(m, &users))
+            }));
+        }
+        let shared = Arc::new(Mutex::new(state));
         let router = api::router(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

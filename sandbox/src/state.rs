@@ -48,8 +48,14 @@ pub struct Call {
     pub warning: Option<String>,
 }
 
+/// A listener for each message posted.
+pub type Echo = Box<dyn Fn(&Message) + Send>;
+
 pub struct State {
     pub config: SandboxConfig,
+    /// Called with each message as it is posted (`--echo`: the transcript on stdout). Set by
+    /// whoever builds the state, so that the state needs no view of its own.
+    pub echo: Option<Echo>,
     pub faults: FaultPlan,
     pub calls: Vec<Call>,
     messages: HashMap<String, Vec<Message>>,
@@ -74,6 +80,7 @@ impl State {
     pub fn new(config: SandboxConfig) -> Self {
         State {
             config,
+            echo: None,
             faults: FaultPlan::default(),
             calls: Vec::new(),
             messages: HashMap::new(),
@@ -215,9 +222,8 @@ impl State {
     }
 
     pub fn push(&mut self, message: Message) {
-        if self.config.echo {
-            let users = self.config.users.clone();
-            println!("{}", crate::render::transcript_entry(&message, &users));
+        if let Some(echo) = &self.echo {
+            echo(&message);
         }
         self.messages
             .entry(message.channel.clone())

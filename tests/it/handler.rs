@@ -117,67 +117,60 @@ async fn malformed_events_fail_clearly_and_post_nothing() {
 
 #[tokio::test]
 async fn redelivery_of_the_same_event_posts_nothing_new() {
-    let sandbox = sandbox().await;
-    let app = app_for(&sandbox);
-    let event = fixture("saml-google-workspace-admin.json");
+    let s = Scenario::new().await;
     for _ in 0..3 {
-        handle(&app, &event, deadline(10)).await.unwrap();
+        s.deliver_fixture("saml-google-workspace-admin.json")
+            .await
+            .unwrap();
     }
-    assert_eq!(
-        sandbox.messages(DEMO_CHANNEL).len(),
-        2,
-        "one notice and one reply in all"
-    );
+    assert_eq!(s.notices().len(), 1);
+    assert_eq!(s.lines(&s.notices()[0].ts).len(), 1);
+    assert_eq!(s.posts(), 2, "one notice and one reply in all");
 }
 
 #[tokio::test]
 async fn a_failed_reply_is_completed_on_retry_without_a_second_notice() {
-    let sandbox = sandbox().await;
-    let app = app_for(&sandbox);
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "chat.postMessage".into(),
-        thread_reply: Some(true),
-        fault: Fault::SlackError {
-            code: "channel_not_found".into(),
-        },
-        times: 1,
-    }]));
-    let event = fixture("root-signin-failure.json");
-    let error = handle(&app, &event, deadline(10)).await.unwrap_err();
+    let s = Scenario::new().await;
+    s.sandbox
+        .set_faults(FaultPlan::scripted(vec![ScriptedFault {
+            method: "chat.postMessage".into(),
+            thread_reply: Some(true),
+            fault: Fault::SlackError {
+                code: "channel_not_found".into(),
+            },
+            times: 1,
+        }]));
+    let error = s
+        .deliver_fixture("root-signin-failure.json")
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("channel_not_found"), "{error}");
-    assert_eq!(sandbox.top_level(DEMO_CHANNEL).len(), 1);
+    assert_eq!(s.notices().len(), 1);
 
-    let outcome = handle(&app, &event, deadline(10)).await.unwrap();
+    let outcome = s.deliver_fixture("root-signin-failure.json").await.unwrap();
     let Outcome::Delivered(d) = outcome else {
         panic!("{outcome:?}")
     };
     assert!(d.notice_existed && !d.reply_existed);
-    let notices = sandbox.top_level(DEMO_CHANNEL);
-    assert_eq!(notices.len(), 1, "no second notice");
-    assert_eq!(
-        replies(&sandbox, &notices[0].ts).len(),
-        1,
-        "the reply was added"
-    );
+    assert_eq!(s.notices().len(), 1, "no second notice");
+    assert_eq!(s.lines(&s.notices()[0].ts).len(), 1, "the reply was added");
+    assert_eq!(s.posts(), 2, "the notice once, the reply once");
 }
 
 #[tokio::test]
 async fn a_reply_whose_answer_was_lost_is_not_posted_twice() {
-    let sandbox = sandbox().await;
-    let app = app_for(&sandbox);
+    let s = Scenario::new().await;
     // Slack carries the reply out, but the answer never arrives.
-    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
-        method: "chat.postMessage".into(),
-        thread_reply: Some(true),
-        fault: Fault::DropAfter,
-        times: 1,
-    }]));
-    handle(&app, &fixture("assume-role-admin.json"), deadline(10))
-        .await
-        .unwrap();
-    let notices = sandbox.top_level(DEMO_CHANNEL);
-    assert_eq!(notices.len(), 1);
-    assert_eq!(replies(&sandbox, &notices[0].ts).len(), 1);
+    s.sandbox
+        .set_faults(FaultPlan::scripted(vec![ScriptedFault {
+            method: "chat.postMessage".into(),
+            thread_reply: Some(true),
+            fault: Fault::DropAfter,
+            times: 1,
+        }]));
+    s.deliver_fixture("assume-role-admin.json").await.unwrap();
+    assert_eq!(s.notices().len(), 1);
+    assert_eq!(s.lines(&s.notices()[0].ts).len(), 1);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use privwatch::message::metadata::{
     payload_of, LinePayload, NoticePayload, SummaryPayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
     SUMMARY_EVENT_TYPE,
 };
-use privwatch::notify::series::{SeriesState, PersonSeries, LINES};
+use privwatch::notify::series::{PersonSeries, SeriesState, LINES};
 use privwatch::{handle, App, Outcome};
 use slack_sandbox::{Sandbox, SandboxConfig, BOT_USER_ID, DEMO_CHANNEL};
 use std::collections::{BTreeMap, BTreeSet};

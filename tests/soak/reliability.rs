@@ -193,7 +193,7 @@ async fn soak(coalescing: bool) {
 async fn random_faults_with_a_flood_and_the_archive_lose_nothing_and_double_nothing() {
     use privwatch::aws::archive::Archive;
     use privwatch::message::metadata::{SummaryPayload, SUMMARY_EVENT_TYPE};
-    use privwatch::notify::series::{SeriesState, PersonSeries};
+    use privwatch::notify::series::{PersonSeries, SeriesState};
     use std::collections::{BTreeSet, VecDeque};
 
     let Some(url) = moto_url("the soak with the archive") else {

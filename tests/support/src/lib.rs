@@ -6,7 +6,7 @@
 use privwatch::config::{Config, TokenSetting};
 use privwatch::slack::{RetryPolicy, SlackClient};
 use privwatch::token::TokenSource;
-use privwatch::App;
+use privwatch::{App, Outcome};
 use serde_json::Value;
 use slack_sandbox::{Sandbox, SandboxConfig, DEMO_CHANNEL, DEMO_TOKEN};
 use std::path::PathBuf;
@@ -409,4 +409,57 @@ pub fn script(
             times,
         },
     ]));
+}
+
+/// One channel in the Slack sandbox and a privwatch delivering into it: the set-up most tests
+/// share, and the counts they assert on.
+pub struct Scenario {
+    pub sandbox: Sandbox,
+    pub app: App,
+}
+
+impl Scenario {
+    /// A fresh sandbox and an app with the demo settings.
+    pub async fn new() -> Scenario {
+        let sandbox = sandbox().await;
+        let app = app_for(&sandbox);
+        Scenario { sandbox, app }
+    }
+
+    /// The same, with more settings (`ACCOUNT_NAMES`, `MESSAGE_LANGUAGE`, …).
+    pub async fn with(extra: &[(&str, &str)]) -> Scenario {
+        let sandbox = sandbox().await;
+        let token = TokenSetting::Env(DEMO_TOKEN.to_string());
+        let app = app_from(config_with(&sandbox, token.clone(), extra), token, None);
+        Scenario { sandbox, app }
+    }
+
+    /// Hands `event` to the function, as Lambda would (10 s to go).
+    pub async fn deliver(&self, event: &Value) -> Result<Outcome, privwatch::Error> {
+        privwatch::handle(&self.app, event, deadline(10)).await
+    }
+
+    /// Hands the fixture `name` to the function.
+    pub async fn deliver_fixture(&self, name: &str) -> Result<Outcome, privwatch::Error> {
+        self.deliver(&fixture(name)).await
+    }
+
+    /// The notices in the channel (its top-level messages), oldest first.
+    pub fn notices(&self) -> Vec<slack_sandbox::Message> {
+        self.sandbox.top_level(DEMO_CHANNEL)
+    }
+
+    /// The lines in a notice's thread (the notice itself not counted).
+    pub fn lines(&self, notice_ts: &str) -> Vec<slack_sandbox::Message> {
+        replies(&self.sandbox, notice_ts)
+    }
+
+    /// `chat.postMessage` calls Slack carried out (notices and thread lines alike).
+    pub fn posts(&self) -> usize {
+        self.sandbox
+            .calls()
+            .iter()
+            .filter(|c| c.method == "chat.postMessage" && c.error.is_none() && c.status == 200)
+            .count()
+    }
 }
