@@ -55,7 +55,7 @@ lint:
 ## Python, no moto (the tests that need moto say SKIPPED); `make test` runs everything
 unit:
 	cargo test --workspace --lib
-	cargo test --test it
+	PRIVWATCH_PROPERTY_CASES=300 cargo test --test it
 
 ## rules: re-render infra/rules.json from the kinds declared in src/kind.rs (a unit test fails while it is stale)
 rules:

@@ -10,7 +10,16 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
 
+/// Inputs per property in `make test`; `make unit` (the inner loop) sets fewer with
+/// `PRIVWATCH_PROPERTY_CASES`.
 const CASES: u32 = 3_000;
+
+fn cases() -> u32 {
+    std::env::var("PRIVWATCH_PROPERTY_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CASES)
+}
 
 /// Strings rich in what matters to Slack: markup characters, entities, mentions, controls.
 fn nasty_string() -> impl Strategy<Value = String> {
@@ -86,15 +95,16 @@ fn run<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(
 where
     S::Value: std::fmt::Debug,
 {
+    let cases = cases();
     let mut runner = TestRunner::new(Config {
-        cases: CASES,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
     runner
         .run(&strategy, test)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    println!("{name}: {CASES} inputs ran, no failure");
+    println!("{name}: {cases} inputs ran, no failure");
 }
 
 #[test]
