@@ -20,6 +20,7 @@ BIN_ONLY = {"main.rs", "cli.rs"}
 
 # Lower index = lower layer. A module may use modules of a lower layer, and its own.
 LAYERS = [
+    ["encoding"],
     ["slack", "event"],
     ["message"],
     ["config"],

@@ -150,6 +150,18 @@ impl App {
         }
     }
 
+    /// The organization's account IDs (organization mode; empty otherwise, or when the
+    /// organization cannot be read).
+    pub async fn org_accounts(&self) -> Vec<String> {
+        let Some(org) = &self.org else {
+            return Vec::new();
+        };
+        org.snapshot()
+            .await
+            .map(|s| s.accounts.iter().map(|a| a.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// The wording, with the organization's account names added to those configured
     /// (`ACCOUNT_NAMES` wins).
     pub async fn wording(&self) -> std::borrow::Cow<'_, crate::message::wording::Wording> {

@@ -343,6 +343,7 @@ impl Config {
         );
         // A hub's spokes are rolled out by StackSets (organization mode only).
         deployment.stacksets_roll_out = organization_id.is_some();
+        deployment.known_accounts = account_names.iter().map(|(id, _)| id.clone()).collect();
 
         Ok(Config {
             channel_id,

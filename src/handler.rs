@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::chase::{button, sweep};
 use crate::error::Error;
+use crate::event::kind::Known;
 use crate::event::{self, Classified};
 use crate::notify::{self, deliver, series};
 use crate::{coverage, smoke};
@@ -57,7 +58,11 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
     }
     let record = event::parse(payload)?;
     let event = &record.event;
-    let use_ = match event::classify(&record, &app.config.deployment) {
+    let org_accounts = app.org_accounts().await;
+    let known = Known {
+        accounts: &org_accounts,
+    };
+    let use_ = match event::classify_knowing(&record, &app.config.deployment, known) {
         Classified::Ignored(reason) => {
             tracing::info!(
                 event_id = event.detail.event_id.as_deref().or(event.id.as_deref()).unwrap_or("unknown"),

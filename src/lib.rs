@@ -25,7 +25,8 @@
 //! - [`app`]: [`App`] (built once) and its [`app::Session`] (token, bot user, channel, deadline —
 //!   one token refresh for every job); [`error`]: the one [`Error`].
 //! - [`slack`]: the Web API client, knowing nothing of privwatch; [`aws`]: the archive, the
-//!   organization, the hand-over to the notifier; [`config`], [`token`].
+//!   organization, the hand-over to the notifier; [`config`], [`token`]; [`encoding`] (form
+//!   decoding, under everything).
 //!
 //! `scripts/modgraph.py` (in `make test`) fails when a module imports one above it, or one that
 //! imports it back.
@@ -37,6 +38,7 @@ pub mod channel;
 pub mod chase;
 pub mod config;
 pub mod coverage;
+pub mod encoding;
 pub mod error;
 pub mod event;
 pub mod handler;

@@ -170,3 +170,59 @@ d["requestParameters"] = {"trailName": "management-events", "eventSelectors": [
     {"dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::audit-bucket/"]}],
      "excludeManagementEventSources": [], "includeManagementEvents": True, "readWriteType": "All"}]}
 write("ignored-put-event-selectors-keeps-management.json", envelope(d, "aws.cloudtrail"))
+
+# Issue #21: admin made by other means, and the other alarms switched off. Real records where one
+# was published (Invictus IR, Stratus Red Team, Elastic, Panther); the rest derived from one of
+# them, as fixtures/SOURCES.md says.
+def real(name, out, source, who="alice@example.com", region="us-east-1", params=None, **fields):
+    d = record(name)
+    if who:
+        person(d, who)
+    d["awsRegion"] = region
+    if params is not None:
+        d["requestParameters"] = params
+    d.update(fields)
+    write(out, envelope(d, source))
+    return d
+
+ADMIN_DOCUMENT = '{\n    "Version": "2012-10-17",\n    "Statement": [\n        {\n            "Action": "*",\n            "Resource": "*",\n            "Effect": "Allow"\n        }\n    ]\n}\n'
+real("admin-attachuserpolicy_invictus", "admin-granted-attach-user-policy.json", "aws.iam")
+real("nonadmin-attachgrouppolicy-readonly_elastic", "ignored-attach-read-only.json", "aws.iam")
+d = record("policy-putrolepolicy-terraform_invictus")
+real("policy-putrolepolicy-terraform_invictus", "admin-granted-inline-role-policy.json", "aws.iam",
+     params={**d["requestParameters"], "policyDocument": ADMIN_DOCUMENT},
+     eventID="a092fecb-2cb1-4c68-809d-1edf688bad21")
+real("policy-putuserpolicy-console_panther", "ignored-inline-policy-deny-all.json", "aws.iam", who=None)
+# Panther keeps its own time format and no event ID: CloudTrail's are put back.
+real("federation-createsamlprovider-sso-service_panther", "federation-create-saml-provider.json", "aws.iam",
+     who=None, eventTime="2022-12-12T21:46:17Z", eventID="5a3c1e00-2112-4b6e-9d2a-fed0000000a1",
+     recipientAccountId=ACCOUNT)
+d = record("creds-createloginprofile_stratus")
+real("creds-createloginprofile_stratus", "credentials-login-profile-for-other.json", "aws.iam")
+real("creds-createaccesskey-other-user_stratus", "credentials-access-key-for-other.json", "aws.iam")
+real("creds-createaccesskey-other-user_stratus", "ignored-own-access-key.json", "aws.iam",
+     params={"userName": "alice@example.com"}, eventID="c64c4ded-ef03-4e5c-81eb-153b118d7221")
+real("alarm-guardduty-deletedetector_elastic", "alarm-off-guardduty-delete-detector.json", "aws.guardduty")
+d = record("alarm-guardduty-deletedetector_elastic")
+real("alarm-guardduty-deletedetector_elastic", "ignored-guardduty-kept-on.json", "aws.guardduty",
+     params={**d["requestParameters"], "enable": True, "findingPublishingFrequency": "FIFTEEN_MINUTES"},
+     eventName="UpdateDetector", eventID="3468e5a5-fdab-4c86-a43e-bc8e1d9bd421")
+real("alarm-config-stopconfigurationrecorder_elastic", "alarm-off-config-stop-recorder.json", "aws.config")
+# No public DisableSecurityHub or DisableOrganizationsRootSessions record: the DeleteDetector
+# record made into each (the call takes no parameters).
+d = real("alarm-guardduty-deletedetector_elastic", "alarm-off-security-hub.json", "aws.securityhub", params={},
+         eventSource="securityhub.amazonaws.com", eventName="DisableSecurityHub",
+         eventID="3468e5a5-fdab-4c86-a43e-bc8e1d9bd422")
+real("alarm-guardduty-deletedetector_elastic", "alarm-off-root-access.json", "aws.iam",
+     requestParameters=None, eventSource="iam.amazonaws.com", eventName="DisableOrganizationsRootSessions",
+     eventID="3468e5a5-fdab-4c86-a43e-bc8e1d9bd423")
+real("alarm-organizations-leaveorganization-denied_stratus", "alarm-off-leave-organization.json",
+     "aws.organizations", who=None)
+
+# A role opened to an outside account (real, Stratus) and one whose trust names only its own
+# account (real, Elastic: its placeholder account was the record's own, here the example's).
+real("trust-updateassumerolepolicy_stratus", "trust-opened-outside-account.json", "aws.iam")
+d = record("trust-updateassumerolepolicy_elastic")
+real("trust-updateassumerolepolicy_elastic", "ignored-trust-own-account.json", "aws.iam",
+     params={**d["requestParameters"],
+             "policyDocument": d["requestParameters"]["policyDocument"].replace('"000000000"', f'"{ACCOUNT}"')})

@@ -5,7 +5,7 @@
 //! where its person and its facts are.
 
 use crate::event::cloudtrail::{Detail, Event};
-use crate::event::kind::{Kind, Person, Rule};
+use crate::event::kind::{Kind, Known, Person, Rule};
 use crate::event::pattern;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -131,6 +131,9 @@ pub struct Deployment {
     /// execution roles' changes through CloudFormation are not tampering. A per-account
     /// deployment has no StackSets: there a role of that name is anybody's.
     pub stacksets_roll_out: bool,
+    /// Accounts that are this deployment's own besides the record's (`ACCOUNT_NAMES`): a trust
+    /// policy letting them in opens nothing.
+    pub known_accounts: Vec<String>,
 }
 
 impl Default for Deployment {
@@ -171,6 +174,7 @@ impl Deployment {
             rules,
             deploy_role: deploy_role.map(str::to_string),
             stacksets_roll_out: false,
+            known_accounts: Vec::new(),
         }
     }
 }
@@ -246,6 +250,12 @@ fn json_type(value: &Value) -> &'static str {
 /// Decides what kind of privileged use `record` records: the first kind (in [`Kind::ALL`]'s
 /// order) one of whose rules matches it.
 pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
+    classify_knowing(record, deployment, Known::default())
+}
+
+/// [`classify`], knowing more than the deployment's configuration: the organization's accounts
+/// (read at run time in organization mode).
+pub fn classify_knowing(record: &Record, deployment: &Deployment, known: Known<'_>) -> Classified {
     let event = &record.event;
     if event.detail_type == SCHEDULED_DETAIL_TYPE && event.source == "aws.events" {
         let account = event.account.clone().unwrap_or_default();
@@ -274,23 +284,35 @@ pub fn classify(record: &Record, deployment: &Deployment) -> Classified {
         }
         return Classified::Sweep { account };
     }
-    let matched = deployment
-        .rules
+    // The first kind whose rule matches and that does not except the record wins; a record one
+    // kind excepts (a policy short of admin, GuardDuty kept on) may still be another's (a root
+    // API call).
+    let accounts: Vec<String> = deployment
+        .known_accounts
         .iter()
-        .find(|(_, _, pattern)| pattern::matches(pattern, &record.raw))
-        .map(|(kind, rule, _)| (*kind, *rule));
-    let Some((kind, rule)) = matched else {
-        return Classified::Ignored("matches none of privwatch's rules");
+        .chain(known.accounts)
+        .cloned()
+        .collect();
+    let known = Known {
+        accounts: &accounts,
     };
-    if rule.spares_deployer {
-        if let Some(reason) = privwatch_rollout(deployment, &record.raw) {
-            return Classified::Ignored(reason);
+    let mut excepted = None;
+    for (kind, rule, pattern) in &deployment.rules {
+        if !pattern::matches(pattern, &record.raw) {
+            continue;
+        }
+        let spared = match rule.spares_deployer {
+            true => privwatch_rollout(deployment, &record.raw),
+            false => None,
+        };
+        match spared.or_else(|| (kind.spec().exception)(&record.raw, known)) {
+            Some(reason) => {
+                excepted.get_or_insert(reason);
+            }
+            None => return Classified::Use(Box::new(describe(*kind, record))),
         }
     }
-    if let Some(reason) = (kind.spec().exception)(&record.raw) {
-        return Classified::Ignored(reason);
-    }
-    Classified::Use(Box::new(describe(kind, record)))
+    Classified::Ignored(excepted.unwrap_or("matches none of privwatch's rules"))
 }
 
 /// A change to privwatch's own resources that is privwatch's own rollout, not tampering: made
@@ -424,6 +446,18 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         &["requestParameters", "roleName"],
         &["requestParameters", "secretId"],
         &["requestParameters", "trailName"],
+        &["requestParameters", "userName"],
+        &["requestParameters", "groupName"],
+        &["requestParameters", "sAMLProviderArn"],
+        &["requestParameters", "openIDConnectProviderArn"],
+        &["requestParameters", "url"],
+        &["requestParameters", "policyArn"],
+        &["requestParameters", "detectorId"],
+        &["requestParameters", "configurationRecorderName"],
+        &["requestParameters", "deliveryChannelName"],
+        &["requestParameters", "policyId"],
+        &["requestParameters", "accountId"],
+        &["requestParameters", "servicePrincipal"],
     ]
     .iter()
     .find_map(|path| d(path));
@@ -815,13 +849,58 @@ mod tests {
     fn root_api_call_names_the_action() {
         let e = event(
             API_CALL_DETAIL_TYPE,
-            json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
                    "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}}),
         );
         let u = use_of(classify(&e, &Deployment::default()));
         assert_eq!(u.kind, Kind::RootApiCall);
-        assert_eq!(u.event_name.as_deref(), Some("CreateAccessKey"));
+        assert_eq!(u.event_name.as_deref(), Some("CreateUser"));
         assert_eq!(u.identity, Identity::Root);
+    }
+
+    /// A root access key, or root without its MFA, is critical: a kind of its own.
+    /// A record one kind excepts is still another's: root writing an inline policy short of
+    /// admin is a root API call, not nothing.
+    #[test]
+    fn a_record_one_kind_excepts_falls_to_the_next() {
+        let by = |identity: Value| {
+            event(
+                API_CALL_DETAIL_TYPE,
+                json!({"eventSource": "iam.amazonaws.com", "eventName": "PutUserPolicy",
+                       "requestParameters": {"userName": "bob", "policyName": "p",
+                                             "policyDocument": "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}}"},
+                       "userIdentity": identity}),
+            )
+        };
+        let root = by(json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root"}));
+        let u = use_of(classify(&root, &Deployment::default()));
+        assert_eq!(u.kind, Kind::RootApiCall);
+        let alice = by(json!({"type": "IAMUser", "userName": "alice"}));
+        assert!(matches!(
+            classify(&alice, &Deployment::default()),
+            Classified::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn root_credentials_are_their_own_critical_kind() {
+        for name in [
+            "CreateAccessKey",
+            "DeactivateMFADevice",
+            "DeleteVirtualMFADevice",
+        ] {
+            let e = event(
+                API_CALL_DETAIL_TYPE,
+                json!({"eventSource": "iam.amazonaws.com", "eventName": name,
+                       "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}}),
+            );
+            let u = use_of(classify(&e, &Deployment::default()));
+            assert_eq!(u.kind, Kind::RootCredentials, "{name}");
+            assert_eq!(
+                u.kind.spec().severity,
+                crate::event::kind::Severity::Critical
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! table (`make rules`; a unit test fails while it is stale), and `scripts/synth.py` puts those
 //! rules into both templates.
 
+use crate::encoding::percent_decode;
 use serde_json::{json, Value};
 
 /// Detail types of the records privwatch reads.
@@ -24,6 +25,12 @@ pub enum Kind {
     AdminRoleViaSwitchRole,
     AdminRoleViaWebIdentity,
     AlarmTampering,
+    RootCredentials,
+    AdminGranted,
+    FederationChanged,
+    CredentialsForOthers,
+    AlarmSwitchedOff,
+    TrustOpened,
 }
 
 /// How loud a notice is. `Critical` also mentions the escalation contact in the first reply,
@@ -42,6 +49,8 @@ pub enum Group {
     CentralizedRoot,
     AdminRole,
     Tampering,
+    /// Admin made by other means: a grant, a federation trust, credentials for someone else.
+    Grant,
 }
 
 impl Group {
@@ -51,6 +60,7 @@ impl Group {
             Group::CentralizedRoot => "centralized_root",
             Group::AdminRole => "admin_role",
             Group::Tampering => "tampering",
+            Group::Grant => "grant",
         }
     }
 }
@@ -96,6 +106,13 @@ pub struct FailedWords {
     pub headline: Text,
     pub summary: Text,
     pub ask: Text,
+}
+
+/// What a deployment knows beyond the record, for the kinds that need it: the accounts that are
+/// its own (`ACCOUNT_NAMES`; in organization mode, the organization's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub accounts: &'a [String],
 }
 
 /// A template condition a rule can be switched off by (both templates define them).
@@ -147,17 +164,23 @@ pub struct Spec {
     /// The notice shows the access key the call issued (`responseElements.credentials`).
     pub shows_issued_key: bool,
     /// Records the rules deliver but that are not this kind after all, and why (`None`: keep).
-    pub exception: fn(&Value) -> Option<&'static str>,
+    pub exception: fn(&Value, Known<'_>) -> Option<&'static str>,
     pub words: Words,
     pub rules: &'static [Rule],
 }
 
 impl Kind {
     /// Every kind, in the order records are tried against them (the first match wins).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 15] = [
         Kind::RootConsoleSignIn,
         Kind::RootPassword,
         Kind::AlarmTampering,
+        Kind::AlarmSwitchedOff,
+        Kind::FederationChanged,
+        Kind::AdminGranted,
+        Kind::CredentialsForOthers,
+        Kind::TrustOpened,
+        Kind::RootCredentials,
         Kind::CentralizedRootSession,
         Kind::AdminRoleViaSaml,
         Kind::AdminRoleViaWebIdentity,
@@ -298,7 +321,8 @@ impl Kind {
                     switch: Some(Switch::RootApi),
                     spares_deployer: false,
                     pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
-                        "detail": {"userIdentity": {"type": ["Root"]}}}"#,
+                        "detail": {"userIdentity": {"type": ["Root"]},
+                                   "eventName": [{"anything-but": ["CreateAccessKey", "DeactivateMFADevice", "DeleteVirtualMFADevice"]}]}}"#,
                 }],
             },
             Kind::CentralizedRootSession => &Spec {
@@ -483,6 +507,293 @@ impl Kind {
                                    "requestParameters": {"roleArn": "$ADMIN_ROLE_ARNS"}}}"#,
                 }],
             },
+            Kind::RootCredentials => &Spec {
+                name: "root_credentials",
+                severity: Severity::Critical,
+                group: Group::Root,
+                person: Person::Root,
+                shows_action: true,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
+                words: Words {
+                    icon: ":rotating_light:",
+                    headline: Text {
+                        en: "Root user credentials changed",
+                        ja: "rootユーザーの認証情報の変更",
+                    },
+                    summary: Text {
+                        en: "*root* called `{action}` in account *{account}*: a root access key, or root without MFA, is the widest door into the account.",
+                        ja: "アカウント *{account}* でrootユーザーが `{action}` を実行しました。rootのアクセスキーやMFAのないrootは、アカウントへの最も広い入口です。",
+                    },
+                    ask: Text {
+                        en: "{mention} The *root user's credentials* were changed (an access key, or its MFA). *Was this you?* If it was, reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
+                        ja: "{mention} rootユーザーの認証情報（アクセスキーまたはMFA）が変更されました。*ご本人の操作ですか?* ご本人の場合は、このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合は直ちにセキュリティインシデントとして対応してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "RootCredentials",
+                    name: "root-credentials",
+                    description: "A root access key created, or the root user's MFA removed.",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"userIdentity": {"type": ["Root"]}, "eventSource": ["iam.amazonaws.com"],
+                                   "eventName": ["CreateAccessKey", "DeactivateMFADevice", "DeleteVirtualMFADevice"]}}"#,
+                }],
+            },
+            Kind::AdminGranted => &Spec {
+                name: "admin_granted",
+                severity: Severity::High,
+                group: Group::Grant,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: policy_grants_less_than_admin,
+                words: Words {
+                    icon: ":closed_lock_with_key:",
+                    headline: Text {
+                        en: "Admin rights granted",
+                        ja: "管理者権限の付与",
+                    },
+                    summary: Text {
+                        en: "*{who}* granted *admin rights* to *{target}* (`{action}`) in account *{account}*: an admin made outside the admin roles.",
+                        ja: "*{who}* がアカウント *{account}* で *{target}* に管理者権限を付与しました（`{action}`）。管理者ロールの外で管理者が作られました。",
+                    },
+                    ask: Text {
+                        en: "{mention} Someone was *made admin* without going through an admin role. *Was this you?* Reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} 管理者ロールを経由せずに管理者権限が付与されました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[
+                    Rule {
+                        id: "AdminGrantedManaged",
+                        name: "admin-granted",
+                        description: "AdministratorAccess attached to a role, user or group (IAM: recorded in us-east-1).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["iam.amazonaws.com"],
+                                       "eventName": ["AttachRolePolicy", "AttachUserPolicy", "AttachGroupPolicy"],
+                                       "requestParameters": {"policyArn": [{"suffix": ":iam::aws:policy/AdministratorAccess"}]}}}"#,
+                    },
+                    Rule {
+                        id: "AdminGrantedInline",
+                        name: "admin-granted-inline",
+                        description: "An inline policy or a policy version written: the function keeps those that allow every action on every resource.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["iam.amazonaws.com"],
+                                       "eventName": ["PutRolePolicy", "PutUserPolicy", "PutGroupPolicy", "CreatePolicyVersion"]}}"#,
+                    },
+                ],
+            },
+            Kind::FederationChanged => &Spec {
+                name: "federation_changed",
+                severity: Severity::Critical,
+                group: Group::Grant,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: no_exception,
+                words: Words {
+                    icon: ":sos:",
+                    headline: Text {
+                        en: "Federation trust changed",
+                        ja: "フェデレーションの信頼関係の変更",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` on *{target}* in account *{account}*: whoever that identity provider vouches for can become the roles that trust it.",
+                        ja: "*{who}* がアカウント *{account}* で *{target}* に `{action}` を実行しました。このIDプロバイダーが保証する者は、それを信頼するロールになれます。",
+                    },
+                    ask: Text {
+                        en: "{mention} The account's *trust in an identity provider* (SAML or OIDC) was changed. *Was this you?* Reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
+                        ja: "{mention} アカウントのIDプロバイダー（SAMLまたはOIDC）への信頼が変更されました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合は直ちにセキュリティインシデントとして対応してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "FederationChanged",
+                    name: "federation-changed",
+                    description: "A SAML or OIDC identity provider created, changed or deleted (IAM: recorded in us-east-1).",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["iam.amazonaws.com"],
+                                   "eventName": ["CreateSAMLProvider", "UpdateSAMLProvider", "DeleteSAMLProvider",
+                                                 "CreateOpenIDConnectProvider", "DeleteOpenIDConnectProvider",
+                                                 "UpdateOpenIDConnectProviderThumbprint", "AddClientIDToOpenIDConnectProvider"]}}"#,
+                }],
+            },
+            Kind::CredentialsForOthers => &Spec {
+                name: "credentials_for_others",
+                severity: Severity::High,
+                group: Group::Grant,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: own_credentials,
+                words: Words {
+                    icon: ":closed_lock_with_key:",
+                    headline: Text {
+                        en: "Credentials made for another user",
+                        ja: "他のユーザーの認証情報の作成",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` for the IAM user *{target}* in account *{account}*: whoever holds these credentials acts as that user.",
+                        ja: "*{who}* がアカウント *{account}* でIAMユーザー *{target}* に対して `{action}` を実行しました。この認証情報を持つ者は、そのユーザーとして操作できます。",
+                    },
+                    ask: Text {
+                        en: "{mention} A console password or an access key was made for *someone else*. Please reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} 他のユーザーのコンソールパスワードまたはアクセスキーが作成されました。このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "CredentialsForOthers",
+                    name: "credentials-for-others",
+                    description: "A console password or access key made for a named IAM user: the function keeps those made for someone other than the caller.",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["iam.amazonaws.com"],
+                                   "eventName": ["CreateLoginProfile", "UpdateLoginProfile", "CreateAccessKey"],
+                                   "userIdentity": {"type": [{"anything-but": "Root"}]},
+                                   "requestParameters": {"userName": [{"exists": true}]}}}"#,
+                }],
+            },
+            Kind::AlarmSwitchedOff => &Spec {
+                name: "alarm_switched_off",
+                severity: Severity::Critical,
+                group: Group::Tampering,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: keeps_the_alarm_on,
+                words: Words {
+                    icon: ":sos:",
+                    headline: Text {
+                        en: "Another alarm was switched off",
+                        ja: "別のアラームが停止されました",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` in account *{account}*: this switches off detection (GuardDuty, AWS Config, Security Hub) or the organization's guardrails.",
+                        ja: "*{who}* がアカウント *{account}* で `{action}` を実行しました。検知（GuardDuty、AWS Config、Security Hub）または組織のガードレールを止める操作です。",
+                    },
+                    ask: Text {
+                        en: "{mention} Someone switched off *another alarm* (threat detection, configuration recording, or the organization's guardrails). *Was this you?* Reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
+                        ja: "{mention} 別のアラーム（脅威検知、設定の記録、組織のガードレール）が停止されました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。心当たりがない場合は直ちにセキュリティインシデントとして対応してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[
+                    Rule {
+                        id: "AlarmOffGuardDuty",
+                        name: "alarm-off-guardduty",
+                        description: "GuardDuty deleted, disabled, cut from its administrator, its members dropped, or its findings auto-archived.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.guardduty"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["guardduty.amazonaws.com"],
+                                       "eventName": ["DeleteDetector", "UpdateDetector", "DisassociateFromAdministratorAccount",
+                                                     "DisassociateFromMasterAccount", "DeleteMembers", "DisassociateMembers",
+                                                     "StopMonitoringMembers", "CreateFilter", "UpdateFilter"]}}"#,
+                    },
+                    Rule {
+                        id: "AlarmOffConfig",
+                        name: "alarm-off-config",
+                        description: "AWS Config's recorder stopped or deleted, or its delivery channel deleted.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.config"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["config.amazonaws.com"],
+                                       "eventName": ["StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel"]}}"#,
+                    },
+                    Rule {
+                        id: "AlarmOffSecurityHub",
+                        name: "alarm-off-securityhub",
+                        description: "Security Hub disabled.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.securityhub"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["securityhub.amazonaws.com"], "eventName": ["DisableSecurityHub"]}}"#,
+                    },
+                    Rule {
+                        id: "AlarmOffOrganization",
+                        name: "alarm-off-organization",
+                        description: "An account leaving or removed from the organization, a policy detached or deleted (the record does not say which type), a service's access or delegated administrator removed (recorded in us-east-1).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.organizations"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["organizations.amazonaws.com"],
+                                       "eventName": ["LeaveOrganization", "RemoveAccountFromOrganization", "DetachPolicy", "DeletePolicy",
+                                                     "DisablePolicyType", "DisableAWSServiceAccess", "DeregisterDelegatedAdministrator"]}}"#,
+                    },
+                    Rule {
+                        id: "AlarmOffRootAccess",
+                        name: "alarm-off-root-access",
+                        description: "Centralized root access switched off (IAM: recorded in us-east-1).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["iam.amazonaws.com"],
+                                       "eventName": ["DisableOrganizationsRootCredentialsManagement", "DisableOrganizationsRootSessions"]}}"#,
+                    },
+                ],
+            },
+            Kind::TrustOpened => &Spec {
+                name: "trust_opened",
+                severity: Severity::High,
+                group: Group::Grant,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: trust_lets_in_no_outsider,
+                words: Words {
+                    icon: ":closed_lock_with_key:",
+                    headline: Text {
+                        en: "A role now trusts someone outside",
+                        ja: "ロールが外部を信頼するようになりました",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` on the role *{target}* in account *{account}*: its trust policy lets in an account that is not this one or one privwatch knows, or anyone. Whoever that is can become the role.",
+                        ja: "*{who}* がアカウント *{account}* でロール *{target}* に `{action}` を実行しました。信頼ポリシーが、このアカウントでもprivwatchが知るアカウントでもない相手、または誰でもを受け入れます。その相手はこのロールになれます。",
+                    },
+                    ask: Text {
+                        en: "{mention} A role was opened to *someone outside* the accounts privwatch knows. *Was this you?* Reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} privwatchが知るアカウントの外にロールが開かれました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "TrustOpened",
+                    name: "trust-opened",
+                    description: "A role created or its trust policy changed: the function keeps those that let in an outside account or anyone (IAM: recorded in us-east-1).",
+                    read_only: false,
+                    switch: None,
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"eventSource": ["iam.amazonaws.com"], "eventName": ["UpdateAssumeRolePolicy", "CreateRole"]}}"#,
+                }],
+            },
             Kind::AlarmTampering => &Spec {
                 name: "alarm_tampering",
                 severity: Severity::Critical,
@@ -596,13 +907,137 @@ impl Kind {
     }
 }
 
-fn no_exception(_: &Value) -> Option<&'static str> {
+fn no_exception(_: &Value, _: Known<'_>) -> Option<&'static str> {
     None
+}
+
+/// An inline policy or policy version is admin only when it allows every action on every
+/// resource. `policyDocument` is recorded as a JSON string, URL-encoded or not (an object is
+/// read too).
+fn policy_grants_less_than_admin(raw: &Value, _: Known<'_>) -> Option<&'static str> {
+    let params = &raw["detail"]["requestParameters"];
+    if params["policyArn"]
+        .as_str()
+        .is_some_and(|arn| arn.ends_with(":iam::aws:policy/AdministratorAccess"))
+        && raw["detail"]["eventName"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("Attach"))
+    {
+        return None;
+    }
+    match document(&params["policyDocument"]) {
+        Some(document) if allows_everything(&document) => None,
+        Some(_) => Some("a policy that grants less than every action on every resource"),
+        None => Some("a policy document that could not be read"),
+    }
+}
+
+/// A policy document as CloudTrail records it: a JSON string, URL-encoded or not, or an object.
+fn document(recorded: &Value) -> Option<Value> {
+    match recorded {
+        Value::String(text) => serde_json::from_str::<Value>(text)
+            .ok()
+            .or_else(|| percent_decode(text).and_then(|t| serde_json::from_str(&t).ok())),
+        Value::Object(_) => Some(recorded.clone()),
+        _ => None,
+    }
+}
+
+/// The statements of a policy document (one statement may stand alone).
+fn statements(document: &Value) -> Vec<Value> {
+    match &document["Statement"] {
+        Value::Array(list) => list.clone(),
+        statement @ Value::Object(_) => vec![statement.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// A trust policy is opened when an `Allow` lets in `*`, or an AWS principal of an account that
+/// is neither the record's own nor one the deployment knows. Services and identity providers
+/// (`Federated`: a federation change is a kind of its own) open nothing here.
+fn trust_lets_in_no_outsider(raw: &Value, known: Known<'_>) -> Option<&'static str> {
+    let detail = &raw["detail"];
+    let params = &detail["requestParameters"];
+    let recorded = match detail["eventName"].as_str() {
+        Some("CreateRole") => &params["assumeRolePolicyDocument"],
+        _ => &params["policyDocument"],
+    };
+    let Some(document) = document(recorded) else {
+        return Some("a trust policy that could not be read");
+    };
+    let own = [&raw["account"], &detail["recipientAccountId"]];
+    let ours = |account: &str| {
+        own.iter().any(|a| a.as_str() == Some(account))
+            || known.accounts.iter().any(|k| k == account)
+    };
+    let outsider = |principal: &str| -> bool {
+        if principal == "*" {
+            return true;
+        }
+        let account = match principal.strip_prefix("arn:") {
+            // arn:<partition>:iam::<account>:…
+            Some(rest) => rest.split(':').nth(3).unwrap_or_default(),
+            None => principal,
+        };
+        !account.is_empty() && !ours(account)
+    };
+    let opened = statements(&document).iter().any(|s| {
+        let principal = &s["Principal"];
+        let aws = match &principal["AWS"] {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        s["Effect"] == "Allow" && (principal == "*" || aws.into_iter().any(outsider))
+    });
+    (!opened).then_some(
+        "a trust policy that lets in only this account, accounts privwatch knows, or services",
+    )
+}
+
+/// Some statement allows `*` on `*`.
+pub fn allows_everything(document: &Value) -> bool {
+    let has_star = |v: &Value| match v {
+        Value::String(s) => s == "*",
+        Value::Array(list) => list.iter().any(|x| x == "*"),
+        _ => false,
+    };
+    statements(document).iter().any(|s| {
+        s["Effect"] == "Allow"
+            && has_star(&s["Action"])
+            && has_star(&s["Resource"])
+            && s.get("NotAction").is_none()
+    })
+}
+
+/// A password or key a user makes for themselves is not one made for someone else.
+fn own_credentials(raw: &Value, _: Known<'_>) -> Option<&'static str> {
+    let detail = &raw["detail"];
+    let target = detail["requestParameters"]["userName"].as_str();
+    let own = detail["userIdentity"]["type"] == "IAMUser"
+        && target.is_some()
+        && detail["userIdentity"]["userName"].as_str() == target;
+    own.then_some("a user's own credentials")
+}
+
+/// GuardDuty kept on, and a filter that does not archive findings, switch nothing off.
+fn keeps_the_alarm_on(raw: &Value, _: Known<'_>) -> Option<&'static str> {
+    let detail = &raw["detail"];
+    let params = &detail["requestParameters"];
+    match detail["eventName"].as_str() {
+        Some("UpdateDetector") if params["enable"] != Value::Bool(false) => {
+            Some("an UpdateDetector that keeps GuardDuty on")
+        }
+        Some("CreateFilter" | "UpdateFilter") if params["action"] != "ARCHIVE" => {
+            Some("a GuardDuty filter that does not archive findings")
+        }
+        _ => None,
+    }
 }
 
 /// `UpdateTrail` and `PutEventSelectors` are tampering only when they narrow what the trail
 /// records: management events no longer all recorded, or global and other regions' events lost.
-fn trail_change_keeps_management_events(raw: &Value) -> Option<&'static str> {
+fn trail_change_keeps_management_events(raw: &Value, _: Known<'_>) -> Option<&'static str> {
     let detail = &raw["detail"];
     let params = &detail["requestParameters"];
     let keeps = match detail["eventName"].as_str() {
@@ -709,6 +1144,129 @@ mod tests {
             }
         }
         assert_eq!(Kind::from_name("something_newer"), None);
+    }
+
+    fn call(name: &str, identity: Value, params: Value) -> Value {
+        json!({"detail": {"eventName": name, "userIdentity": identity, "requestParameters": params}})
+    }
+
+    /// `*` on `*` is admin, whether the document is recorded as an object, a JSON string or a
+    /// URL-encoded one; less is not, and neither is a document that cannot be read.
+    #[test]
+    fn an_inline_policy_is_admin_only_when_it_allows_everything() {
+        let admin = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let read_only = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:Get*"],"Resource":"*"}}"#;
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22*%22%5D%2C%22Resource%22%3A%5B%22*%22%5D%7D%5D%7D";
+        let user = json!({"type": "IAMUser", "userName": "alice"});
+        for (document, admin_expected) in [
+            (json!(admin), true),
+            (json!(encoded), true),
+            (serde_json::from_str::<Value>(admin).unwrap(), true),
+            (json!(read_only), false),
+            (json!("not a policy"), false),
+        ] {
+            let raw = call(
+                "PutUserPolicy",
+                user.clone(),
+                json!({"userName": "bob", "policyName": "p", "policyDocument": document}),
+            );
+            assert_eq!(
+                policy_grants_less_than_admin(&raw, Known::default()).is_none(),
+                admin_expected,
+                "{raw}"
+            );
+        }
+        let deny = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let raw = call(
+            "CreatePolicyVersion",
+            user.clone(),
+            json!({"policyArn": "arn:aws:iam::1:policy/p", "policyDocument": deny}),
+        );
+        assert!(policy_grants_less_than_admin(&raw, Known::default()).is_some());
+        let attach = call(
+            "AttachRolePolicy",
+            user,
+            json!({"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        );
+        assert_eq!(
+            policy_grants_less_than_admin(&attach, Known::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn credentials_a_user_makes_for_themselves_are_not_for_someone_else() {
+        let alice = json!({"type": "IAMUser", "userName": "alice"});
+        let role = json!({"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"userName": "alice"}}});
+        let own = |who: &Value, name: &str, user: &str| {
+            own_credentials(
+                &call(name, who.clone(), json!({"userName": user})),
+                Known::default(),
+            )
+        };
+        assert!(own(&alice, "CreateAccessKey", "alice").is_some());
+        assert_eq!(own(&alice, "CreateAccessKey", "bob"), None);
+        assert_eq!(own(&role, "CreateLoginProfile", "alice"), None);
+    }
+
+    #[test]
+    fn guardduty_kept_on_and_filters_that_do_not_archive_switch_nothing_off() {
+        let who = json!({"type": "IAMUser", "userName": "alice"});
+        let kept = call(
+            "UpdateDetector",
+            who.clone(),
+            json!({"detectorId": "d", "enable": true}),
+        );
+        let off = call(
+            "UpdateDetector",
+            who.clone(),
+            json!({"detectorId": "d", "enable": false}),
+        );
+        let noop = call(
+            "CreateFilter",
+            who.clone(),
+            json!({"name": "f", "action": "NOOP"}),
+        );
+        let archive = call(
+            "UpdateFilter",
+            who.clone(),
+            json!({"filterName": "f", "action": "ARCHIVE"}),
+        );
+        let delete = call("DeleteDetector", who, json!({"detectorId": "d"}));
+        assert!(keeps_the_alarm_on(&kept, Known::default()).is_some());
+        assert!(keeps_the_alarm_on(&noop, Known::default()).is_some());
+        assert_eq!(keeps_the_alarm_on(&off, Known::default()), None);
+        assert_eq!(keeps_the_alarm_on(&archive, Known::default()), None);
+        assert_eq!(keeps_the_alarm_on(&delete, Known::default()), None);
+    }
+
+    #[test]
+    fn a_trust_is_opened_only_by_an_outside_account_or_anyone() {
+        let trust = |principal: Value| {
+            let document = json!({"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]});
+            json!({"account": "111122223333", "detail": {"eventName": "UpdateAssumeRolePolicy",
+                   "recipientAccountId": "111122223333",
+                   "requestParameters": {"roleName": "r", "policyDocument": document.to_string()}}})
+        };
+        let known = vec!["444455556666".to_string()];
+        let known = Known { accounts: &known };
+        let opened = |p: Value| trust_lets_in_no_outsider(&trust(p), known).is_none();
+        assert!(opened(json!({"AWS": "arn:aws:iam::193672423079:root"})));
+        assert!(opened(
+            json!({"AWS": ["arn:aws:iam::111122223333:root", "999999999999"]})
+        ));
+        assert!(opened(json!({"AWS": "*"})));
+        assert!(opened(json!("*")));
+        assert!(!opened(json!({"AWS": "arn:aws:iam::111122223333:role/ci"})));
+        assert!(!opened(json!({"AWS": "444455556666"})));
+        assert!(!opened(json!({"Service": "ec2.amazonaws.com"})));
+        assert!(!opened(
+            json!({"Federated": "arn:aws:iam::111122223333:saml-provider/Google"})
+        ));
+        let create = json!({"account": "111122223333", "detail": {"eventName": "CreateRole",
+            "requestParameters": {"roleName": "r", "assumeRolePolicyDocument":
+                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::193672423079:root"},"Action":"sts:AssumeRole"}}"#}}});
+        assert_eq!(trust_lets_in_no_outsider(&create, known), None);
     }
 
     /// `infra/rules.json` is what the table renders; `make rules` rewrites it.

@@ -104,8 +104,13 @@ mod japanese {
             "root",
             "Admin",
         ];
+        // Product names are the same in both languages.
+        const PRODUCTS: &[&str] = &["AWS Config", "Security Hub"];
         let code = regex::Regex::new(r"`[^`]*`|<[^>]*>|(^|\s):[a-z0-9_+-]+:").expect("a regex");
-        let prose = code.replace_all(text, " ");
+        let mut prose = code.replace_all(text, " ").into_owned();
+        for product in PRODUCTS {
+            prose = prose.replace(product, " ");
+        }
         prose
             .split(|c: char| c.is_whitespace() || "()[]（）「」、。,*>—·×|".contains(c))
             .filter(|t| !t.is_empty())

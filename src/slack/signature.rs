@@ -4,6 +4,7 @@
 //! It takes the raw bytes: nothing is parsed before it is verified.
 
 use super::secret::SigningSecret;
+use crate::encoding::percent_decode;
 use hmac::{Hmac, Mac};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -90,25 +91,6 @@ pub fn form_field(body: &[u8], name: &str) -> Option<String> {
             .then(|| percent_decode(v))
             .flatten()
     })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ def test_every_fixture_matches_exactly_the_rule_meant_for_it(deployed):
     for file, expected in expected_fixtures().items():
         event = json.loads((FIXTURES / file).read_text())
         matched = sorted(name for name, p in patterns.items() if p.matches_event(event))
-        want = [] if expected is None or expected["rule"] is None else [expected["rule"]]
+        want = [] if expected is None or expected["rule"] is None else sorted([expected["rule"], *expected.get("also", [])])
         assert matched == want, f"{file}: matched {matched}, expected {want}"
         if want and expected["kind"] is not None:
             assert KINDS_OF_RULE[expected["rule"]] == expected["kind"], file
