@@ -108,7 +108,7 @@ def expected_rule_names(function, switched_off):
 def check_rules(s, aws, region, function, bus, target_ok, switched_off, what):
     events = aws.client("events", region_name=region)
     try:
-        deployed = {r["Name"]: r for r in events.list_rules(NamePrefix=f"{function}-", EventBusName=bus)["Rules"]}
+        deployed = {r["Name"]: r for r in [r for page in events.get_paginator("list_rules").paginate(NamePrefix=f"{function}-", EventBusName=bus) for r in page["Rules"]]}
     except Exception as e:  # noqa: BLE001
         return s.fail(f"the rules in {region} cannot be read ({e})", "check the profile's events:ListRules")
     problems = []

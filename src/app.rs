@@ -214,7 +214,11 @@ impl App {
                     channel,
                     "Slack refused the bot token; fetching it again once"
                 );
-                let fresh = self.tokens.refresh().await?;
+                // Within the job's deadline (the Justify button has Slack's three seconds).
+                let fresh = match tokio::time::timeout_at(deadline, self.tokens.refresh()).await {
+                    Ok(fresh) => fresh?,
+                    Err(_) => return Err(e),
+                };
                 self.run_session(&fresh, channel, deadline, &mut work).await
             }
             other => other,

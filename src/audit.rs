@@ -16,8 +16,10 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Time allowed for reading one channel (the export is not bound by a Lambda deadline).
-const EXPORT_BUDGET: Duration = Duration::from_secs(30 * 60);
+/// The export is not bound by a Lambda deadline: each Slack call is bounded by the client's own
+/// timeout and retries, and the walk by its page limits, so the session's deadline is only a
+/// backstop (a day).
+const EXPORT_BUDGET: Duration = Duration::from_secs(24 * 3600);
 /// History pages (of 200 messages) read per channel at most.
 const MAX_PAGES: u32 = 1_000;
 
@@ -165,7 +167,7 @@ async fn export_channel(
     }
     let mut rows = Vec::new();
     for (i, notice) in notices.iter().enumerate() {
-        let thread = whole_thread(cx, &notice.ts).await?;
+        let thread = whole_thread(cx, &notice.ts, MAX_PAGES).await?;
         if let Some(e) = &thread.incomplete {
             tracing::warn!(thread_ts = %notice.ts, error = %e, "a thread was read only in part");
         }

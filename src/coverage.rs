@@ -211,17 +211,17 @@ pub async fn heartbeat(
     let channel = app.config.channel_for(account, &ous);
     let held = app.memory.of::<Held>();
     let mut held = held.0.lock().await;
-    let heard = app
-        .with_session(channel, deadline, async |cx| {
-            Ok(heard_held(cx, &mut held, account, region, time).await?)
-        })
-        .await;
-    if heard.is_err() {
-        // The copy may be ahead of Slack (a back line not posted, a message not pinned): the
-        // retry starts again from what Slack holds.
-        held.remove(channel);
-    }
-    heard
+    app.with_session(channel, deadline, async |cx| {
+        let heard = heard_held(cx, &mut held, account, region, time).await;
+        if heard.is_err() {
+            // The copy may be ahead of Slack (a back line not posted, a message not pinned): the
+            // next attempt — this session's after a token refresh, or Lambda's retry — starts
+            // again from what Slack holds.
+            held.remove(channel);
+        }
+        Ok(heard?)
+    })
+    .await
 }
 
 async fn heard_held(
@@ -331,19 +331,17 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
                 }
             }
         }
-        let checked = app
+        report.alerted += app
             .with_session(channel, deadline, async |cx| {
-                Ok(check_held(cx, &mut held, &expected, now).await?)
+                let checked = check_held(cx, &mut held, &expected, now).await;
+                if checked.is_err() {
+                    // The copy may be ahead of Slack: the next attempt starts from what Slack
+                    // holds.
+                    held.remove(channel);
+                }
+                Ok(checked?)
             })
-            .await;
-        match checked {
-            Ok(alerted) => report.alerted += alerted,
-            Err(e) => {
-                // The copy may be ahead of Slack: the next sweep starts from what Slack holds.
-                held.remove(channel);
-                return Err(e);
-            }
-        }
+            .await?;
     }
     Ok(report)
 }

@@ -58,11 +58,16 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
     }
     let record = event::parse(payload)?;
     let event = &record.event;
-    let org_accounts = app.org_accounts().await;
-    let known = Known {
-        accounts: &org_accounts,
-    };
-    let use_ = match event::classify_knowing(&record, &app.config.deployment, known) {
+    let mut classified = event::classify(&record, &app.config.deployment);
+    if classified.depends_on_known_accounts() && app.org.is_some() {
+        // Only then is the organization read (it is cached per execution environment).
+        let accounts = app.org_accounts().await;
+        let known = Known {
+            accounts: &accounts,
+        };
+        classified = event::classify_knowing(&record, &app.config.deployment, known);
+    }
+    let use_ = match classified {
         Classified::Ignored(reason) => {
             tracing::info!(
                 event_id = event.detail.event_id.as_deref().or(event.id.as_deref()).unwrap_or("unknown"),

@@ -111,12 +111,17 @@ pub struct Thread {
     pub incomplete: Option<SlackError>,
 }
 
-/// The whole thread of a notice (as far as Slack lets it be read: see [`Thread::incomplete`]).
-pub async fn whole_thread(cx: &Session<'_>, thread_ts: &Ts) -> Result<Thread, SlackError> {
-    let mut pages =
-        cx.app
-            .slack
-            .replies(cx.token.expose(), cx.channel, thread_ts, MAX_THREAD_PAGES);
+/// The whole thread of a notice, up to `max_pages` pages (as far as Slack lets it be read: see
+/// [`Thread::incomplete`]).
+pub async fn whole_thread(
+    cx: &Session<'_>,
+    thread_ts: &Ts,
+    max_pages: u32,
+) -> Result<Thread, SlackError> {
+    let mut pages = cx
+        .app
+        .slack
+        .replies(cx.token.expose(), cx.channel, thread_ts, max_pages);
     let mut messages = Vec::new();
     while let Some(page) = pages.next(cx.deadline).await? {
         messages.extend(page.into_iter().map(|m| m.raw));
@@ -181,12 +186,23 @@ pub async fn reply_once(
     }
 }
 
+/// Whether a flag write must be confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// An unconfirmed update counts as done: the next sweep sets the flag again if it did not
+    /// land.
+    Lenient,
+    /// An unconfirmed update fails, so that Lambda's retry sets it (nothing else would).
+    Required,
+}
+
 /// Sets a flag in a notice's metadata. The notice is read again first, so an event ID a
 /// coalescing update added since it was last read is kept (a notice that is gone is left alone).
-/// Setting a flag twice is harmless: an unconfirmed update is simply done again later.
+/// Setting a flag twice is harmless.
 pub async fn save_flags(
     cx: &Session<'_>,
     notice_ts: &Ts,
+    confirm: Confirm,
     set: impl FnOnce(&mut NoticePayload),
 ) -> Result<(), SlackError> {
     let Some((current, mut payload)) = our_notice(cx, notice_ts).await? else {
@@ -200,8 +216,8 @@ pub async fn save_flags(
         .update_message(cx.token.expose(), &body, cx.deadline)
         .await
     {
-        Err(SlackError::Unconfirmed { .. }) | Ok(()) => Ok(()),
-        Err(e) => Err(e),
+        Err(SlackError::Unconfirmed { .. }) if confirm == Confirm::Lenient => Ok(()),
+        other => other,
     }
 }
 

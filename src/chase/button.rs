@@ -23,7 +23,7 @@
 //! the sweep's order, so a failed archive write is retried before the notice counts as justified.
 
 use crate::app::{App, Session};
-use crate::channel::{find_reply, our_notice};
+use crate::channel::{find_reply, our_notice, Confirm};
 use crate::chase::{mark_justified, Justified};
 use crate::error::Error;
 use crate::message::justify::{render_justification, render_modal, MAX_PURPOSE_CHARS};
@@ -71,7 +71,11 @@ pub fn respond(status: u16, body: Value) -> Response {
         aws_lambda_events::http::header::CONTENT_TYPE,
         aws_lambda_events::http::HeaderValue::from_static("application/json"),
     );
-    response.body = (!body.is_null()).then(|| body.to_string());
+    // An empty answer is an empty body, as Slack expects for a plain acknowledgement.
+    response.body = Some(match body.is_null() {
+        true => String::new(),
+        false => body.to_string(),
+    });
     response
 }
 
@@ -404,7 +408,7 @@ async fn complete_in(cx: &Session<'_>, submission: &Submission) -> Result<Comple
                 purpose: purpose.clone(),
                 ticket_url: ticket.clone(),
             };
-            mark_justified(cx, ts, &payload, found).await?;
+            mark_justified(cx, ts, &payload, found, Confirm::Required).await?;
             true
         }
         _ => false,

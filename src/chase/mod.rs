@@ -6,6 +6,7 @@ pub mod button;
 pub mod sweep;
 
 use crate::app::Session;
+use crate::channel::Confirm;
 use crate::error::Error;
 use crate::message::metadata::NoticePayload;
 use crate::message::render::JUSTIFIED_REACTION;
@@ -21,12 +22,15 @@ pub(crate) struct Justified {
 /// Marks a notice justified, in one order for the sweep and the button: archived first (with
 /// every event ID of the notice), then the check mark, then the flag the sweep and the export
 /// read. A failed archive write leaves the notice unflagged, so the next sweep (or the button's
-/// retry) archives it before the notice counts as justified.
+/// retry) archives it before the notice counts as justified. `confirm`: the sweep sets the flag
+/// again next time; the button has no next time, so an unconfirmed flag fails its invocation and
+/// Lambda's retry sets it (a justified notice without its flag would be escalated).
 pub(crate) async fn mark_justified(
     cx: &Session<'_>,
     notice_ts: &Ts,
     payload: &NoticePayload,
     found: Justified,
+    confirm: Confirm,
 ) -> Result<(), Error> {
     if let Some(archive) = &cx.app.archive {
         let record = crate::aws::archive::JustificationRecord {
@@ -52,6 +56,6 @@ pub(crate) async fn mark_justified(
             cx.deadline,
         )
         .await?;
-    crate::channel::save_flags(cx, notice_ts, |p| p.justified = true).await?;
+    crate::channel::save_flags(cx, notice_ts, confirm, |p| p.justified = true).await?;
     Ok(())
 }

@@ -9,7 +9,9 @@
 //! does not stop the others. Only a person's reply justifies (not a bot's, not an app's).
 
 use crate::app::{App, Session};
-use crate::channel::{find_reply, our_notices, reply_once, save_flags, whole_thread};
+use crate::channel::{
+    find_reply, our_notices, reply_once, save_flags, whole_thread, Confirm, MAX_THREAD_PAGES,
+};
 use crate::chase::{mark_justified, Justified};
 use crate::error::Error;
 use crate::message::justification::{self, Missing, Verdict};
@@ -256,7 +258,7 @@ async fn act(
         Need::Nothing => false,
         Need::Escalate => true,
         Need::CheckReplies { overdue } => {
-            let thread = whole_thread(cx, &message.ts).await?;
+            let thread = whole_thread(cx, &message.ts, MAX_THREAD_PAGES).await?;
             if let Some(e) = thread.incomplete {
                 return Err(e);
             }
@@ -269,7 +271,9 @@ async fn act(
                         purpose: found.purpose,
                         ticket_url: found.ticket_url,
                     };
-                    return match mark_justified(cx, &message.ts, &payload, found).await {
+                    return match mark_justified(cx, &message.ts, &payload, found, Confirm::Lenient)
+                        .await
+                    {
                         Ok(()) => Ok(Acted::Justified),
                         Err(Error::Slack(e)) => Err(e),
                         // Not archived, so not marked: the next sweep tries again.
@@ -308,7 +312,10 @@ async fn ask_the_person(
     };
     let email = payload.principal.as_str();
     if !crate::event::looks_like_email(email) {
-        save_flags(cx, &notice_message.ts, |p| p.person_unasked = false).await?;
+        save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+            p.person_unasked = false
+        })
+        .await?;
         return Ok(false);
     }
     let lookup = cx
@@ -323,7 +330,10 @@ async fn ask_the_person(
     let user = match lookup {
         Ok(Some(user)) => user,
         Ok(None) => {
-            save_flags(cx, &notice_message.ts, |p| p.person_unasked = false).await?;
+            save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+                p.person_unasked = false
+            })
+            .await?;
             return Ok(false);
         }
         Err(e) if e.is_auth() => return Err(e),
@@ -332,7 +342,7 @@ async fn ask_the_person(
             return Ok(false);
         }
     };
-    let thread = whole_thread(cx, &notice_message.ts).await?;
+    let thread = whole_thread(cx, &notice_message.ts, MAX_THREAD_PAGES).await?;
     if let Some(e) = thread.incomplete {
         return Err(e);
     }
@@ -343,7 +353,10 @@ async fn ask_the_person(
         .skip(1)
         .any(|m| m["user"].as_str().is_some_and(|u| u != cx.bot.0.as_str()));
     if answered {
-        save_flags(cx, &notice_message.ts, |p| p.person_unasked = false).await?;
+        save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+            p.person_unasked = false
+        })
+        .await?;
         return Ok(false);
     }
     let ask = || render::render_late_ask(&render::Mention::User(user), &cx.app.config.wording);
@@ -352,7 +365,10 @@ async fn ask_the_person(
     else {
         return Ok(false);
     };
-    save_flags(cx, &notice_message.ts, |p| p.person_unasked = false).await?;
+    save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+        p.person_unasked = false
+    })
+    .await?;
     Ok(posted)
 }
 
@@ -373,7 +389,10 @@ async fn ask_for_what_is_missing(
     {
         return Ok(());
     }
-    save_flags(cx, &notice_message.ts, |p| p.ticket_asked = true).await
+    save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+        p.ticket_asked = true
+    })
+    .await
 }
 
 /// One escalation reply per notice: before posting, a look in the thread for an escalation an
@@ -409,7 +428,10 @@ async fn escalate(
             Err(e) => return Err(e),
         }
     }
-    save_flags(cx, &notice_message.ts, |p| p.escalated = true).await
+    save_flags(cx, &notice_message.ts, Confirm::Lenient, |p| {
+        p.escalated = true
+    })
+    .await
 }
 
 async fn has_escalation(cx: &Session<'_>, thread_ts: &Ts) -> Result<bool, SlackError> {

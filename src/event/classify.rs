@@ -119,6 +119,15 @@ pub enum Classified {
     Ignored(&'static str),
 }
 
+impl Classified {
+    /// Whether the organization's accounts could change this result: only a trust decision
+    /// depends on which accounts are the deployment's own (classify again with
+    /// [`classify_knowing`] then).
+    pub fn depends_on_known_accounts(&self) -> bool {
+        matches!(self, Classified::Use(u) if u.kind == Kind::TrustOpened)
+    }
+}
+
 /// What the function knows of its own deployment: the kinds' rule patterns with the
 /// placeholders that name privwatch's own resources filled in (the admin roles stay the rules'
 /// decision), compiled once at init, in the order records are tried.
@@ -301,11 +310,13 @@ pub fn classify_knowing(record: &Record, deployment: &Deployment, known: Known<'
         if !pattern::matches(pattern, &record.raw) {
             continue;
         }
-        let spared = match rule.spares_deployer {
-            true => privwatch_rollout(deployment, &record.raw),
-            false => None,
-        };
-        match spared.or_else(|| (kind.spec().exception)(&record.raw, known)) {
+        // privwatch's own rollout is nobody's use.
+        if rule.spares_deployer {
+            if let Some(reason) = privwatch_rollout(deployment, &record.raw) {
+                return Classified::Ignored(reason);
+            }
+        }
+        match (kind.spec().exception)(&record.raw, known) {
             Some(reason) => {
                 excepted.get_or_insert(reason);
             }

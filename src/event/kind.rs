@@ -523,8 +523,8 @@ impl Kind {
                         ja: "rootユーザーの認証情報の変更",
                     },
                     summary: Text {
-                        en: "*root* called `{action}` in account *{account}*: a root access key, or root without MFA, is the widest door into the account.",
-                        ja: "アカウント *{account}* でrootユーザーが `{action}` を実行しました。rootのアクセスキーやMFAのないrootは、アカウントへの最も広い入口です。",
+                        en: "*root* called `{action}` in account *{account}*: an access key made, or an MFA device removed, by the root user (for root itself, or for an IAM user).",
+                        ja: "アカウント *{account}* でrootユーザーが `{action}` を実行しました。rootユーザーによるアクセスキーの作成、またはMFAデバイスの削除です（root自身またはIAMユーザーに対して）。",
                     },
                     ask: Text {
                         en: "{mention} The *root user's credentials* were changed (an access key, or its MFA). *Was this you?* If it was, reply in this thread with the purpose of the work and the ticket URL. If nobody here did it, treat it as a security incident now.",
@@ -1020,18 +1020,41 @@ fn own_credentials(raw: &Value, _: Known<'_>) -> Option<&'static str> {
     own.then_some("a user's own credentials")
 }
 
-/// GuardDuty kept on, and a filter that does not archive findings, switch nothing off.
+/// GuardDuty kept on, and a filter that does not archive findings, switch nothing off. An
+/// `UpdateDetector` switches something off when it disables the detector, a protection plan
+/// (`features[].status`) or a data source (`dataSources…enable`); an `UpdateFilter` that does
+/// not name its action keeps the filter's own, which may be `ARCHIVE` (so it is reported).
 fn keeps_the_alarm_on(raw: &Value, _: Known<'_>) -> Option<&'static str> {
     let detail = &raw["detail"];
     let params = &detail["requestParameters"];
     match detail["eventName"].as_str() {
-        Some("UpdateDetector") if params["enable"] != Value::Bool(false) => {
-            Some("an UpdateDetector that keeps GuardDuty on")
+        Some("UpdateDetector") => {
+            let disables_a_feature = params["features"]
+                .as_array()
+                .is_some_and(|features| features.iter().any(|f| f["status"] == "DISABLED"));
+            let off = params["enable"] == Value::Bool(false)
+                || disables_a_feature
+                || disables_anything(&params["dataSources"]);
+            (!off).then_some("an UpdateDetector that keeps GuardDuty and its protections on")
         }
-        Some("CreateFilter" | "UpdateFilter") if params["action"] != "ARCHIVE" => {
+        Some("CreateFilter") if params["action"] != "ARCHIVE" => {
+            Some("a GuardDuty filter that does not archive findings")
+        }
+        Some("UpdateFilter") if params["action"].is_string() && params["action"] != "ARCHIVE" => {
             Some("a GuardDuty filter that does not archive findings")
         }
         _ => None,
+    }
+}
+
+/// Some `"enable": false` anywhere in a GuardDuty `dataSources` value.
+fn disables_anything(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| (k == "enable" && *v == Value::Bool(false)) || disables_anything(v)),
+        Value::Array(items) => items.iter().any(disables_anything),
+        _ => false,
     }
 }
 
@@ -1238,6 +1261,26 @@ mod tests {
         assert_eq!(keeps_the_alarm_on(&off, Known::default()), None);
         assert_eq!(keeps_the_alarm_on(&archive, Known::default()), None);
         assert_eq!(keeps_the_alarm_on(&delete, Known::default()), None);
+        let plan_off = call(
+            "UpdateDetector",
+            json!({}),
+            json!({"detectorId": "d",
+            "features": [{"name": "S3_DATA_EVENTS", "status": "DISABLED"}]}),
+        );
+        let source_off = call(
+            "UpdateDetector",
+            json!({}),
+            json!({"detectorId": "d",
+            "dataSources": {"s3Logs": {"enable": false}}}),
+        );
+        let widened = call(
+            "UpdateFilter",
+            json!({}),
+            json!({"filterName": "f", "findingCriteria": {}}),
+        );
+        assert_eq!(keeps_the_alarm_on(&plan_off, Known::default()), None);
+        assert_eq!(keeps_the_alarm_on(&source_off, Known::default()), None);
+        assert_eq!(keeps_the_alarm_on(&widened, Known::default()), None);
     }
 
     #[test]

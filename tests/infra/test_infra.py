@@ -78,7 +78,7 @@ def expected_fixtures():
 
 def deployed_rules(region):
     events = client("events", region)
-    rules = events.list_rules(NamePrefix="privwatch-")["Rules"]
+    rules = [r for page in events.get_paginator("list_rules").paginate(NamePrefix="privwatch-") for r in page["Rules"]]
     return {r["Name"]: r for r in rules}
 
 

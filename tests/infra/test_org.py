@@ -77,7 +77,7 @@ def deployed(organization, tmp_path_factory):
 
 def bus_rules(bus, region="us-east-1"):
     events = client("events", region)
-    return {r["Name"]: r for r in events.list_rules(EventBusName=bus)["Rules"]}
+    return {r["Name"]: r for r in [r for page in events.get_paginator("list_rules").paginate(EventBusName=bus) for r in page["Rules"]]}
 
 
 def test_the_hub_bus_admits_only_the_organization(deployed):

@@ -232,7 +232,7 @@ def test_all_on_covers_us_east_1_and_uses_its_deploy_bucket(all_on):
 
 
 def test_all_on_watches_root_api_and_assume_role(all_on):
-    names = {r["Name"] for r in client("events", "eu-west-1").list_rules(NamePrefix="pw-on-")["Rules"]}
+    names = {r["Name"] for r in [r for page in client("events", "eu-west-1").get_paginator("list_rules").paginate(NamePrefix="pw-on-") for r in page["Rules"]]}
     assert {"pw-on-root-api-activity", "pw-on-admin-role-via-assume-role", "pw-on-catchup"} <= names
 
 
@@ -251,7 +251,7 @@ def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
             assert absent not in env_vars, absent
         with pytest.raises(lam.exceptions.ResourceNotFoundException):
             lam.get_function(FunctionName="pw-off-justify")
-        names = {r["Name"] for r in client("events").list_rules(NamePrefix="pw-off-")["Rules"]}
+        names = {r["Name"] for r in [r for page in client("events").get_paginator("list_rules").paginate(NamePrefix="pw-off-") for r in page["Rules"]]}
         assert "pw-off-root-api-activity" not in names and "pw-off-admin-role-via-assume-role" not in names
         assert "pw-off-catchup" not in names
         sns = client("sns")

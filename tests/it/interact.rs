@@ -566,3 +566,47 @@ async fn a_justification_whose_archive_write_fails_is_archived_by_the_retry() {
         "https://tickets.example/INC-3"
     );
 }
+
+/// The button has no next time: a flag update whose answer is lost fails the notifier's
+/// invocation, and Lambda's retry sets the flag. Left unset, the notice — justified by the bot's
+/// post, which the sweep does not read as a person's reply — would be escalated.
+#[tokio::test]
+async fn a_justified_flag_whose_update_is_unconfirmed_is_set_by_the_retry() {
+    use slack_sandbox::{Fault, FaultPlan, ScriptedFault};
+    let sandbox = sandbox().await;
+    let notifier = app(&sandbox, &[]);
+    let front = front(&sandbox);
+    let ts = alices_notice(&sandbox, &notifier).await;
+    call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
+    let view = sandbox.views()[0].clone();
+    let submission = submit(
+        "U01ALICE",
+        &view,
+        "Rotation",
+        "https://tickets.example/INC-4",
+    );
+    call(&front, &signed(&submission)).await;
+    let handed = front.handoff.take().remove(0);
+
+    // A 503 on the flag's chat.update: Slack did not carry it out, and the client cannot know.
+    sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
+        method: "chat.update".into(),
+        thread_reply: None,
+        fault: Fault::ServerError { status: 503 },
+        times: 1,
+    }]));
+    let error = handle(&notifier, &handed, deadline(10)).await.unwrap_err();
+    assert_eq!(error.error_type(), "privwatch.SlackUnavailable", "{error}");
+    let justified = |sandbox: &Sandbox| {
+        sandbox.top_level(DEMO_CHANNEL)[0].metadata.clone().unwrap()["event_payload"]["justified"]
+            == true
+    };
+    assert!(!justified(&sandbox));
+
+    let Outcome::Justified(done) = handle(&notifier, &handed, deadline(10)).await.unwrap() else {
+        panic!()
+    };
+    assert!(!done.posted && done.marked, "{done:?}");
+    assert!(justified(&sandbox), "the retry set the flag");
+    assert_eq!(justifications(&sandbox, &ts), 1);
+}
