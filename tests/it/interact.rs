@@ -520,17 +520,8 @@ async fn a_justification_whose_archive_write_fails_is_archived_by_the_retry() {
     let sandbox = sandbox().await;
     let mut notifier = app(&sandbox, &[]);
     let front = front(&sandbox);
-    let ts = alices_notice(&sandbox, &notifier).await;
-    call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
-    let view = sandbox.views()[0].clone();
-    let submission = submit(
-        "U01ALICE",
-        &view,
-        "Key rotation",
-        "https://tickets.example/INC-3",
-    );
-    call(&front, &signed(&submission)).await;
-    let handed = front.handoff.take().remove(0);
+    let (ts, handed) =
+        handed_over(&sandbox, &notifier, &front, "https://tickets.example/INC-3").await;
 
     notifier.archive = Some(Archive::new(
         client.clone(),
@@ -567,6 +558,22 @@ async fn a_justification_whose_archive_write_fails_is_archived_by_the_retry() {
     );
 }
 
+/// Alice's notice, justified with the button: the submission the Justify function handed over
+/// (not yet completed by the notifier), and the notice's `ts`.
+async fn handed_over(
+    sandbox: &Sandbox,
+    notifier: &App,
+    front: &App,
+    ticket: &str,
+) -> (String, Value) {
+    let ts = alices_notice(sandbox, notifier).await;
+    call(front, &signed(&press(sandbox, "U01ALICE", &ts))).await;
+    let view = sandbox.views()[0].clone();
+    let submission = submit("U01ALICE", &view, "Key rotation", ticket);
+    call(front, &signed(&submission)).await;
+    (ts, front.handoff.take().remove(0))
+}
+
 /// The button has no next time: a flag update whose answer is lost fails the notifier's
 /// invocation, and Lambda's retry sets the flag. Left unset, the notice — justified by the bot's
 /// post, which the sweep does not read as a person's reply — would be escalated.
@@ -576,17 +583,8 @@ async fn a_justified_flag_whose_update_is_unconfirmed_is_set_by_the_retry() {
     let sandbox = sandbox().await;
     let notifier = app(&sandbox, &[]);
     let front = front(&sandbox);
-    let ts = alices_notice(&sandbox, &notifier).await;
-    call(&front, &signed(&press(&sandbox, "U01ALICE", &ts))).await;
-    let view = sandbox.views()[0].clone();
-    let submission = submit(
-        "U01ALICE",
-        &view,
-        "Rotation",
-        "https://tickets.example/INC-4",
-    );
-    call(&front, &signed(&submission)).await;
-    let handed = front.handoff.take().remove(0);
+    let (ts, handed) =
+        handed_over(&sandbox, &notifier, &front, "https://tickets.example/INC-4").await;
 
     // A 503 on the flag's chat.update: Slack did not carry it out, and the client cannot know.
     sandbox.set_faults(FaultPlan::scripted(vec![ScriptedFault {
