@@ -36,7 +36,7 @@ import settings  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ACCOUNT_KEYS = """AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACCOUNT_NAME ADMIN_ROLE_ARNS
-ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN SECRET_KMS_KEY_ARN
+ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN SECRET_KMS_KEY_ARN IAM_USER_SIGN_IN
 MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET FUNCTION_NAME COALESCE_MINUTES
 ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS ENABLE_ARCHIVE ARCHIVE_OBJECT_LOCK_DAYS
 TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP""".split()
@@ -44,7 +44,7 @@ ORG_KEYS = """HUB_PROFILE MANAGEMENT_PROFILE MANAGEMENT_ACCOUNT_PROFILE CALL_AS 
 TARGET_OUS REGIONS SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN ADMIN_ROLE_ARNS
 ADMIN_ROLE_PATTERNS OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE FALLBACK_MENTION
 ESCALATION_MENTION OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL FUNCTION_NAME
-DEPLOY_BUCKET""".split()
+DEPLOY_BUCKET IAM_USER_SIGN_IN""".split()
 RULES = json.loads((ROOT / "infra/rules.json").read_text())["rules"]
 
 
@@ -304,6 +304,8 @@ def account_mode(name):
         switched_off.add("WatchRootApi")
     if cfg.get("WATCH_ADMIN_ASSUME_ROLE", "true") != "true":
         switched_off.add("WatchAssumeRole")
+    if cfg.get("IAM_USER_SIGN_IN", "off") != "notice":
+        switched_off.add("WatchIamUserSignIn")
     s = Smoke()
     print(f"privwatch smoke test: account {account}, {function} in {home}, forwarders {' '.join(forwarders) or 'none'}")
     check_concurrency(s, aws, home, function)
@@ -340,7 +342,8 @@ def org_mode(name):
     check_concurrency(s, hub, hub_region, function)
     check_stack(s, hub, hub_region, f"{function}-hub")
     function_arn = f"arn:aws:lambda:{hub_region}:{account}:function:{function}"
-    check_rules(s, hub, hub_region, function, bus, lambda arn: arn == function_arn, set(), "on the hub bus")
+    check_rules(s, hub, hub_region, function, bus, lambda arn: arn == function_arn,
+                set() if cfg.get("IAM_USER_SIGN_IN", "off") == "notice" else {"WatchIamUserSignIn"}, "on the hub bus")
     call_as = cfg.get("CALL_AS") or "SELF"
     cfn = mgmt.client("cloudformation", region_name=hub_region)
     try:

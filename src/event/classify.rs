@@ -796,14 +796,23 @@ mod tests {
         assert_eq!(u.event_id, "eb-1", "falls back to the EventBridge id");
     }
 
+    /// An IAM user's console sign-in is a kind of its own (its rule is deployed only with
+    /// `IAM_USER_SIGN_IN=notice`); another sign-in event of an IAM user is nothing.
     #[test]
-    fn iam_user_sign_in_is_ignored() {
+    fn an_iam_user_console_sign_in_is_its_kind_and_nothing_else_is() {
         let e = event(
             SIGN_IN_DETAIL_TYPE,
-            json!({"userIdentity": {"type": "IAMUser", "userName": "alice"}}),
+            json!({"eventName": "ConsoleLogin",
+                   "userIdentity": {"type": "IAMUser", "userName": "alice@example.com"}}),
+        );
+        let u = use_of(classify(&e, &Deployment::default()));
+        assert_eq!(u.kind, Kind::IamUserSignIn);
+        let other = event(
+            SIGN_IN_DETAIL_TYPE,
+            json!({"eventName": "PasswordUpdated", "userIdentity": {"type": "IAMUser", "userName": "alice"}}),
         );
         assert!(matches!(
-            classify(&e, &Deployment::default()),
+            classify(&other, &Deployment::default()),
             Classified::Ignored(_)
         ));
     }

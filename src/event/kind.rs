@@ -31,6 +31,7 @@ pub enum Kind {
     CredentialsForOthers,
     AlarmSwitchedOff,
     TrustOpened,
+    IamUserSignIn,
 }
 
 /// How loud a notice is. `Critical` also mentions the escalation contact in the first reply,
@@ -51,6 +52,8 @@ pub enum Group {
     Tampering,
     /// Admin made by other means: a grant, a federation trust, credentials for someone else.
     Grant,
+    /// An IAM user's console sign-in (opt-in).
+    IamUser,
 }
 
 impl Group {
@@ -61,6 +64,7 @@ impl Group {
             Group::AdminRole => "admin_role",
             Group::Tampering => "tampering",
             Group::Grant => "grant",
+            Group::IamUser => "iam_user",
         }
     }
 }
@@ -122,6 +126,8 @@ pub enum Switch {
     RootApi,
     /// `WatchAdminAssumeRole`.
     AssumeRole,
+    /// `IAM_USER_SIGN_IN=notice` (off by default).
+    IamUserSignIn,
 }
 
 /// One EventBridge rule of a kind.
@@ -171,8 +177,9 @@ pub struct Spec {
 
 impl Kind {
     /// Every kind, in the order records are tried against them (the first match wins).
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::RootConsoleSignIn,
+        Kind::IamUserSignIn,
         Kind::RootPassword,
         Kind::AlarmTampering,
         Kind::AlarmSwitchedOff,
@@ -794,6 +801,42 @@ impl Kind {
                         "detail": {"eventSource": ["iam.amazonaws.com"], "eventName": ["UpdateAssumeRolePolicy", "CreateRole"]}}"#,
                 }],
             },
+            Kind::IamUserSignIn => &Spec {
+                name: "iam_user_sign_in",
+                severity: Severity::High,
+                group: Group::IamUser,
+                person: Person::Caller,
+                shows_action: false,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: no_exception,
+                words: Words {
+                    icon: ":door:",
+                    headline: Text {
+                        en: "IAM user signed in to the AWS console",
+                        ja: "IAMユーザーによるコンソールログイン",
+                    },
+                    summary: Text {
+                        en: "*{who}* signed in to the console of account *{account}* as an IAM user: a way in around the identity provider.",
+                        ja: "*{who}* がIAMユーザーとしてアカウント *{account}* のコンソールにログインしました。IDプロバイダーを経由しない入口です。",
+                    },
+                    ask: Text {
+                        en: "{mention} Someone signed in as an *IAM user*, not through the identity provider. *Was this you?* Reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} IDプロバイダーを経由せず、IAMユーザーとしてログインされました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "IamUserSignIn",
+                    name: "iam-user-sign-in",
+                    description: "An IAM user's console sign-in (only with IAM_USER_SIGN_IN=notice: people sign in through SAML or IAM Identity Center).",
+                    read_only: false,
+                    switch: Some(Switch::IamUserSignIn),
+                    spares_deployer: false,
+                    pattern: r#"{"source": ["aws.signin"], "detail-type": ["AWS Console Sign In via CloudTrail"],
+                        "detail": {"eventName": ["ConsoleLogin"], "userIdentity": {"type": ["IAMUser"]}}}"#,
+                }],
+            },
             Kind::AlarmTampering => &Spec {
                 name: "alarm_tampering",
                 severity: Severity::Critical,
@@ -1128,6 +1171,7 @@ pub fn rules_document() -> Value {
                     "switch": rule.switch.map(|s| match s {
                         Switch::RootApi => "WatchRootApi",
                         Switch::AssumeRole => "WatchAssumeRole",
+                        Switch::IamUserSignIn => "WatchIamUserSignIn",
                     }),
                     "spares_deployer": rule.spares_deployer,
                     "pattern": rule.pattern(),

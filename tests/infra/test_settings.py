@@ -50,6 +50,7 @@ def account_all_on(secret_arn, kms_arn):
         "ADMIN_ROLE_PATTERNS='*AWSReservedSSO_AdministratorAccess_*'",
         "WATCH_ROOT_API_ACTIVITY=true",
         "WATCH_ADMIN_ASSUME_ROLE=true",
+        "IAM_USER_SIGN_IN=notice",
         f"EXISTING_SECRET_ARN={secret_arn}",
         f"SECRET_KMS_KEY_ARN={kms_arn}",
         "MESSAGE_LANGUAGE=ja",
@@ -76,6 +77,7 @@ ACCOUNT_ALL_OFF = "\n".join([
     "ADMIN_ROLE_PATTERNS=*AWSReservedSSO_AdministratorAccess_*",
     "WATCH_ROOT_API_ACTIVITY=false",
     "WATCH_ADMIN_ASSUME_ROLE=false",
+    "IAM_USER_SIGN_IN=off",
     "ENABLE_ARCHIVE=false",
     "ENABLE_JUSTIFY_BUTTON=false",
     "FUNCTION_NAME=pw-off",
@@ -233,7 +235,7 @@ def test_all_on_covers_us_east_1_and_uses_its_deploy_bucket(all_on):
 
 def test_all_on_watches_root_api_and_assume_role(all_on):
     names = {r["Name"] for r in [r for page in client("events", "eu-west-1").get_paginator("list_rules").paginate(NamePrefix="pw-on-") for r in page["Rules"]]}
-    assert {"pw-on-root-api-activity", "pw-on-admin-role-via-assume-role", "pw-on-catchup"} <= names
+    assert {"pw-on-root-api-activity", "pw-on-admin-role-via-assume-role", "pw-on-catchup", "pw-on-iam-user-sign-in"} <= names
 
 
 def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
@@ -253,6 +255,7 @@ def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
             lam.get_function(FunctionName="pw-off-justify")
         names = {r["Name"] for r in [r for page in client("events").get_paginator("list_rules").paginate(NamePrefix="pw-off-") for r in page["Rules"]]}
         assert "pw-off-root-api-activity" not in names and "pw-off-admin-role-via-assume-role" not in names
+        assert "pw-off-iam-user-sign-in" not in names
         assert "pw-off-catchup" not in names
         sns = client("sns")
         topic = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":pw-off-alarms")]
@@ -312,6 +315,7 @@ def org_all_on(root, ou, read_role, org_id="o-exampleorgid"):
         f'CHANNEL_ROUTES="{ou}=C0DATA"',
         "ACCOUNT_NAMES='111122223333=prod \"blue\"'",
         f"ORG_READ_ROLE_ARN={read_role}",
+        "IAM_USER_SIGN_IN=notice",
         'ADMIN_ROLE_ARNS="arn:aws:iam::111122223333:role/GoogleWorkspaceAdmin"',
         "ADMIN_ROLE_PATTERNS='*AWSReservedSSO_AdministratorAccess_*'",
         f'OU_ADMIN_ROLE_PATTERNS="{ou}=*DataPlatformAdmin*"',
