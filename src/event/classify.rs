@@ -296,14 +296,17 @@ pub fn classify_knowing(record: &Record, deployment: &Deployment, known: Known<'
     // The first kind whose rule matches and that does not except the record wins; a record one
     // kind excepts (a policy short of admin, GuardDuty kept on) may still be another's (a root
     // API call).
-    let accounts: Vec<String> = deployment
-        .known_accounts
-        .iter()
-        .chain(known.accounts)
-        .cloned()
-        .collect();
-    let known = Known {
-        accounts: &accounts,
+    // The configured accounts, and the organization's when the caller read them (only for a
+    // trust decision): no copy for every other event.
+    let merged: Vec<String>;
+    let known = match known.accounts.is_empty() {
+        true => Known {
+            accounts: &deployment.known_accounts,
+        },
+        false => {
+            merged = [&deployment.known_accounts[..], known.accounts].concat();
+            Known { accounts: &merged }
+        }
     };
     let mut excepted = None;
     for (kind, rule, pattern) in &deployment.rules {
@@ -876,6 +879,31 @@ mod tests {
         assert_eq!(u.kind, Kind::RootApiCall);
         assert_eq!(u.event_name.as_deref(), Some("CreateUser"));
         assert_eq!(u.identity, Identity::Root);
+    }
+
+    /// A trust policy letting in an account `ACCOUNT_NAMES` lists, or one the caller knows (the
+    /// organization's), opens nothing; any other account opens the role.
+    #[test]
+    fn known_accounts_come_from_the_deployment_and_the_caller() {
+        let e = event(
+            API_CALL_DETAIL_TYPE,
+            json!({"eventSource": "iam.amazonaws.com", "eventName": "UpdateAssumeRolePolicy",
+                   "requestParameters": {"roleName": "r", "policyDocument":
+                       r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::193672423079:root"},"Action":"sts:AssumeRole"}]}"#},
+                   "userIdentity": {"type": "IAMUser", "userName": "alice"}}),
+        );
+        let mut deployment = Deployment::default();
+        let opened = classify(&e, &deployment);
+        assert!(opened.depends_on_known_accounts(), "{opened:?}");
+        deployment.known_accounts = vec!["193672423079".to_string()];
+        assert!(matches!(classify(&e, &deployment), Classified::Ignored(_)));
+        deployment.known_accounts = vec!["444455556666".to_string()];
+        let org = vec!["193672423079".to_string()];
+        let known = Known { accounts: &org };
+        assert!(matches!(
+            classify_knowing(&e, &deployment, known),
+            Classified::Ignored(_)
+        ));
     }
 
     /// A root access key, or root without its MFA, is critical: a kind of its own.

@@ -1039,7 +1039,7 @@ fn trust_lets_in_no_outsider(raw: &Value, known: Known<'_>) -> Option<&'static s
 }
 
 /// Some statement allows `*` on `*`.
-pub fn allows_everything(document: &Value) -> bool {
+fn allows_everything(document: &Value) -> bool {
     let has_star = |v: &Value| match v {
         Value::String(s) => s == "*",
         Value::Array(list) => list.iter().any(|x| x == "*"),
