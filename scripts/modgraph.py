@@ -28,7 +28,7 @@ LAYERS = [
     ["error"],
     ["app"],
     ["channel"],
-    ["notify", "chase", "coverage", "audit", "smoke"],
+    ["notify", "chase", "coverage", "audit", "smoke", "admins"],
     ["handler"],
     ["lib"],
 ]

@@ -124,3 +124,25 @@ EOT
     exit 2
   fi
 }
+
+# check_admins PROFILE_ARRAY REGION WHERE: `privwatch admins` with the deploying credentials — the
+# roles and IAM Identity Center permission sets that grant admin but that ADMIN_ROLE_ARNS,
+# ADMIN_ROLE_PATTERNS and ADMIN_PERMISSION_SETS do not name (said, not a stop: the deploy is how
+# the rest gets watched), and ADMIN_PERMISSION_SETS' names resolved to the ARNs the Identity Center
+# assignment rule matches (exported as ADMIN_PERMISSION_SET_ARNS for synth.py). Identity Center is
+# read in REGION (IDENTITY_CENTER_REGION): its home region.
+check_admins() {
+  local -n creds="$1"
+  local region="$2" where="$3" bin=target/debug/privwatch
+  cargo build -q --bin privwatch
+  local run=(env AWS_REGION="$region" ADMIN_ROLE_ARNS="$ADMIN_ROLE_ARNS"
+    ADMIN_ROLE_PATTERNS="$ADMIN_ROLE_PATTERNS" ADMIN_PERMISSION_SETS="${ADMIN_PERMISSION_SETS:-}")
+  [ "${#creds[@]}" -eq 2 ] && run+=(AWS_PROFILE="${creds[1]}")
+  echo "==> admin paths in $where (privwatch admins)"
+  "${run[@]}" "$bin" admins || echo "    (a warning: a use of the paths above would go unexplained; the deploy goes on)"
+  ADMIN_PERMISSION_SET_ARNS=$("${run[@]}" "$bin" admins --permission-set-arns) || ADMIN_PERMISSION_SET_ARNS=
+  if [ -n "${ADMIN_PERMISSION_SETS:-}" ] && [ -z "$ADMIN_PERMISSION_SET_ARNS" ]; then
+    echo "    (a warning: no permission set of ADMIN_PERMISSION_SETS was found in $region: their assignments are not watched; give their ARNs instead)"
+  fi
+  export ADMIN_PERMISSION_SET_ARNS
+}

@@ -8,6 +8,8 @@ in the patterns get the account's values:
   "$ADMIN_ROLE_ARNS"      roleArn matchers: exact ARNs as strings, patterns as {"wildcard": …}
   "$ADMIN_ROLE_SESSIONS"  the same roles as assumed-role session ARNs (console SwitchRole)
   "$TOKEN_SECRET_IDS"     the names the token secret goes by
+  "$ADMIN_PERMISSION_SETS" permission-set ARNs (ADMIN_PERMISSION_SET_ARNS, resolved from
+                          ADMIN_PERMISSION_SETS by `privwatch admins`); with none, the rule is left out
   ${FunctionName}         inside a string: Fn::Sub
 and, with DEPLOY_ROLE_ARN set, the rules that spare the deployer leave its changes out. The line
 marked `# privwatch:code` gets the absolute path of the function's zip.
@@ -22,7 +24,7 @@ one through S3 at most 460,800 ("CloudFormation quotas").
 usage: synth.py TEMPLATE OUTPUT "ARN ARN…" "PATTERN PATTERN…" [--admin-roles-only] [--inline]
 (--admin-roles-only: only the rules that match admin roles — an OU's additional roles;
  --inline: the template goes to CloudFormation inline, not through S3.)
-(EXISTING_SECRET_ARN, DEPLOY_ROLE_ARN and FUNCTION_NAME are read from the environment.)
+(EXISTING_SECRET_ARN, DEPLOY_ROLE_ARN, FUNCTION_NAME and ADMIN_PERMISSION_SET_ARNS are read from the environment.)
 """
 
 import json
@@ -37,7 +39,7 @@ PATTERN_LIMIT = 2048
 RULE_NAME_LIMIT = 64
 INLINE_TEMPLATE_LIMIT = 51_200
 S3_TEMPLATE_LIMIT = 460_800
-SPLITTABLE = ("$ADMIN_ROLE_ARNS", "$ADMIN_ROLE_SESSIONS")
+SPLITTABLE = ("$ADMIN_ROLE_ARNS", "$ADMIN_ROLE_SESSIONS", "$ADMIN_PERMISSION_SETS")
 
 
 class LimitError(SystemExit):
@@ -244,7 +246,11 @@ def synth(template: str, arns: list[str], patterns: list[str], code: pathlib.Pat
         "$ADMIN_ROLE_ARNS": arns + [{"wildcard": p} for p in patterns],
         "$ADMIN_ROLE_SESSIONS": session_matchers(arns, patterns),
         "$TOKEN_SECRET_IDS": secret_ids(env.get("EXISTING_SECRET_ARN", "")),
+        "$ADMIN_PERMISSION_SETS": env.get("ADMIN_PERMISSION_SET_ARNS", "").split(),
     }
+    # A placeholder with nothing to match (no admin permission set here) leaves its rule out:
+    # EventBridge refuses an empty matcher list.
+    rules = [r for r in rules if all(values[p] for p in values if p in json.dumps(r["pattern"]))]
     marker = re.compile(r"^(\s*)# privwatch:rules target=(function|home-bus|org-bus)\s*$", re.M)
     found = marker.search(template)
     if not found:

@@ -11,6 +11,9 @@ cfn-lint --ignore-checks W8001 -- infra/*.yaml
   source scripts/prologue.sh
   # shellcheck disable=SC2046
   load_settings infra/accounts/example.env $(grep -oE '^[A-Z_]+=' infra/accounts/example.env | tr -d =)
+  # The permission sets given as ARNs (a deploy resolves the names with `privwatch admins`).
+  ADMIN_PERMISSION_SET_ARNS=$(tr ' ' '\n' <<<"$ADMIN_PERMISSION_SETS" | grep '^arn:' || true)
+  export ADMIN_PERMISSION_SET_ARNS
   for t in notifier forwarder spoke; do
     python3 scripts/synth.py "infra/$t.yaml" "target/infra-lint/$t.yaml" "$ADMIN_ROLE_ARNS" "$ADMIN_ROLE_PATTERNS"
   done

@@ -5,7 +5,9 @@
 set -euo pipefail
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
-python3 scripts/moto_server.py -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+# AWS's managed policies (AdministratorAccess, ReadOnlyAccess…) exist, as in a real account:
+# `privwatch admins` is tested against roles they are attached to.
+MOTO_IAM_LOAD_MANAGED_POLICIES=true python3 scripts/moto_server.py -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

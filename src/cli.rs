@@ -47,6 +47,20 @@ pub enum Command {
         #[arg(long, default_value = "-")]
         event: std::path::PathBuf,
     },
+    /// List the roles and IAM Identity Center permission sets of this account that grant
+    /// AdministratorAccess (or * on *) but that ADMIN_ROLE_ARNS, ADMIN_ROLE_PATTERNS and
+    /// ADMIN_PERMISSION_SETS do not name: admin paths privwatch would not report.
+    ///
+    /// Read-only IAM and SSO Admin calls with the caller's credentials. Exits 0 when every admin
+    /// path is covered, 1 when one is not, 2 when IAM could not be read.
+    Admins {
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Print only the ARNs of ADMIN_PERMISSION_SETS (names resolved), one per line, for the
+        /// Identity Center assignment rule.
+        #[arg(long)]
+        permission_set_arns: bool,
+    },
     /// Print the EventBridge rules of every kind privwatch reports, as infra/rules.json holds
     /// them (the templates are rendered from it).
     Rules,
@@ -61,6 +75,13 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// For a person.
+    Text,
     Json,
 }
 
@@ -85,6 +106,10 @@ pub async fn run(command: Command) -> ExitCode {
             from,
         } => audit(since, format, from).await,
         Command::Coverage => coverage().await,
+        Command::Admins {
+            format,
+            permission_set_arns,
+        } => admins(format, permission_set_arns).await,
         Command::Invoke { event } => invoke(&event).await,
     }
 }
@@ -157,6 +182,42 @@ async fn coverage() -> ExitCode {
             eprintln!("privwatch coverage: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn admins(format: ReportFormat, permission_set_arns: bool) -> ExitCode {
+    use privwatch::admins::{find, Declared};
+    let declared = Declared::from_lookup(|name| std::env::var(name).ok());
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let iam = aws_sdk_iam::Client::new(&aws);
+    let sso = aws_sdk_ssoadmin::Client::new(&aws);
+    let report = match find(&iam, &sso, &declared).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("privwatch admins: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if permission_set_arns {
+        for arn in &report.permission_set_arns {
+            println!("{arn}");
+        }
+        for note in &report.notes {
+            eprintln!("privwatch admins: {note}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    match format {
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        ),
+        ReportFormat::Text => print!("{}", report.to_text()),
+    }
+    let all_covered = report.uncovered().next().is_none();
+    match all_covered {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
     }
 }
 

@@ -72,6 +72,9 @@ pub struct Config {
     pub heartbeat: Duration,
     /// `SPOKE_REGIONS`: the regions every account is expected to send heartbeats from.
     pub spoke_regions: Vec<String>,
+    /// `TRAIL_CANARY=on` (a per-account deployment, whose template makes the canary): the sweep
+    /// also checks that the canary's CloudTrail record keeps arriving (every `HEARTBEAT_MINUTES`).
+    pub trail_canary: bool,
     /// `TICKET_URL_PATTERN`: what a ticket URL looks like (the whole URL must match); `None`:
     /// any http(s) URL.
     pub ticket_pattern: Option<regex::Regex>,
@@ -293,6 +296,16 @@ impl Config {
             }
         }
         let heartbeat_minutes = minutes("HEARTBEAT_MINUTES", 60, 5)?;
+        let trail_canary = match get("TRAIL_CANARY").as_deref() {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "TRAIL_CANARY",
+                    why: format!("{other:?} is neither on nor off"),
+                })
+            }
+        };
         let archive_lock_days = match get("ARCHIVE_LOCK_DAYS") {
             None => None,
             Some(v) => Some(
@@ -369,6 +382,7 @@ impl Config {
             org_read_role: get("ORG_READ_ROLE_ARN"),
             heartbeat: Duration::from_secs(heartbeat_minutes * 60),
             spoke_regions,
+            trail_canary,
             ticket_pattern,
             archive_bucket: get("ARCHIVE_BUCKET"),
             notifier_function: get("NOTIFIER_FUNCTION"),

@@ -22,8 +22,9 @@
 use crate::app::{App, Session};
 use crate::channel::find_reply;
 use crate::config::is_account_id;
-pub use crate::message::coverage::Silent;
+pub use crate::event::Signal;
 use crate::message::coverage::{render_back, render_coverage, render_silence, SpokeLine};
+pub use crate::message::coverage::{Silence, Silent};
 use crate::message::metadata::payload_of;
 use crate::message::mrkdwn::plain_text;
 use crate::message::wording::Heard;
@@ -59,6 +60,10 @@ struct HeldCoverage {
 pub struct CoveragePayload {
     /// When the hub began listening in this channel (Unix seconds).
     pub started: i64,
+    /// When it began expecting canaries (0: not yet): a coverage message older than the canary
+    /// gives every spoke two intervals from then, not from `started`.
+    #[serde(rename = "cs")]
+    pub canaries_since: i64,
     pub spokes: Vec<Spoke>,
 }
 
@@ -69,9 +74,12 @@ pub struct Spoke {
     pub account: String,
     #[serde(rename = "r")]
     pub region: String,
-    /// The last heartbeat (Unix seconds; 0: never heard).
+    /// The last scheduled heartbeat (Unix seconds; 0: never heard).
     #[serde(rename = "t")]
     pub last: i64,
+    /// The last canary's CloudTrail record (Unix seconds; 0: never heard).
+    #[serde(rename = "c")]
+    pub trail: i64,
     /// Alerted as silent since then (0: not alerted).
     #[serde(rename = "s")]
     pub silent_since: i64,
@@ -109,16 +117,27 @@ impl CoveragePayload {
         &mut self.spokes[at]
     }
 
-    /// A heartbeat: the spoke is heard at `time`. Returns the alert it had been silent under
-    /// (`since`, alert `ts`), if any: its thread gets the back line.
-    pub fn heard(&mut self, account: &str, region: &str, time: i64) -> Option<(i64, String)> {
+    /// A sign of life: the spoke is heard at `time` by `signal`. Returns the alert it had been
+    /// silent under (`since`, alert `ts`) once both its schedule and its trail are heard again
+    /// since: its thread gets the back line.
+    pub fn heard(
+        &mut self,
+        account: &str,
+        region: &str,
+        signal: Signal,
+        time: i64,
+    ) -> Option<(i64, String)> {
         // Listening began with the first heartbeat heard (the organization's spokes were there).
         if time > 0 && time < self.started {
             self.started = time;
         }
         let spoke = self.spoke_mut(account, region);
-        spoke.last = spoke.last.max(time);
-        if spoke.silent_since == 0 {
+        match signal {
+            Signal::Schedule => spoke.last = spoke.last.max(time),
+            Signal::Trail => spoke.trail = spoke.trail.max(time),
+        }
+        let back = spoke.last > spoke.silent_since && spoke.trail > spoke.silent_since;
+        if spoke.silent_since == 0 || !back {
             return None;
         }
         let alert = (spoke.silent_since, std::mem::take(&mut spoke.alert_ts));
@@ -126,9 +145,10 @@ impl CoveragePayload {
         Some(alert)
     }
 
-    /// Spokes silent for two intervals and not yet alerted, with the time their silence began:
-    /// the last heartbeat, or — for an expected spoke never heard — when listening began.
-    /// `expected` adds the spokes the organization says should exist.
+    /// Spokes whose schedule or trail has been silent for two intervals and that are not yet
+    /// alerted, with the time their silence began: the last signal, or — never heard — when
+    /// listening (for the trail: expecting canaries) began. `expected` adds the spokes the
+    /// organization says should exist.
     pub fn newly_silent(
         &mut self,
         expected: &[(String, String)],
@@ -138,18 +158,34 @@ impl CoveragePayload {
         for (account, region) in expected {
             self.spoke_mut(account, region);
         }
+        if self.canaries_since == 0 {
+            self.canaries_since = now;
+        }
         let limit = 2 * interval.as_secs() as i64;
-        let started = self.started;
+        let (started, canaries_since) = (self.started, self.canaries_since.max(self.started));
         self.spokes
             .iter()
             .filter(|s| s.silent_since == 0)
             .filter_map(|s| {
-                let since = if s.last > 0 { s.last } else { started };
-                (now - since >= limit).then(|| Silent {
+                let schedule = if s.last > 0 { s.last } else { started };
+                let trail = if s.trail > 0 { s.trail } else { canaries_since };
+                let what = match (now - schedule >= limit, now - trail >= limit) {
+                    (false, false) => return None,
+                    (true, true) => Silence::Everything,
+                    (false, true) => Silence::Trail,
+                    (true, false) => Silence::Schedule,
+                };
+                let since = match what {
+                    Silence::Everything => schedule.min(trail),
+                    Silence::Trail => trail,
+                    Silence::Schedule => schedule,
+                };
+                Some(Silent {
                     account: s.account.clone(),
                     region: s.region.clone(),
                     since,
-                    never_heard: s.last == 0,
+                    never_heard: s.last == 0 && s.trail == 0,
+                    what,
                 })
             })
             .collect()
@@ -168,19 +204,30 @@ impl CoveragePayload {
         if theirs.started > 0 && (self.started == 0 || theirs.started < self.started) {
             self.started = theirs.started;
         }
+        if theirs.canaries_since > 0
+            && (self.canaries_since == 0 || theirs.canaries_since < self.canaries_since)
+        {
+            self.canaries_since = theirs.canaries_since;
+        }
         for t in &theirs.spokes {
             let s = self.spoke_mut(&t.account, &t.region);
-            if s.silent_since == 0 && t.silent_since > 0 && t.silent_since >= s.last {
-                // Their alert, raised after the last heartbeat we know of, stands. (A heartbeat
-                // of ours after it is the spoke's return, whose back line this copy posted.)
+            let we_heard_it_back = s.last > t.silent_since && s.trail > t.silent_since;
+            if s.silent_since == 0 && t.silent_since > 0 && !we_heard_it_back {
+                // Their alert stands unless we heard both the schedule and the trail after it
+                // (that is the spoke's return, whose back line this copy posted).
                 s.silent_since = t.silent_since;
                 s.alert_ts = t.alert_ts.clone();
-            } else if s.silent_since > 0 && t.silent_since == 0 && t.last > s.silent_since {
+            } else if s.silent_since > 0
+                && t.silent_since == 0
+                && t.last > s.silent_since
+                && t.trail > s.silent_since
+            {
                 // They heard it after our alert (and posted its back line).
                 s.silent_since = 0;
                 s.alert_ts.clear();
             }
             s.last = s.last.max(t.last);
+            s.trail = s.trail.max(t.trail);
         }
     }
 
@@ -199,11 +246,13 @@ pub struct CoverageReport {
     pub back: usize,
 }
 
-/// A heartbeat from `account` in `region` at `time`.
+/// A sign of life from `account` in `region` at `time`: its scheduled heartbeat or its canary's
+/// CloudTrail record.
 pub async fn heartbeat(
     app: &App,
     account: &str,
     region: &str,
+    signal: Signal,
     time: i64,
     deadline: Instant,
 ) -> Result<CoverageReport, crate::error::Error> {
@@ -212,7 +261,7 @@ pub async fn heartbeat(
     let held = app.memory.of::<Held>();
     let mut held = held.0.lock().await;
     app.with_session(channel, deadline, async |cx| {
-        let heard = heard_held(cx, &mut held, account, region, time).await;
+        let heard = heard_held(cx, &mut held, account, region, signal, time).await;
         if heard.is_err() {
             // The copy may be ahead of Slack (a back line not posted, a message not pinned): the
             // next attempt — this session's after a token refresh, or Lambda's retry — starts
@@ -229,6 +278,7 @@ async fn heard_held(
     held: &mut std::collections::HashMap<String, HeldCoverage>,
     account: &str,
     region: &str,
+    signal: Signal,
     time: i64,
 ) -> Result<CoverageReport, SlackError> {
     let entry = held_entry(cx, held).await?;
@@ -237,7 +287,7 @@ async fn heard_held(
         ..CoverageReport::default()
     };
     let first_time = !entry.payload.knows(account, region);
-    if let Some((since, alert_ts)) = entry.payload.heard(account, region, time) {
+    if let Some((since, alert_ts)) = entry.payload.heard(account, region, signal, time) {
         if let Some(alert_ts) = Ts::new(&alert_ts) {
             back_line(cx, account, region, since, &alert_ts).await?;
             report.back = 1;
@@ -316,11 +366,8 @@ async fn write_held(cx: &Session<'_>, entry: &mut HeldCoverage) -> Result<(), Sl
 
 /// The hub's sweep: in each channel, alert the spokes that fell silent.
 pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate::error::Error> {
-    let now = chrono::Utc::now().timestamp();
     let expected_accounts = expected_accounts(app).await;
-    let mut report = CoverageReport::default();
-    let held = app.memory.of::<Held>();
-    let mut held = held.0.lock().await;
+    let mut expected_by_channel = Vec::new();
     for channel in app.config.channels() {
         let mut expected = Vec::new();
         for account in &expected_accounts {
@@ -331,9 +378,39 @@ pub async fn check(app: &App, deadline: Instant) -> Result<CoverageReport, crate
                 }
             }
         }
+        expected_by_channel.push((channel, expected));
+    }
+    check_channels(app, expected_by_channel, None, deadline).await
+}
+
+/// A per-account deployment's sweep (`TRAIL_CANARY`): its own account and region are the one
+/// spoke. The sweep running is its schedule heard (the way from EventBridge to privwatch works);
+/// its canary's CloudTrail record is the trail heard.
+pub async fn check_account(
+    app: &App,
+    account: &str,
+    region: &str,
+    deadline: Instant,
+) -> Result<CoverageReport, crate::error::Error> {
+    let own = (account.to_string(), region.to_string());
+    let channel = app.config.channel_for(account, &[]);
+    check_channels(app, vec![(channel, vec![own.clone()])], Some(own), deadline).await
+}
+
+async fn check_channels(
+    app: &App,
+    expected_by_channel: Vec<(&str, Vec<(String, String)>)>,
+    schedule_heard: Option<(String, String)>,
+    deadline: Instant,
+) -> Result<CoverageReport, crate::error::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let mut report = CoverageReport::default();
+    let held = app.memory.of::<Held>();
+    let mut held = held.0.lock().await;
+    for (channel, expected) in expected_by_channel {
         report.alerted += app
             .with_session(channel, deadline, async |cx| {
-                let checked = check_held(cx, &mut held, &expected, now).await;
+                let checked = check_held(cx, &mut held, &expected, &schedule_heard, now).await;
                 if checked.is_err() {
                     // The copy may be ahead of Slack: the next attempt starts from what Slack
                     // holds.
@@ -352,6 +429,7 @@ async fn check_held(
     cx: &Session<'_>,
     held: &mut std::collections::HashMap<String, HeldCoverage>,
     expected: &[(String, String)],
+    schedule_heard: &Option<(String, String)>,
     now: i64,
 ) -> Result<usize, SlackError> {
     let entry = held_entry(cx, held).await?;
@@ -359,6 +437,14 @@ async fn check_held(
         return Ok(0);
     }
     refresh_held(cx, entry).await?;
+    if let Some((account, region)) = schedule_heard {
+        if let Some((since, alert_ts)) = entry.payload.heard(account, region, Signal::Schedule, now)
+        {
+            if let Some(alert_ts) = Ts::new(&alert_ts) {
+                back_line(cx, account, region, since, &alert_ts).await?;
+            }
+        }
+    }
     let silent = entry
         .payload
         .newly_silent(expected, now, cx.app.config.heartbeat);
@@ -429,6 +515,7 @@ async fn coverage_message(
         None,
         CoveragePayload {
             started: chrono::Utc::now().timestamp(),
+            canaries_since: chrono::Utc::now().timestamp(),
             spokes: Vec::new(),
         },
     ))
@@ -449,12 +536,13 @@ async fn save(
             region: &s.region,
             heard: if s.silent_since > 0 {
                 Heard::Silent
-            } else if s.last == 0 {
+            } else if s.last == 0 || s.trail == 0 {
                 Heard::NotYet
             } else {
                 Heard::Yes
             },
             last: s.last,
+            trail: s.trail,
         })
         .collect();
     let body = render_coverage(
@@ -565,24 +653,31 @@ pub async fn table(app: &App) -> Result<String, crate::error::Error> {
         }
         out.push('\n');
         out.push_str(&format!(
-            "{:<32} {:<16} {:<22} state\n",
-            "account", "region", "last heartbeat"
+            "{:<32} {:<16} {:<22} {:<22} state\n",
+            "account", "region", "last heartbeat", "trail heard"
         ));
+        let when = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .filter(|_| t > 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "never".into())
+        };
         for s in &payload.spokes {
             // A terminal shows plain text: the mrkdwn escaping undone.
             let name = plain_text(&wording.account(&s.account)).replace('\u{2060}', "");
-            let last = chrono::DateTime::from_timestamp(s.last, 0)
-                .filter(|_| s.last > 0)
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_else(|| "never".into());
             let state = if s.silent_since > 0 {
                 "SILENT (alerted)"
-            } else if s.last == 0 {
+            } else if s.last == 0 || s.trail == 0 {
                 "not heard yet"
             } else {
                 "ok"
             };
-            out.push_str(&format!("{name:<32} {:<16} {last:<22} {state}\n", s.region));
+            out.push_str(&format!(
+                "{name:<32} {:<16} {:<22} {:<22} {state}\n",
+                s.region,
+                when(s.last),
+                when(s.trail)
+            ));
         }
     }
     Ok(out)
@@ -594,13 +689,18 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
+    const A: &str = "111122223333";
+    const R: &str = "us-east-1";
+
+    fn both(p: &mut CoveragePayload, time: i64) -> Option<(i64, String)> {
+        p.heard(A, R, Signal::Schedule, time);
+        p.heard(A, R, Signal::Trail, time)
+    }
+
     #[test]
     fn a_spoke_is_alerted_once_after_two_silent_intervals_and_back_once() {
-        let mut p = CoveragePayload {
-            started: 0,
-            spokes: vec![],
-        };
-        assert_eq!(p.heard("111122223333", "us-east-1", 1_000), None);
+        let mut p = CoveragePayload::default();
+        assert_eq!(both(&mut p, 1_000), None);
         assert!(
             p.newly_silent(&[], 1_000 + 7_199, HOUR).is_empty(),
             "not yet two intervals"
@@ -609,37 +709,68 @@ mod tests {
         assert_eq!(
             silent,
             vec![Silent {
-                account: "111122223333".into(),
-                region: "us-east-1".into(),
+                account: A.into(),
+                region: R.into(),
                 since: 1_000,
-                never_heard: false
+                never_heard: false,
+                what: Silence::Everything,
             }]
         );
-        p.alerted(
-            "111122223333",
-            "us-east-1",
-            1_000,
-            &Ts::new("5.000001").unwrap(),
-        );
+        p.alerted(A, R, 1_000, &Ts::new("5.000001").unwrap());
         assert!(
             p.newly_silent(&[], 99_999, HOUR).is_empty(),
             "one alert, not one per sweep"
         );
         assert_eq!(
-            p.heard("111122223333", "us-east-1", 100_000),
-            Some((1_000, "5.000001".to_string()))
+            p.heard(A, R, Signal::Schedule, 100_000),
+            None,
+            "not back while the trail is silent"
         );
         assert_eq!(
-            p.heard("111122223333", "us-east-1", 100_060),
-            None,
-            "one back line"
+            p.heard(A, R, Signal::Trail, 100_030),
+            Some((1_000, "5.000001".to_string()))
         );
+        assert_eq!(both(&mut p, 100_060), None, "one back line");
+    }
+
+    #[test]
+    fn a_silent_trail_behind_a_live_heartbeat_is_alerted_as_the_trail() {
+        let mut p = CoveragePayload::default();
+        assert_eq!(both(&mut p, 1_000), None);
+        // The schedule keeps beating; the canary's records stop (a trail stopped or narrowed).
+        for hour in 1..=2 {
+            p.heard(A, R, Signal::Schedule, 1_000 + hour * 3_600);
+        }
+        let silent = p.newly_silent(&[], 1_000 + 7_200, HOUR);
+        assert_eq!(silent.len(), 1);
+        assert_eq!((silent[0].what, silent[0].since), (Silence::Trail, 1_000));
+        // And the other way round: the heartbeat rule gone, the trail still heard.
+        let mut q = CoveragePayload::default();
+        both(&mut q, 1_000);
+        q.heard(A, R, Signal::Trail, 8_000);
+        assert_eq!(q.newly_silent(&[], 8_200, HOUR)[0].what, Silence::Schedule);
+    }
+
+    #[test]
+    fn a_coverage_message_older_than_the_canary_gives_its_spokes_two_intervals_from_then() {
+        // Written before canaries existed: heartbeats only, listening long since begun.
+        let mut p = CoveragePayload {
+            started: 1_000,
+            ..CoveragePayload::default()
+        };
+        p.heard(A, R, Signal::Schedule, 50_000);
+        assert!(p.newly_silent(&[], 50_100, HOUR).is_empty(), "not at once");
+        p.heard(A, R, Signal::Schedule, 53_600);
+        let silent = p.newly_silent(&[], 50_100 + 7_200, HOUR);
+        assert_eq!(silent.len(), 1, "two intervals after the first check");
+        assert_eq!((silent[0].what, silent[0].since), (Silence::Trail, 50_100));
     }
 
     #[test]
     fn an_expected_spoke_never_heard_is_alerted_from_when_listening_began() {
         let mut p = CoveragePayload {
             started: 10_000,
+            canaries_since: 10_000,
             spokes: vec![],
         };
         let expected = vec![("444455556666".to_string(), "eu-west-1".to_string())];
@@ -650,9 +781,36 @@ mod tests {
                 account: "444455556666".into(),
                 region: "eu-west-1".into(),
                 since: 10_000,
-                never_heard: true
+                never_heard: true,
+                what: Silence::Everything,
             }]
         );
         assert_eq!(p.spokes.len(), 1, "listed once");
+    }
+
+    #[test]
+    fn another_writers_alert_stands_until_both_signals_are_heard_after_it() {
+        let mut ours = CoveragePayload::default();
+        both(&mut ours, 1_000);
+        ours.heard(A, R, Signal::Schedule, 9_000);
+        let mut theirs = ours.clone();
+        theirs.alerted(A, R, 1_000, &Ts::new("7.000001").unwrap());
+        ours.merge(&theirs);
+        assert_eq!(
+            ours.spokes[0].silent_since, 1_000,
+            "the trail is still silent"
+        );
+        let mut back = theirs.clone();
+        back.merge(&CoveragePayload {
+            spokes: vec![Spoke {
+                account: A.into(),
+                region: R.into(),
+                last: 9_000,
+                trail: 9_100,
+                ..Spoke::default()
+            }],
+            ..CoveragePayload::default()
+        });
+        assert_eq!(back.spokes[0].silent_since, 0, "both heard after the alert");
     }
 }

@@ -78,11 +78,16 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             );
             return Ok(Outcome::Ignored(reason));
         }
-        Classified::Sweep { account } => {
+        Classified::Sweep { account, region } => {
             let mut report = sweep::sweep(app, &account, deadline).await?;
-            // The hub's sweep also checks who has fallen silent.
+            // The hub's sweep also checks who has fallen silent; a per-account deployment with a
+            // CloudTrail canary, whether its own trail has.
             if app.config.organization_id.is_some() {
                 report.silent_alerted = coverage::check(app, deadline).await?.alerted;
+            } else if app.config.trail_canary {
+                report.silent_alerted = coverage::check_account(app, &account, &region, deadline)
+                    .await?
+                    .alerted;
             }
             return Ok(Outcome::Swept(report));
         }
@@ -90,11 +95,14 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             account,
             region,
             time,
+            signal,
         } => {
-            let report = coverage::heartbeat(app, &account, &region, time, deadline).await?;
+            let report =
+                coverage::heartbeat(app, &account, &region, signal, time, deadline).await?;
             tracing::info!(
                 account,
                 region,
+                ?signal,
                 back = report.back,
                 outcome = "heard",
                 "spoke heartbeat"

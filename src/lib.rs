@@ -31,6 +31,7 @@
 //! `scripts/modgraph.py` (in `make test`) fails when a module imports one above it, or one that
 //! imports it back.
 
+pub mod admins;
 pub mod app;
 pub mod audit;
 pub mod aws;

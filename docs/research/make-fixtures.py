@@ -226,3 +226,53 @@ d = record("trust-updateassumerolepolicy_elastic")
 real("trust-updateassumerolepolicy_elastic", "ignored-trust-own-account.json", "aws.iam",
      params={**d["requestParameters"],
              "policyDocument": d["requestParameters"]["policyDocument"].replace('"000000000"', f'"{ACCOUNT}"')})
+
+# IAM Identity Center (issue #21, item 4). Real records of CreateAccountAssignment and
+# CreatePermissionSet and of an identity-store call (a public capture of a researcher's own
+# organization; its placeholders `<MANAGEMENT_ACCT_ID>` and `<REDACTED>` filled in). No public
+# record of AttachManagedPolicyToPermissionSet, PutInlinePolicyToPermissionSet or an identity
+# source change was found: those are the real CreatePermissionSet / CreateGroup records with
+# the call's name and its parameters as the API reference names them (lower camel case, as
+# CloudTrail writes Identity Center's parameters in the real records).
+def captured(name):
+    text = (RESEARCH / f"{name}.json").read_text()
+    d = json.loads(text.replace("<MANAGEMENT_ACCT_ID>", ACCOUNT))
+    d["sourceIPAddress"] = "198.51.100.23"
+    d["userIdentity"].update({"principalId": "AIDAEXAMPLEALICE0001", "accessKeyId": "ASIAEXAMPLEALICE0001"})
+    return d
+
+
+def identity_center(name, out, source="aws.sso", params=None, **fields):
+    d = captured(name)
+    person(d, "alice@example.com")
+    if params is not None:
+        d["requestParameters"] = params
+    d.update(fields)
+    write(out, envelope(d, source))
+
+
+INSTANCE = "arn:aws:sso:::instance/ssoins-72233af8ea2d1f14"
+ADMIN_SET = "arn:aws:sso:::permissionSet/ssoins-72233af8ea2d1f14/ps-ae5d1fa1f80b684e"
+identity_center("identity-center-createaccountassignment_markdown-capture", "identity-center-admin-assignment.json")
+d = captured("identity-center-createaccountassignment_markdown-capture")
+identity_center("identity-center-createaccountassignment_markdown-capture", "ignored-identity-center-other-assignment.json",
+                params={**d["requestParameters"], "permissionSetArn": ADMIN_SET.replace("ps-ae5d1fa1f80b684e", "ps-0a1b2c3d4e5f6789")},
+                responseElements=None, eventID="bea150ce-12b4-4417-9983-7be8c28a7a3b")
+for out, policy, event_id in [
+    ("identity-center-admin-policy.json", "arn:aws:iam::aws:policy/AdministratorAccess", "12d9425b-0114-4550-b2e4-71a7047ab930"),
+    ("ignored-identity-center-read-only-policy.json", "arn:aws:iam::aws:policy/ReadOnlyAccess", "12d9425b-0114-4550-b2e4-71a7047ab931"),
+]:
+    identity_center("identity-center-createpermissionset_markdown-capture", out,
+                    params={"instanceArn": INSTANCE, "permissionSetArn": ADMIN_SET, "managedPolicyArn": policy},
+                    responseElements=None, eventName="AttachManagedPolicyToPermissionSet", eventID=event_id)
+NARROW = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]}'
+for out, policy, event_id in [
+    ("identity-center-inline-admin.json", ADMIN_DOCUMENT, "12d9425b-0114-4550-b2e4-71a7047ab932"),
+    ("ignored-identity-center-inline-narrow.json", NARROW, "12d9425b-0114-4550-b2e4-71a7047ab933"),
+]:
+    identity_center("identity-center-createpermissionset_markdown-capture", out,
+                    params={"instanceArn": INSTANCE, "permissionSetArn": ADMIN_SET, "inlinePolicy": policy},
+                    responseElements=None, eventName="PutInlinePolicyToPermissionSet", eventID=event_id)
+identity_center("identity-store-creategroup_markdown-capture", "federation-identity-center-idp.json", "aws.sso-directory",
+                params={"identityStoreId": "d-906791299c"}, responseElements=None,
+                eventName="DisableExternalIdPConfigurationForDirectory", eventID="836a0000-0000-4000-8000-00000000d15a")

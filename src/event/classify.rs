@@ -106,17 +106,33 @@ pub enum Classified {
     /// several accounts can share one channel.
     Sweep {
         account: String,
+        region: String,
     },
-    /// A spoke's heartbeat (organization mode): its schedule's account and region, and when.
+    /// A sign of life from an account and region: a spoke's scheduled heartbeat, or the CloudTrail
+    /// record of its canary (see [`Signal`]), and when.
     Heartbeat {
         account: String,
         region: String,
         time: i64,
+        signal: Signal,
     },
     /// The scheduled catch-up of long series' notices (`<function>-catchup`, with the archive).
     CatchUp,
     /// Not something privwatch reports; the reason is logged.
     Ignored(&'static str),
+}
+
+/// What a sign of life proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// A scheduled event (`<function>-heartbeat`): the spoke's rules and the way to privwatch
+    /// work — not that CloudTrail records anything.
+    Schedule,
+    /// The CloudTrail record of the canary's write (`ssm:PutParameter` on `/<function>/canary`,
+    /// made by an EventBridge Scheduler schedule): CloudTrail records this account and region,
+    /// and its records reach privwatch.
+    Trail,
 }
 
 impl Classified {
@@ -143,6 +159,8 @@ pub struct Deployment {
     /// Accounts that are this deployment's own besides the record's (`ACCOUNT_NAMES`): a trust
     /// policy letting them in opens nothing.
     pub known_accounts: Vec<String>,
+    /// The canary's parameter, `/<function>/canary`: its writes' records are signs of life.
+    pub canary_parameter: String,
 }
 
 impl Default for Deployment {
@@ -184,8 +202,37 @@ impl Deployment {
             deploy_role: deploy_role.map(str::to_string),
             stacksets_roll_out: false,
             known_accounts: Vec::new(),
+            canary_parameter: format!("/{function_name}/canary"),
         }
     }
+}
+
+/// The canary's write, as CloudTrail recorded it: a sign of life of the account and region it
+/// was recorded in (whoever made it, and whether it succeeded: a record is a record).
+fn canary(record: &Record, deployment: &Deployment) -> Option<Classified> {
+    let detail = &record.raw["detail"];
+    let is_canary = record.event.source == "aws.ssm"
+        && record.event.detail_type == API_CALL_DETAIL_TYPE
+        && detail["eventSource"] == "ssm.amazonaws.com"
+        && detail["eventName"] == "PutParameter"
+        && detail["requestParameters"]["name"] == deployment.canary_parameter.as_str();
+    if !is_canary {
+        return None;
+    }
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let account = text(&detail["recipientAccountId"]).or_else(|| record.event.account.clone())?;
+    let region = text(&detail["awsRegion"]).or_else(|| record.event.region.clone())?;
+    let time = text(&detail["eventTime"])
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.timestamp())
+        .or_else(|| record.event.time.map(|t| t.timestamp()))
+        .unwrap_or_else(|| Utc::now().timestamp());
+    Some(Classified::Heartbeat {
+        account,
+        region,
+        time,
+        signal: Signal::Trail,
+    })
 }
 
 /// `arn:aws:secretsmanager:r:a:secret:name-AbCdEf` → `name` (Secrets Manager adds 6 characters).
@@ -281,17 +328,22 @@ pub fn classify_knowing(record: &Record, deployment: &Deployment, known: Known<'
         if rule_named("-catchup") {
             return Classified::CatchUp;
         }
+        let region = event.region.clone().unwrap_or_default();
         let heartbeat = rule_named("-heartbeat");
         if heartbeat {
             return Classified::Heartbeat {
                 account,
-                region: event.region.clone().unwrap_or_default(),
+                region,
                 time: event
                     .time
                     .map_or_else(|| chrono::Utc::now().timestamp(), |t| t.timestamp()),
+                signal: Signal::Schedule,
             };
         }
-        return Classified::Sweep { account };
+        return Classified::Sweep { account, region };
+    }
+    if let Some(canary) = canary(record, deployment) {
+        return canary;
     }
     // The first kind whose rule matches and that does not except the record wins; a record one
     // kind excepts (a policy short of admin, GuardDuty kept on) may still be another's (a root
@@ -465,6 +517,7 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         &["requestParameters", "sAMLProviderArn"],
         &["requestParameters", "openIDConnectProviderArn"],
         &["requestParameters", "url"],
+        &["requestParameters", "permissionSetArn"],
         &["requestParameters", "policyArn"],
         &["requestParameters", "detectorId"],
         &["requestParameters", "configurationRecorderName"],

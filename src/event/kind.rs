@@ -7,7 +7,7 @@
 //! table (`make rules`; a unit test fails while it is stale), and `scripts/synth.py` puts those
 //! rules into both templates.
 
-use crate::encoding::percent_decode;
+use super::policy::{allows_everything, document, is_administrator_access, statements};
 use serde_json::{json, Value};
 
 /// Detail types of the records privwatch reads.
@@ -27,6 +27,7 @@ pub enum Kind {
     AlarmTampering,
     RootCredentials,
     AdminGranted,
+    IdentityCenterAdmin,
     FederationChanged,
     CredentialsForOthers,
     AlarmSwitchedOff,
@@ -177,7 +178,7 @@ pub struct Spec {
 
 impl Kind {
     /// Every kind, in the order records are tried against them (the first match wins).
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::RootConsoleSignIn,
         Kind::IamUserSignIn,
         Kind::RootPassword,
@@ -185,6 +186,7 @@ impl Kind {
         Kind::AlarmSwitchedOff,
         Kind::FederationChanged,
         Kind::AdminGranted,
+        Kind::IdentityCenterAdmin,
         Kind::CredentialsForOthers,
         Kind::TrustOpened,
         Kind::RootCredentials,
@@ -602,6 +604,69 @@ impl Kind {
                     },
                 ],
             },
+            Kind::IdentityCenterAdmin => &Spec {
+                name: "identity_center_admin",
+                severity: Severity::High,
+                group: Group::Grant,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: true,
+                shows_issued_key: false,
+                exception: permission_set_policy_short_of_admin,
+                words: Words {
+                    icon: ":closed_lock_with_key:",
+                    headline: Text {
+                        en: "Admin granted through IAM Identity Center",
+                        ja: "IAM Identity Center での管理者権限の付与",
+                    },
+                    summary: Text {
+                        en: "*{who}* called `{action}` on the permission set *{target}* in account *{account}*: whoever it is assigned to becomes admin in every account it is assigned in.",
+                        ja: "*{who}* がアカウント *{account}* で許可セット *{target}* に `{action}` を実行しました。割り当てられた人は、割り当て先のすべてのアカウントで管理者になります。",
+                    },
+                    ask: Text {
+                        en: "{mention} An IAM Identity Center *permission set was made admin, or an admin one assigned*. *Was this you?* Reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} IAM Identity Center の許可セットが管理者権限になったか、管理者の許可セットが割り当てられました。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[
+                    Rule {
+                        id: "IdentityCenterAdminPolicy",
+                        name: "sso-admin-policy",
+                        description: "AdministratorAccess attached to an IAM Identity Center permission set (recorded in Identity Center's account and home region).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.sso"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["sso.amazonaws.com"],
+                                       "eventName": ["AttachManagedPolicyToPermissionSet"],
+                                       "requestParameters": {"managedPolicyArn": [{"suffix": ":iam::aws:policy/AdministratorAccess"}]}}}"#,
+                    },
+                    Rule {
+                        id: "IdentityCenterInlinePolicy",
+                        name: "sso-inline-policy",
+                        description: "An inline policy written to a permission set: the function keeps those that allow every action on every resource, or that CloudTrail does not show.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.sso"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["sso.amazonaws.com"],
+                                       "eventName": ["PutInlinePolicyToPermissionSet"]}}"#,
+                    },
+                    Rule {
+                        id: "IdentityCenterAdminAssignment",
+                        name: "sso-admin-assignment",
+                        description: "An admin permission set (ADMIN_PERMISSION_SETS) assigned to a user or group in an account.",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.sso"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["sso.amazonaws.com"],
+                                       "eventName": ["CreateAccountAssignment"],
+                                       "requestParameters": {"permissionSetArn": "$ADMIN_PERMISSION_SETS"}}}"#,
+                    },
+                ],
+            },
             Kind::FederationChanged => &Spec {
                 name: "federation_changed",
                 severity: Severity::Critical,
@@ -627,19 +692,35 @@ impl Kind {
                     },
                     failed: None,
                 },
-                rules: &[Rule {
-                    id: "FederationChanged",
-                    name: "federation-changed",
-                    description: "A SAML or OIDC identity provider created, changed or deleted (IAM: recorded in us-east-1).",
-                    read_only: false,
-                    switch: None,
-                    spares_deployer: false,
-                    pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
-                        "detail": {"eventSource": ["iam.amazonaws.com"],
-                                   "eventName": ["CreateSAMLProvider", "UpdateSAMLProvider", "DeleteSAMLProvider",
-                                                 "CreateOpenIDConnectProvider", "DeleteOpenIDConnectProvider",
-                                                 "UpdateOpenIDConnectProviderThumbprint", "AddClientIDToOpenIDConnectProvider"]}}"#,
-                }],
+                rules: &[
+                    Rule {
+                        id: "FederationChanged",
+                        name: "federation-changed",
+                        description: "A SAML or OIDC identity provider created, changed or deleted (IAM: recorded in us-east-1).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.iam"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["iam.amazonaws.com"],
+                                       "eventName": ["CreateSAMLProvider", "UpdateSAMLProvider", "DeleteSAMLProvider",
+                                                     "CreateOpenIDConnectProvider", "DeleteOpenIDConnectProvider",
+                                                     "UpdateOpenIDConnectProviderThumbprint", "AddClientIDToOpenIDConnectProvider"]}}"#,
+                    },
+                    Rule {
+                        id: "FederationIdentitySource",
+                        name: "federation-identity-source",
+                        description: "IAM Identity Center's identity source changed: its directory, or the external identity provider (SAML) it trusts (recorded in Identity Center's account and home region).",
+                        read_only: false,
+                        switch: None,
+                        spares_deployer: false,
+                        pattern: r#"{"source": ["aws.sso", "aws.sso-directory"], "detail-type": ["AWS API Call via CloudTrail"],
+                            "detail": {"eventSource": ["sso.amazonaws.com", "sso-directory.amazonaws.com"],
+                                       "eventName": ["AssociateDirectory", "DisassociateDirectory",
+                                                     "CreateExternalIdPConfigurationForDirectory", "UpdateExternalIdPConfigurationForDirectory",
+                                                     "EnableExternalIdPConfigurationForDirectory", "DisableExternalIdPConfigurationForDirectory",
+                                                     "DeleteExternalIdPConfigurationForDirectory", "ImportExternalIdPCertificate"]}}"#,
+                    },
+                ],
             },
             Kind::CredentialsForOthers => &Spec {
                 name: "credentials_for_others",
@@ -961,7 +1042,7 @@ fn policy_grants_less_than_admin(raw: &Value, _: Known<'_>) -> Option<&'static s
     let params = &raw["detail"]["requestParameters"];
     if params["policyArn"]
         .as_str()
-        .is_some_and(|arn| arn.ends_with(":iam::aws:policy/AdministratorAccess"))
+        .is_some_and(is_administrator_access)
         && raw["detail"]["eventName"]
             .as_str()
             .is_some_and(|name| name.starts_with("Attach"))
@@ -975,23 +1056,19 @@ fn policy_grants_less_than_admin(raw: &Value, _: Known<'_>) -> Option<&'static s
     }
 }
 
-/// A policy document as CloudTrail records it: a JSON string, URL-encoded or not, or an object.
-fn document(recorded: &Value) -> Option<Value> {
-    match recorded {
-        Value::String(text) => serde_json::from_str::<Value>(text)
-            .ok()
-            .or_else(|| percent_decode(text).and_then(|t| serde_json::from_str(&t).ok())),
-        Value::Object(_) => Some(recorded.clone()),
-        _ => None,
+/// A permission set's inline policy makes it admin when it allows `*` on `*`. CloudTrail may
+/// hide the document (`HIDDEN_DUE_TO_SECURITY_REASONS`, as it does for other Identity Center
+/// fields) or leave it out: one that cannot be read is reported, not guessed harmless.
+fn permission_set_policy_short_of_admin(raw: &Value, _: Known<'_>) -> Option<&'static str> {
+    let detail = &raw["detail"];
+    if detail["eventName"] != "PutInlinePolicyToPermissionSet" {
+        return None;
     }
-}
-
-/// The statements of a policy document (one statement may stand alone).
-fn statements(document: &Value) -> Vec<Value> {
-    match &document["Statement"] {
-        Value::Array(list) => list.clone(),
-        statement @ Value::Object(_) => vec![statement.clone()],
-        _ => Vec::new(),
+    match document(&detail["requestParameters"]["inlinePolicy"]) {
+        Some(document) if !allows_everything(&document) => Some(
+            "a permission set's inline policy that grants less than every action on every resource",
+        ),
+        _ => None,
     }
 }
 
@@ -1036,21 +1113,6 @@ fn trust_lets_in_no_outsider(raw: &Value, known: Known<'_>) -> Option<&'static s
     (!opened).then_some(
         "a trust policy that lets in only this account, accounts privwatch knows, or services",
     )
-}
-
-/// Some statement allows `*` on `*`.
-fn allows_everything(document: &Value) -> bool {
-    let has_star = |v: &Value| match v {
-        Value::String(s) => s == "*",
-        Value::Array(list) => list.iter().any(|x| x == "*"),
-        _ => false,
-    };
-    statements(document).iter().any(|s| {
-        s["Effect"] == "Allow"
-            && has_star(&s["Action"])
-            && has_star(&s["Resource"])
-            && s.get("NotAction").is_none()
-    })
 }
 
 /// A password or key a user makes for themselves is not one made for someone else.
@@ -1211,6 +1273,33 @@ mod tests {
             }
         }
         assert_eq!(Kind::from_name("something_newer"), None);
+    }
+
+    #[test]
+    fn a_permission_set_inline_policy_is_kept_unless_it_is_readably_short_of_admin() {
+        let put = |policy: Value| {
+            json!({"detail": {"eventName": "PutInlinePolicyToPermissionSet",
+                "requestParameters": {"permissionSetArn": "arn:aws:sso:::permissionSet/i/ps-1", "inlinePolicy": policy}}})
+        };
+        let admin = json!(r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#);
+        let narrow =
+            json!(r#"{"Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#);
+        let known = Known::default();
+        assert_eq!(
+            permission_set_policy_short_of_admin(&put(admin), known),
+            None
+        );
+        assert!(permission_set_policy_short_of_admin(&put(narrow), known).is_some());
+        // CloudTrail may hide it: what cannot be read is reported.
+        for hidden in [json!("HIDDEN_DUE_TO_SECURITY_REASONS"), Value::Null] {
+            assert_eq!(
+                permission_set_policy_short_of_admin(&put(hidden), known),
+                None
+            );
+        }
+        // An attachment and an assignment are the rules' decision.
+        let attach = json!({"detail": {"eventName": "AttachManagedPolicyToPermissionSet"}});
+        assert_eq!(permission_set_policy_short_of_admin(&attach, known), None);
     }
 
     fn call(name: &str, identity: Value, params: Value) -> Value {

@@ -7,5 +7,6 @@ mod classify;
 pub mod cloudtrail;
 pub mod kind;
 pub mod pattern;
+pub mod policy;
 
 pub use classify::*;

@@ -3,6 +3,7 @@
 //! thread when it is heard again. Every word comes from [`Wording`].
 
 use crate::message::mrkdwn::{clip_mrkdwn, date, field};
+pub use crate::message::wording::Silence;
 use crate::message::wording::{Heard, Wording};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct SpokeLine<'a> {
     pub heard: Heard,
     /// Its last heartbeat (Unix seconds; 0: none yet).
     pub last: i64,
+    /// Its canary's last CloudTrail record (Unix seconds; 0: none yet).
+    pub trail: i64,
 }
 
 /// A spoke to alert: silent since `since` (its last heartbeat, or when listening began).
@@ -28,6 +31,7 @@ pub struct Silent {
     pub region: String,
     pub since: i64,
     pub never_heard: bool,
+    pub what: Silence,
 }
 
 /// The coverage message: a table of accounts × regions and the last heartbeat of each. With
@@ -43,16 +47,13 @@ pub fn render_coverage(
     let lines: Vec<String> = spokes
         .iter()
         .map(|s| {
-            let last = if s.last > 0 {
-                date(s.last)
-            } else {
-                "—".to_string()
-            };
+            let when = |t: i64| if t > 0 { date(t) } else { "—".to_string() };
             wording.coverage_line(
                 s.heard,
                 &wording.account(s.account),
                 &field(s.region),
-                &last,
+                &when(s.last),
+                &when(s.trail),
             )
         })
         .collect();
@@ -90,6 +91,7 @@ pub fn render_silence(
         &field(&spoke.region),
         spoke.never_heard,
         &date(spoke.since),
+        spoke.what,
     );
     json!({"channel": channel, "text": text, "metadata": metadata})
 }

@@ -18,7 +18,7 @@ mod japanese {
     use crate::event::kind::Kind;
     use crate::event::{Identity, PrivilegedUse};
     use crate::message::coverage::{
-        render_back, render_coverage, render_silence, Silent, SpokeLine,
+        render_back, render_coverage, render_silence, Silence, Silent, SpokeLine,
     };
     use crate::message::justification::Missing;
     use crate::message::justify::{render_justification, render_modal};
@@ -105,7 +105,7 @@ mod japanese {
             "Admin",
         ];
         // Product names are the same in both languages.
-        const PRODUCTS: &[&str] = &["AWS Config", "Security Hub"];
+        const PRODUCTS: &[&str] = &["AWS Config", "Security Hub", "IAM Identity Center"];
         let code = regex::Regex::new(r"`[^`]*`|<[^>]*>|(^|\s):[a-z0-9_+-]+:").expect("a regex");
         let mut prose = code.replace_all(text, " ").into_owned();
         for product in PRODUCTS {
@@ -185,18 +185,25 @@ mod japanese {
             region: "ap-northeast-1",
             heard,
             last: 1_764_000_000,
+            trail: 1_764_000_060,
         });
         let interval = std::time::Duration::from_secs(600);
         rendered.push((
             "coverage".into(),
             render_coverage("C1", None, &spokes, json!({}), &wording, interval),
         ));
-        for never_heard in [false, true] {
+        for (never_heard, what) in [
+            (false, Silence::Everything),
+            (true, Silence::Everything),
+            (false, Silence::Trail),
+            (false, Silence::Schedule),
+        ] {
             let spoke = Silent {
                 account: "111122223333".into(),
                 region: "ap-northeast-1".into(),
                 since: 1_764_000_000,
                 never_heard,
+                what,
             };
             let alert = render_silence("C1", "<!here>", &spoke, json!({}), &wording);
             rendered.push(("silence".into(), alert));

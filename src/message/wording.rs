@@ -59,6 +59,18 @@ pub enum Heard {
     Silent,
 }
 
+/// What fell silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// Nothing arrives: the spoke, its rules or the way to the hub is gone.
+    Everything,
+    /// The heartbeat arrives, the canary's CloudTrail record does not: CloudTrail stopped,
+    /// narrowed or not delivering, or the canary's schedule gone.
+    Trail,
+    /// The canary's record arrives, the heartbeat does not: the heartbeat rule is gone.
+    Schedule,
+}
+
 /// The words of the Justify modal.
 #[derive(Debug, Clone, Copy)]
 pub struct Modal {
@@ -385,18 +397,25 @@ impl Wording {
     pub fn coverage_heading(&self, spokes: usize, minutes: u64) -> String {
         match self.lang {
             Lang::En => format!(
-                "privwatch coverage: {spokes} spokes (account × region), heartbeat every {minutes} minutes; \
-                 a spoke silent for two intervals is alerted."
+                "privwatch coverage: {spokes} spokes (account × region), heartbeat and CloudTrail canary every \
+                 {minutes} minutes; a spoke whose heartbeat or trail is silent for two intervals is alerted."
             ),
             Lang::Ja => format!(
-                "privwatch 監視範囲: スポーク {spokes} 件（アカウント × リージョン）、ハートビートは {minutes} 分ごと。\
-                 2 回分届かないスポークは通知します。"
+                "privwatch 監視範囲: スポーク {spokes} 件（アカウント × リージョン）、ハートビートと CloudTrail カナリアは \
+                 {minutes} 分ごと。ハートビートまたは証跡が 2 回分届かないスポークは通知します。"
             ),
         }
     }
 
     /// One spoke's line; `account` and `region` as shown (escaped), `last` a date token.
-    pub fn coverage_line(&self, heard: Heard, account: &str, region: &str, last: &str) -> String {
+    pub fn coverage_line(
+        &self,
+        heard: Heard,
+        account: &str,
+        region: &str,
+        last: &str,
+        trail: &str,
+    ) -> String {
         let state = match heard {
             Heard::Yes => ":large_green_circle:",
             Heard::NotYet => self
@@ -405,12 +424,19 @@ impl Wording {
             Heard::Silent => self.lang.t(":red_circle: silent", ":red_circle: 応答なし"),
         };
         match self.lang {
-            Lang::En => format!("{state} *{account}* {region} · last heartbeat {last}"),
-            Lang::Ja => format!("{state} *{account}* {region} · 最終ハートビート {last}"),
+            Lang::En => {
+                format!(
+                    "{state} *{account}* {region} · last heartbeat {last} · trail heard {trail}"
+                )
+            }
+            Lang::Ja => {
+                format!("{state} *{account}* {region} · 最終ハートビート {last} · 証跡の最終受信 {trail}")
+            }
         }
     }
 
-    /// A spoke fell silent: nothing it records would reach privwatch.
+    /// A spoke fell silent: nothing it records would reach privwatch (`what`: everything, only
+    /// its CloudTrail canary, or only its heartbeat).
     pub fn silence(
         &self,
         mention: &str,
@@ -418,9 +444,10 @@ impl Wording {
         region: &str,
         never_heard: bool,
         since: &str,
+        what: Silence,
     ) -> String {
-        match self.lang {
-            Lang::En => {
+        match (self.lang, what) {
+            (Lang::En, Silence::Everything) => {
                 let heard = match never_heard {
                     true => format!("no heartbeat has arrived since {since}"),
                     false => format!("its last heartbeat was {since}"),
@@ -431,7 +458,7 @@ impl Wording {
                      and the StackSet instance, or whether the account left the organization."
                 )
             }
-            Lang::Ja => {
+            (Lang::Ja, Silence::Everything) => {
                 let heard = match never_heard {
                     true => format!("{since} 以降、ハートビートが一度も届いていません"),
                     false => format!("最後のハートビートは {since} です"),
@@ -442,6 +469,26 @@ impl Wording {
                      またはアカウントが組織を離れていないかを確認してください。"
                 )
             }
+            (Lang::En, Silence::Trail) => format!(
+                "{mention} :red_circle: CloudTrail is silent in account *{account}*, region *{region}*: the canary's \
+                 record (`ssm:PutParameter` on `/<function>/canary`) has not arrived since {since}, while the \
+                 heartbeat has. A trail stopped, narrowed or deleted there leaves privileged use unrecorded \
+                 and unreported. Check CloudTrail in that account and region, and the `<function>-canary` schedule."
+            ),
+            (Lang::Ja, Silence::Trail) => format!(
+                "{mention} :red_circle: アカウント *{account}* のリージョン *{region}* で CloudTrail が沈黙しています。\
+                 ハートビートは届いていますが、カナリアの記録（`/<function>/canary` への `ssm:PutParameter`）が \
+                 {since} 以降届いていません。証跡が停止・縮小・削除されると、そこでの特権利用は記録も通知もされません。\
+                 そのアカウントとリージョンの CloudTrail と、スケジュール `<function>-canary` を確認してください。"
+            ),
+            (Lang::En, Silence::Schedule) => format!(
+                "{mention} :red_circle: account *{account}*, region *{region}*: the heartbeat has not arrived since \
+                 {since}, while CloudTrail's canary record has. Check the spoke's rule `<function>-heartbeat`."
+            ),
+            (Lang::Ja, Silence::Schedule) => format!(
+                "{mention} :red_circle: アカウント *{account}* のリージョン *{region}*: CloudTrail のカナリアの記録は届いていますが、\
+                 ハートビートが {since} 以降届いていません。スポークのルール `<function>-heartbeat` を確認してください。"
+            ),
         }
     }
 

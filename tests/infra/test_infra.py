@@ -126,6 +126,8 @@ def test_the_deployed_patterns_are_the_declared_ones(deployed):
         "$ADMIN_ROLE_ARNS": env["ADMIN_ROLE_ARNS"].split() + [{"wildcard": p} for p in env["ADMIN_ROLE_PATTERNS"].split()],
         "$ADMIN_ROLE_SESSIONS": synth.session_matchers(env["ADMIN_ROLE_ARNS"].split(), env["ADMIN_ROLE_PATTERNS"].split()),
         "$TOKEN_SECRET_IDS": synth.secret_ids(""),
+        # The names are resolved by `privwatch admins` (moto's Identity Center has none of them).
+        "$ADMIN_PERMISSION_SETS": [a for a in env["ADMIN_PERMISSION_SETS"].split() if a.startswith("arn:")],
     }
 
     def resolve(node):
@@ -219,13 +221,13 @@ def test_invoke_permissions_are_scoped_to_each_rule(deployed):
     policy = json.loads(client("lambda").get_policy(FunctionName="privwatch")["Policy"])
     rules = deployed_rules(HOME)
     statements = policy["Statement"]
-    assert len(statements) == len(RULE_SUFFIXES) + 3  # and the sweep's, the catch-up's and make smoke's
+    assert len(statements) == len(RULE_SUFFIXES) + 4  # and the sweep's, the catch-up's, the canary's and make smoke's
     sources = set()
     for statement in statements:
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Action"] == "lambda:InvokeFunction"
         sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
-    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep", "catchup", "smoke"]}
+    assert sources == {rules[f"privwatch-{s}"]["Arn"] for s in [*RULE_SUFFIXES.values(), "sweep", "catchup", "canaries", "smoke"]}
 
 
 def test_long_series_catch_up_every_minute_with_the_archive(deployed):
@@ -288,6 +290,8 @@ MOTO_SKIPS = {
     "AWS::SQS::QueuePolicy",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::CloudWatch::Alarm",
+    # The canary's schedule: test_the_canary_writes_its_parameter_and_its_record_reaches_the_function
+    "AWS::Scheduler::Schedule",
 }
 
 
@@ -379,3 +383,50 @@ def test_the_archive_bucket_is_private_versioned_encrypted_and_the_functions_alo
             assert statement["Resource"] == f"arn:aws:s3:::{bucket}/behind/*", statement
             continue
         assert statement["Resource"] in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"), statement
+
+
+def test_the_canary_writes_its_parameter_and_its_record_reaches_the_function(deployed):
+    """The CloudTrail canary per account. moto's CloudFormation does not create an
+    AWS::Scheduler::Schedule, and moto neither runs schedules nor records CloudTrail: so the
+    schedule is read from the rendered template, its Input is sent as the universal target would
+    send it (ssm:PutParameter, checked against the SSM API model by botocore and carried out by
+    moto), the role is checked to allow exactly that write, and the write's CloudTrail record (a
+    real PutParameter record's shape) must reach the function by the deployed rule and no other."""
+    template = cfn_template(ROOT / "target/infra/notifier.yaml")
+    canary = template["Resources"]["Canary"]["Properties"]
+    assert canary["Target"]["Arn"] == {"Fn::Sub": "arn:${AWS::Partition}:scheduler:::aws-sdk:ssm:putParameter"}
+    assert canary["ScheduleExpression"] == {"Fn::Sub": "rate(${HeartbeatMinutes} minutes)"}
+    request = json.loads(canary["Target"]["Input"]["Fn::Sub"].replace("${FunctionName}", "privwatch"))
+    ssm = client("ssm")
+    for _ in range(2):  # on every schedule: the second write overwrites
+        assert ssm.put_parameter(**request)["Version"] >= 1
+    assert ssm.get_parameter(Name="/privwatch/canary")["Parameter"]["Value"] == request["Value"]
+    # The role may make exactly that write.
+    account = client("sts").get_caller_identity()["Account"]
+    (policy,) = template["Resources"]["CanaryRole"]["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    resource = statement["Resource"]["Fn::Sub"].replace("${AWS::Partition}", "aws").replace(
+        "${AWS::Region}", HOME).replace("${AWS::AccountId}", account).replace("${FunctionName}", "privwatch")
+    assert (statement["Action"], resource) == ("ssm:PutParameter", f"arn:aws:ssm:{HOME}:{account}:parameter/privwatch/canary")
+    # Its record reaches the function through the canary rule alone.
+    env = client("lambda").get_function(FunctionName="privwatch")["Configuration"]["Environment"]["Variables"]
+    assert env["TRAIL_CANARY"] == "on"
+    record = {
+        "version": "0", "id": "c1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ssm",
+        "account": account, "time": "2026-12-03T10:00:00Z", "region": HOME, "resources": [],
+        "detail": {"eventSource": "ssm.amazonaws.com", "eventName": "PutParameter", "awsRegion": HOME,
+                   "userIdentity": {"type": "AssumedRole", "invokedBy": "scheduler.amazonaws.com"},
+                   "requestParameters": {"name": request["Name"], "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                                         "type": "String", "overwrite": True},
+                   "responseElements": {"version": 2, "tier": "Standard"}, "readOnly": False,
+                   "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": account},
+    }
+    rules = deployed_rules(HOME)
+    matched = [n for n, r in rules.items() if "EventPattern" in r and EventPattern.load(r["EventPattern"]).matches_event(record)]
+    assert matched == ["privwatch-canaries"], matched
+    function_arn = client("lambda").get_function(FunctionName="privwatch")["Configuration"]["FunctionArn"]
+    targets = client("events").list_targets_by_rule(Rule="privwatch-canaries")["Targets"]
+    assert [t["Arn"] for t in targets] == [function_arn]
+    other = json.loads(json.dumps(record))
+    other["detail"]["requestParameters"]["name"] = "/app/config"
+    assert not any("EventPattern" in r and EventPattern.load(r["EventPattern"]).matches_event(other) for r in rules.values())

@@ -97,7 +97,7 @@ def test_the_hub_rules_are_on_its_bus_and_target_the_function(deployed):
         assert name in rules, name
         targets = client("events").list_targets_by_rule(Rule=name, EventBusName=f"{NAME}-hub")["Targets"]
         assert [t["Arn"] for t in targets] == [function_arn]
-    assert f"{NAME}-heartbeats" in rules
+    assert f"{NAME}-heartbeats" in rules and f"{NAME}-canaries" in rules
     env = client("lambda").get_function(FunctionName=NAME)["Configuration"]["Environment"]["Variables"]
     assert env["ORGANIZATION_ID"] == deployed["id"]
     assert env["SPOKE_REGIONS"] == ",".join(REGIONS)
@@ -124,6 +124,7 @@ def test_the_stack_sets_are_service_managed_and_reach_every_account_and_region(d
     for rule in RULES:
         assert f"{rule['id']}Rule" in template, rule["id"]
     assert "HeartbeatRule" in template
+    assert "CanaryRule" in template and "AWS::Scheduler::Schedule" in template
 
 
 # A StackSet's execution role changing privwatch's rules through CloudFormation is the spokes'
@@ -145,6 +146,8 @@ def test_management_account_spokes_match_each_fixture_with_exactly_its_rule(depl
         heartbeat = rules[f"{NAME}-heartbeat"]
         assert heartbeat["ScheduleExpression"] == "rate(60 minutes)"
         assert events.list_targets_by_rule(Rule=f"{NAME}-heartbeat")["Targets"][0]["Arn"] == hub_bus
+        # The canary's record goes to the hub too (its schedule: moto does not create one).
+        assert events.list_targets_by_rule(Rule=f"{NAME}-canary")["Targets"][0]["Arn"] == hub_bus
         patterns = {
             r["id"]: EventPattern.load(rules[f"{NAME}-{r['name']}"]["EventPattern"]) for r in RULES
         }
@@ -177,3 +180,23 @@ def test_the_tampering_rule_names_the_hubs_function_role(deployed):
     (rule,) = [r for r in RULES if r["id"] == "AlarmTamperingRole"]
     prefixes = [m["prefix"].replace("${FunctionName}", NAME) for m in rule["pattern"]["detail"]["requestParameters"]["roleName"]]
     assert any(role_name.startswith(p) for p in prefixes), (role_name, prefixes)
+
+
+def test_a_spokes_canary_record_reaches_the_hub_rule_and_no_other(deployed):
+    """The canary's CloudTrail record (ssm:PutParameter on /<function>/canary, a real record's
+    shape) as a spoke forwards it matches the spoke's canary rule, and on the hub bus the hub's
+    canaries rule — no privileged-use rule on either."""
+    account = deployed["accounts"][0]
+    record = {
+        "version": "0", "id": "c1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ssm",
+        "account": account, "time": "2026-12-03T10:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"eventSource": "ssm.amazonaws.com", "eventName": "PutParameter", "awsRegion": "eu-west-1",
+                   "userIdentity": {"type": "AssumedRole", "invokedBy": "scheduler.amazonaws.com"},
+                   "requestParameters": {"name": f"/{NAME}/canary", "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                                         "type": "String", "overwrite": True},
+                   "readOnly": False, "eventType": "AwsApiCall", "recipientAccountId": account},
+    }
+    for bus, region, want in [("default", "eu-west-1", [f"{NAME}-canary"]), (f"{NAME}-hub", "us-east-1", [f"{NAME}-canaries"])]:
+        rules = bus_rules(bus, region)
+        matched = [n for n, r in rules.items() if "EventPattern" in r and EventPattern.load(r["EventPattern"]).matches_event(record)]
+        assert matched == want, (bus, matched)

@@ -37,6 +37,55 @@ fn heartbeat(account: &str, region: &str, at: i64) -> Value {
     })
 }
 
+/// The CloudTrail record of a spoke's canary, as its rule forwards it: `ssm:PutParameter` on
+/// `/privwatch/canary` by EventBridge Scheduler's role. The shape is a real PutParameter record's
+/// (its value hidden by CloudTrail; `fixtures/SOURCES.md` says where from)
+/// with the Scheduler's assumed-role identity.
+fn canary(account: &str, region: &str, at: i64) -> Value {
+    let time = chrono::DateTime::from_timestamp(at, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "version": "0", "id": format!("canary-{account}-{region}-{at}"),
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.ssm", "account": account,
+        "time": time, "region": region, "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": "AROAEXAMPLECANARY0001:3f1e0c4a9b2d4e7f",
+                "arn": format!("arn:aws:sts::{account}:assumed-role/privwatch-spoke-CanaryRole-AbC123/3f1e0c4a9b2d4e7f"),
+                "accountId": account,
+                "accessKeyId": "ASIAEXAMPLECANARY001",
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLECANARY0001",
+                        "arn": format!("arn:aws:iam::{account}:role/privwatch-spoke-CanaryRole-AbC123"),
+                        "accountId": account, "userName": "privwatch-spoke-CanaryRole-AbC123"},
+                    "attributes": {"creationDate": time, "mfaAuthenticated": "false"}
+                },
+                "invokedBy": "scheduler.amazonaws.com"
+            },
+            "eventTime": time, "eventSource": "ssm.amazonaws.com", "eventName": "PutParameter",
+            "awsRegion": region, "sourceIPAddress": "scheduler.amazonaws.com",
+            "userAgent": "scheduler.amazonaws.com",
+            "requestParameters": {"name": "/privwatch/canary", "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                "type": "String", "overwrite": true},
+            "responseElements": {"version": 7, "tier": "Standard"},
+            "requestID": format!("req-{at}"), "eventID": format!("ev-canary-{account}-{region}-{at}"),
+            "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": account, "eventCategory": "Management"
+        }
+    })
+}
+
+/// Both signs of life of a spoke at `at`: its heartbeat and its canary's record.
+async fn alive(app: &privwatch::App, account: &str, region: &str, at: i64) {
+    for event in [heartbeat(account, region, at), canary(account, region, at)] {
+        let outcome = handle(app, &event, deadline(10)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Heard(_)), "{outcome:?}");
+    }
+}
+
 fn hub_sweep() -> Value {
     json!({
         "version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -154,10 +203,7 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
                 if at != hours_ago && silent.contains(&(i, region)) {
                     continue;
                 }
-                let outcome = handle(&app, &heartbeat(&account(i), region, at), deadline(10))
-                    .await
-                    .unwrap();
-                assert!(matches!(outcome, Outcome::Heard(_)), "{outcome:?}");
+                alive(&app, &account(i), region, at).await;
             }
         }
     }
@@ -260,13 +306,7 @@ async fn a_hub_hears_fifty_accounts_in_four_regions() {
     // Account 17 in us-east-1 comes back: one back line in its alert's thread, however many
     // heartbeats follow.
     for at in [now - 60, now] {
-        handle(
-            &app,
-            &heartbeat(&account(17), "us-east-1", at),
-            deadline(10),
-        )
-        .await
-        .unwrap();
+        alive(&app, &account(17), "us-east-1", at).await;
     }
     let alert = alerts
         .iter()
@@ -346,13 +386,10 @@ async fn a_back_line_refused_once_is_posted_by_the_retry() {
     let (sandbox, app) = hub().await;
     let now = chrono::Utc::now().timestamp();
     let spoke = account(ROUTED);
-    handle(
-        &app,
-        &heartbeat(&spoke, "us-east-1", now - 3 * 3600),
-        deadline(10),
-    )
-    .await
-    .unwrap();
+    alive(&app, &spoke, "us-east-1", now - 3 * 3600).await;
+    handle(&app, &canary(&spoke, "us-east-1", now - 120), deadline(10))
+        .await
+        .unwrap();
     handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
     let alert = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE)
         .into_iter()
@@ -479,4 +516,115 @@ async fn the_organization_is_read_with_the_sdk_and_routes_by_ou() {
         "{text}"
     );
     assert!(sandbox.top_level(DEMO_CHANNEL).is_empty());
+}
+
+/// The heartbeat proves the spoke's rules, not CloudTrail: a spoke whose heartbeat goes on while
+/// its canary's records stop (a trail stopped or narrowed) is alerted once, as a silent trail,
+/// and its canary's return gets one back line.
+#[tokio::test]
+async fn a_trail_silent_behind_a_live_heartbeat_is_alerted_once_and_back_with_its_canary() {
+    let (sandbox, app) = hub().await;
+    let now = chrono::Utc::now().timestamp();
+    let spoke = account(ROUTED + 1);
+    alive(&app, &spoke, "eu-west-1", now - 3 * 3600).await;
+    for at in [now - 2 * 3600, now - 3600, now - 60] {
+        handle(&app, &heartbeat(&spoke, "eu-west-1", at), deadline(10))
+            .await
+            .unwrap();
+    }
+    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
+    let alerts: Vec<_> = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE)
+        .into_iter()
+        .filter(|a| payload(a)["account"] == spoke.as_str() && payload(a)["region"] == "eu-west-1")
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert");
+    assert!(
+        alerts[0].text.contains("CloudTrail is silent") && alerts[0].text.contains("eu-west-1"),
+        "{}",
+        alerts[0].text
+    );
+    handle(&app, &hub_sweep(), deadline(30)).await.unwrap();
+    let again = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE)
+        .into_iter()
+        .filter(|a| payload(a)["account"] == spoke.as_str() && payload(a)["region"] == "eu-west-1")
+        .count();
+    assert_eq!(again, 1, "not once per sweep");
+    // More heartbeats are not its return; its canary is.
+    handle(&app, &heartbeat(&spoke, "eu-west-1", now), deadline(10))
+        .await
+        .unwrap();
+    assert!(back_lines(&sandbox, &alerts[0].ts).is_empty());
+    let Outcome::Heard(report) = handle(&app, &canary(&spoke, "eu-west-1", now), deadline(10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(report.back, 1);
+    assert_eq!(back_lines(&sandbox, &alerts[0].ts).len(), 1);
+    let table = coverage(&sandbox, DEMO_CHANNEL);
+    let row = table
+        .spokes
+        .iter()
+        .find(|s| s.account == spoke && s.region == "eu-west-1")
+        .unwrap();
+    assert_eq!((row.last, row.trail, row.silent_since), (now, now, 0));
+}
+
+/// Only the canary's own parameter is a sign of life; another PutParameter is nobody's business.
+#[tokio::test]
+async fn another_parameter_written_is_not_the_canary() {
+    let (_sandbox, app) = hub().await;
+    let now = chrono::Utc::now().timestamp();
+    let mut other = canary(&account(1), "us-east-1", now);
+    other["detail"]["requestParameters"]["name"] = json!("/app/config");
+    let outcome = handle(&app, &other, deadline(10)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+}
+
+/// Per account (`TRAIL_CANARY=on`, as the notifier template sets it): the sweep checks that the
+/// account's own canary keeps arriving; a silent trail is alerted once and its return noted.
+#[tokio::test]
+async fn one_account_alerts_once_when_its_own_trail_falls_silent() {
+    let sandbox = two_channels().await;
+    let token = TokenSetting::Env(DEMO_TOKEN.to_string());
+    let config = config_with(
+        &sandbox,
+        token.clone(),
+        &[("TRAIL_CANARY", "on"), ("HEARTBEAT_MINUTES", "15")],
+    );
+    let app = app_from(config, token, None);
+    let own = "111122223333";
+    let now = chrono::Utc::now().timestamp();
+    let sweep = json!({
+        "version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": own, "time": "2026-11-01T12:00:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:events:us-east-1:{own}:rule/privwatch-sweep")], "detail": {}
+    });
+    let swept = |report: Outcome| match report {
+        Outcome::Swept(r) => r.silent_alerted,
+        other => panic!("{other:?}"),
+    };
+    handle(&app, &canary(own, "us-east-1", now - 3600), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(swept(handle(&app, &sweep, deadline(30)).await.unwrap()), 1);
+    assert_eq!(swept(handle(&app, &sweep, deadline(30)).await.unwrap()), 0);
+    let alert = of_type(&sandbox, DEMO_CHANNEL, SILENCE_EVENT_TYPE);
+    assert_eq!(alert.len(), 1);
+    assert!(
+        alert[0].text.contains("CloudTrail is silent"),
+        "{}",
+        alert[0].text
+    );
+    handle(&app, &canary(own, "us-east-1", now), deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(back_lines(&sandbox, &alert[0].ts).len(), 1);
+    // Without the setting (a deployment from before the canary) the sweep checks nothing.
+    let quiet = two_channels().await;
+    let token = TokenSetting::Env(DEMO_TOKEN.to_string());
+    let app = app_from(config_with(&quiet, token.clone(), &[]), token, None);
+    assert_eq!(swept(handle(&app, &sweep, deadline(30)).await.unwrap()), 0);
+    assert!(of_type(&quiet, DEMO_CHANNEL, COVERAGE_EVENT_TYPE).is_empty());
 }
