@@ -21,14 +21,18 @@ load_settings "$file" HUB_PROFILE MANAGEMENT_PROFILE MANAGEMENT_ACCOUNT_PROFILE 
   ORGANIZATION_ID TARGET_OUS REGIONS SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN \
   ADMIN_ROLE_ARNS ADMIN_ROLE_PATTERNS OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE \
   FALLBACK_MENTION ESCALATION_MENTION OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL \
-  FUNCTION_NAME DEPLOY_BUCKET IAM_USER_SIGN_IN ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION
+  FUNCTION_NAME DEPLOY_BUCKET IAM_USER_SIGN_IN ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION SESSION_ACTIVITY
 : "${FUNCTION_NAME:=privwatch}" "${CALL_AS:=SELF}" "${TARGET_OUS:=root}" "${CHANNEL_ROUTES:=}"
 : "${ACCOUNT_NAMES:=}" "${ORG_READ_ROLE_ARN:=}" "${ADMIN_ROLE_ARNS:=}" "${ADMIN_ROLE_PATTERNS:=}"
 : "${OU_ADMIN_ROLE_PATTERNS:=}" "${HEARTBEAT_MINUTES:=60}" "${MESSAGE_LANGUAGE:=en}"
 : "${FALLBACK_MENTION:=<!here>}" "${ESCALATION_MENTION:=}" "${OIDC_OWNERS:=}" "${EXISTING_SECRET_ARN:=}"
 : "${DEPLOY_ROLE_ARN:=}" "${ALARM_EMAIL:=}" "${DEPLOY_BUCKET:=}" "${ORGANIZATION_ID:=}"
 : "${HUB_PROFILE:=}" "${MANAGEMENT_PROFILE:=}" "${MANAGEMENT_ACCOUNT_PROFILE:=}" "${IAM_USER_SIGN_IN:=off}"
-: "${ADMIN_PERMISSION_SETS:=}" "${IDENTITY_CENTER_REGION:=$HUB_REGION}"
+: "${ADMIN_PERMISSION_SETS:=}" "${IDENTITY_CENTER_REGION:=$HUB_REGION}" "${SESSION_ACTIVITY:=on}"
+case "$SESSION_ACTIVITY" in
+  on|off) ;;
+  *) echo "deploy-org: SESSION_ACTIVITY is '$SESSION_ACTIVITY': on (the default) or off" >&2; exit 2 ;;
+esac
 case "$IAM_USER_SIGN_IN" in
   off|notice) ;;
   *) echo "deploy-org: IAM_USER_SIGN_IN is '$IAM_USER_SIGN_IN': off (the default) or notice" >&2; exit 2 ;;
@@ -161,6 +165,7 @@ stack_set() { # name template-file function-name heartbeat(true|false) ous…
     "ParameterKey=HeartbeatMinutes,ParameterValue=$HEARTBEAT_MINUTES"
     "ParameterKey=SendHeartbeat,ParameterValue=$heartbeat"
     "ParameterKey=IamUserSignIn,ParameterValue=$IAM_USER_SIGN_IN"
+    "ParameterKey=SessionActivity,ParameterValue=$SESSION_ACTIVITY"
   )
   local common=(--stack-set-name "$name" --call-as "$CALL_AS" --region "$HUB_REGION")
   local op
@@ -246,7 +251,8 @@ deploy() {
       "ChannelRoutes=$CHANNEL_ROUTES" \
       "AccountNames=$ACCOUNT_NAMES" \
       "OrgReadRoleArn=$ORG_READ_ROLE_ARN" \
-      "IamUserSignIn=$IAM_USER_SIGN_IN"
+      "IamUserSignIn=$IAM_USER_SIGN_IN" \
+      "SessionActivity=$SESSION_ACTIVITY"
   # (A bus policy set by the template is what AWS applies; moto drops it, so the emulator gets
   # the same statement through the API.)
   if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
@@ -267,7 +273,8 @@ deploy() {
     aws "${spokes_in_mgmt[@]}" cloudformation deploy --region "$region" --stack-name "$spoke_stack" \
       --template-file "$out/spoke.yaml" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
       --parameter-overrides "FunctionName=$FUNCTION_NAME" "HubBusArn=$hub_bus_arn" \
-        "HeartbeatMinutes=$HEARTBEAT_MINUTES" "SendHeartbeat=true" "IamUserSignIn=$IAM_USER_SIGN_IN"
+        "HeartbeatMinutes=$HEARTBEAT_MINUTES" "SendHeartbeat=true" "IamUserSignIn=$IAM_USER_SIGN_IN" \
+        "SessionActivity=$SESSION_ACTIVITY"
   done
 
   local secret="${EXISTING_SECRET_ARN:-$FUNCTION_NAME/slack-bot-token}"

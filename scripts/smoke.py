@@ -39,12 +39,12 @@ ACCOUNT_KEYS = """AWS_PROFILE HOME_REGION FORWARDER_REGIONS SLACK_CHANNEL_ID ACC
 ADMIN_ROLE_PATTERNS WATCH_ROOT_API_ACTIVITY WATCH_ADMIN_ASSUME_ROLE EXISTING_SECRET_ARN SECRET_KMS_KEY_ARN IAM_USER_SIGN_IN
 MESSAGE_LANGUAGE FALLBACK_MENTION ALARM_EMAIL DEPLOY_BUCKET FUNCTION_NAME COALESCE_MINUTES
 ESCALATE_AFTER_MINUTES ESCALATION_MENTION DEPLOY_ROLE_ARN OIDC_OWNERS ENABLE_ARCHIVE ARCHIVE_OBJECT_LOCK_DAYS
-TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION""".split()
+TICKET_URL_PATTERN ENABLE_JUSTIFY_BUTTON JUSTIFY_USERGROUP ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION SESSION_ACTIVITY""".split()
 ORG_KEYS = """HUB_PROFILE MANAGEMENT_PROFILE MANAGEMENT_ACCOUNT_PROFILE CALL_AS HUB_REGION ORGANIZATION_ID
 TARGET_OUS REGIONS SLACK_CHANNEL_ID CHANNEL_ROUTES ACCOUNT_NAMES ORG_READ_ROLE_ARN ADMIN_ROLE_ARNS
 ADMIN_ROLE_PATTERNS OU_ADMIN_ROLE_PATTERNS HEARTBEAT_MINUTES MESSAGE_LANGUAGE FALLBACK_MENTION
 ESCALATION_MENTION OIDC_OWNERS EXISTING_SECRET_ARN DEPLOY_ROLE_ARN ALARM_EMAIL FUNCTION_NAME
-DEPLOY_BUCKET IAM_USER_SIGN_IN ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION""".split()
+DEPLOY_BUCKET IAM_USER_SIGN_IN ADMIN_PERMISSION_SETS IDENTITY_CENTER_REGION SESSION_ACTIVITY""".split()
 RULES = json.loads((ROOT / "infra/rules.json").read_text())["rules"]
 
 
@@ -313,6 +313,8 @@ def account_mode(name):
         switched_off.add("WatchIamUserSignIn")
     if not cfg.get("ADMIN_PERMISSION_SETS", "").strip():
         switched_off.add("$ADMIN_PERMISSION_SETS")
+    if cfg.get("SESSION_ACTIVITY", "on") != "on":
+        switched_off.add("WatchSessionActivity")
     s = Smoke()
     print(f"privwatch smoke test: account {account}, {function} in {home}, forwarders {' '.join(forwarders) or 'none'}")
     check_concurrency(s, aws, home, function)
@@ -352,6 +354,8 @@ def org_mode(name):
     switched_off = set() if cfg.get("IAM_USER_SIGN_IN", "off") == "notice" else {"WatchIamUserSignIn"}
     if not cfg.get("ADMIN_PERMISSION_SETS", "").strip():
         switched_off.add("$ADMIN_PERMISSION_SETS")
+    if cfg.get("SESSION_ACTIVITY", "on") != "on":
+        switched_off.add("WatchSessionActivity")
     check_rules(s, hub, hub_region, function, bus, lambda arn: arn == function_arn, switched_off, "on the hub bus")
     call_as = cfg.get("CALL_AS") or "SELF"
     cfn = mgmt.client("cloudformation", region_name=hub_region)

@@ -5,9 +5,10 @@
 use crate::app::App;
 use crate::chase::{button, sweep};
 use crate::error::Error;
+use crate::event::kind::Kind;
 use crate::event::kind::Known;
 use crate::event::{self, Classified};
-use crate::notify::{self, deliver, series};
+use crate::notify::{self, activity, deliver, series};
 use crate::{coverage, smoke};
 use serde::Serialize;
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub enum Outcome {
     Swept(sweep::SweepReport),
     Heard(coverage::CoverageReport),
     CaughtUp(series::CatchUpReport),
+    /// An admin session's call, counted in its activity line.
+    Counted(activity::Counted),
     /// A request through the Function URL (Slack's interactivity): the HTTP response.
     Http(button::Response),
     /// A Justify submission handed over by the Justify function, completed.
@@ -110,10 +113,36 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
             return Ok(Outcome::Heard(report));
         }
         Classified::CatchUp => {
-            return Ok(Outcome::CaughtUp(series::catch_up(app, deadline).await?))
+            let report = series::catch_up(app, deadline).await?;
+            let sessions = activity::catch_up(app, deadline).await?;
+            tracing::info!(
+                flushed = sessions.flushed,
+                left = sessions.left,
+                "sessions' activity lines caught up"
+            );
+            return Ok(Outcome::CaughtUp(report));
         }
         Classified::Use(u) => u,
     };
+    if use_.kind == Kind::AdminSession {
+        let event_id = use_.event_id.clone();
+        return match activity::record(app, &use_, &record.raw["detail"], deadline).await {
+            Ok(counted) => {
+                tracing::info!(
+                    event_id = %event_id, kind = "admin_session",
+                    outcome = if counted.counted { "counted" } else { "already_counted" },
+                    opened = counted.opened, total = counted.total,
+                    slack_ts = %counted.notice_ts,
+                    "admin session's call counted"
+                );
+                Ok(Outcome::Counted(counted))
+            }
+            Err(error) => {
+                tracing::error!(event_id = %event_id, kind = "admin_session", outcome = "failed", %error, "admin session's call NOT counted; Lambda will retry");
+                Err(error)
+            }
+        };
+    }
     let event_id = use_.event_id.clone();
     let kind = use_.kind.as_str();
     let delivered = notify::notify(app, &use_, &record.raw["detail"], deadline).await;

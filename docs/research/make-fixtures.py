@@ -276,3 +276,46 @@ for out, policy, event_id in [
 identity_center("identity-store-creategroup_markdown-capture", "federation-identity-center-idp.json", "aws.sso-directory",
                 params={"identityStoreId": "d-906791299c"}, responseElements=None,
                 eventName="DisableExternalIdPConfigurationForDirectory", eventID="836a0000-0000-4000-8000-00000000d15a")
+
+# Issue #22: an admin session's calls. Real calls made in an assumed role's session (Stratus's
+# refused RunInstances; a console CreateUser after a Switch Role, from davxiao's post), moved into
+# the sessions the fixtures above start: the session's ARN and creation time are the start's, the
+# rest is the published call's.
+def in_session(name, out, arn, created, at, event_id, source):
+    d = record(name)
+    role = arn.split(":assumed-role/")[1].split("/")[0]
+    session_name = arn.rsplit("/", 1)[1]
+    d["userIdentity"].update({
+        "type": "AssumedRole",
+        "arn": arn,
+        "accountId": ACCOUNT,
+        "principalId": f"AROAEXAMPLE{role.upper()[:9]}:{session_name}",
+    })
+    d["userIdentity"]["sessionContext"]["sessionIssuer"].update({
+        "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}", "accountId": ACCOUNT, "userName": role,
+        "principalId": f"AROAEXAMPLE{role.upper()[:9]}",
+    })
+    d["userIdentity"]["sessionContext"]["attributes"]["creationDate"] = created
+    d["recipientAccountId"] = ACCOUNT
+    d["eventTime"] = at
+    d["eventID"] = event_id
+    d["awsRegion"] = "us-east-1"
+    if "errorMessage" in d:
+        d["errorMessage"] = d["errorMessage"].split(" Encoded authorization failure message")[0]
+    write(out, envelope(d, source))
+
+
+SAML = f"arn:aws:sts::{ACCOUNT}:assumed-role/GoogleWorkspaceAdmin/alice@example.com"
+SWITCHED = f"arn:aws:sts::{ACCOUNT}:assumed-role/OrganizationAccountAccessRole/bob@example.com"
+UNSEEN = f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/erin@example.com"
+in_session("session-stratus-ec2lui-runinstances-unauthorized", "session-saml-run-instances-refused.json",
+           SAML, "2026-11-01T10:02:11Z", "2026-11-01T10:05:23Z", "1a4debbb-12e9-4bde-b8c7-ea29002bb2a7", "aws.ec2")
+in_session("session-davxiao-switchrole-createuser", "session-saml-create-user.json",
+           SAML, "2026-11-01T10:02:11Z", "2026-11-01T10:06:08Z", "38d0221b-61e0-47d6-9c45-7eb2dc551201", "aws.iam")
+in_session("session-davxiao-switchrole-createuser", "session-switch-role-create-user.json",
+           SWITCHED, "2020-09-17T19:04:10Z", "2020-09-17T19:05:08Z", "38d0221b-61e0-47d6-9c45-7eb2dc55125b", "aws.iam")
+in_session("session-davxiao-switchrole-createuser", "session-unseen-start-create-user.json",
+           UNSEEN, "2026-11-01T08:30:00Z", "2026-11-01T09:10:00Z", "38d0221b-61e0-47d6-9c45-7eb2dc551202", "aws.iam")
+in_session("session-davxiao-switchrole-createuser", "ignored-session-of-a-non-admin-role.json",
+           f"arn:aws:sts::{ACCOUNT}:assumed-role/ReadOnly/dave@example.com", "2026-11-01T08:30:00Z",
+           "2026-11-01T09:10:00Z", "38d0221b-61e0-47d6-9c45-7eb2dc551203", "aws.iam")

@@ -19,6 +19,10 @@ const JUSTIFICATIONS: &str = "justifications/";
 const SERIES: &str = "threads/";
 /// An empty object per series whose Slack notice is behind its state (`notify::series`).
 const BEHIND: &str = "behind/";
+/// One record per call of an admin session (`notify::activity`): a record, like a use.
+const CALLS: &str = "activity/";
+/// The working state of an admin session's activity line (`notify::activity`).
+const SESSIONS: &str = "sessions/";
 
 /// The condition a write is made on.
 enum Only<'a> {
@@ -60,6 +64,23 @@ pub struct UseRecord {
     pub archived_at: i64,
     /// The CloudTrail record (`detail`), as EventBridge delivered it.
     pub record: Value,
+}
+
+/// One call of an admin session as archived: what it did (never a parameter's value), and the
+/// session it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub event_id: String,
+    /// The session's ARN and creation time (Unix seconds).
+    pub session: String,
+    pub session_created: i64,
+    pub account: String,
+    pub action: String,
+    pub resources: Vec<String>,
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub time: String,
+    pub archived_at: i64,
 }
 
 /// One justification as archived (for every event ID of its notice).
@@ -111,6 +132,61 @@ impl Archive {
             record,
         )
         .await
+    }
+
+    /// Records an admin session's call once ([`Created::AlreadyThere`]: a retry).
+    pub async fn put_call(&self, record: &CallRecord) -> Result<Created, ArchiveError> {
+        self.create(
+            &format!("{CALLS}{}.json", key_part(&record.event_id)),
+            record,
+        )
+        .await
+    }
+
+    /// Every call archived.
+    pub async fn read_calls(&self) -> Result<Vec<CallRecord>, ArchiveError> {
+        let mut calls = Vec::new();
+        for key in self.keys(CALLS).await? {
+            let Some((bytes, _)) = self.get(&key).await? else {
+                continue;
+            };
+            calls.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| self.error("read", format!("{key}: {e}")))?,
+            );
+        }
+        Ok(calls)
+    }
+
+    /// An admin session's state (`sessions/<key>.json`) and its ETag, if there is one.
+    pub async fn get_session<T: for<'de> Deserialize<'de>>(
+        &self,
+        session: &str,
+    ) -> Result<Option<(T, String)>, ArchiveError> {
+        let key = format!("{SESSIONS}{session}.json");
+        let Some((bytes, etag)) = self.get(&key).await? else {
+            return Ok(None);
+        };
+        let state = serde_json::from_slice(&bytes)
+            .map_err(|e| self.error("read", format!("{key}: {e}")))?;
+        Ok(Some((state, etag)))
+    }
+
+    /// Writes an admin session's state if it is still the version read (`None`: if there is none
+    /// yet). `Ok(None)`: someone else wrote it meanwhile.
+    pub async fn put_session<T: Serialize>(
+        &self,
+        session: &str,
+        state: &T,
+        etag: Option<&str>,
+    ) -> Result<Option<String>, ArchiveError> {
+        let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
+        let only = match etag {
+            Some(etag) => Only::IfMatch(etag),
+            None => Only::IfAbsent,
+        };
+        self.put(&format!("{SESSIONS}{session}.json"), body, only)
+            .await
     }
 
     /// A person's series state and its ETag, if there is one.

@@ -89,6 +89,9 @@ pub struct PrivilegedUse {
     /// The access key that ties an AssumeRoot to its root session's calls: the key AssumeRoot
     /// issued, or the key a root call in such a session used.
     pub session_key: Option<String>,
+    /// The assumed-role session this use opened (an admin role's start) or was made in (an
+    /// admin session's call): its later calls' activity line joins this notice's thread.
+    pub session: Option<crate::event::session::SessionRef>,
 }
 
 impl PrivilegedUse {
@@ -365,6 +368,12 @@ pub fn classify_knowing(record: &Record, deployment: &Deployment, known: Known<'
         if !pattern::matches(pattern, &record.raw) {
             continue;
         }
+        // A rule that decides by the admin roles matches any role here (the function does not
+        // know them): a record another kind's rule delivered and that kind excepted is not
+        // thereby an admin role's.
+        if excepted.is_some() && rule.pattern.contains("\"$ADMIN_ROLE") {
+            continue;
+        }
         // privwatch's own rollout is nobody's use.
         if rule.spares_deployer {
             if let Some(reason) = privwatch_rollout(deployment, &record.raw) {
@@ -568,6 +577,10 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
             d(&["userIdentity", "accessKeyId"])
         } else {
             None
+        },
+        session: match kind {
+            Kind::AdminSession => crate::event::session::of_call(&raw["detail"]),
+            _ => crate::event::session::started(&raw["detail"]),
         },
     }
 }

@@ -33,6 +33,7 @@ pub enum Kind {
     AlarmSwitchedOff,
     TrustOpened,
     IamUserSignIn,
+    AdminSession,
 }
 
 /// How loud a notice is. `Critical` also mentions the escalation contact in the first reply,
@@ -129,6 +130,8 @@ pub enum Switch {
     AssumeRole,
     /// `IAM_USER_SIGN_IN=notice` (off by default).
     IamUserSignIn,
+    /// `SESSION_ACTIVITY=on` (the default): admin sessions' calls for their activity lines.
+    SessionActivity,
 }
 
 /// One EventBridge rule of a kind.
@@ -178,7 +181,7 @@ pub struct Spec {
 
 impl Kind {
     /// Every kind, in the order records are tried against them (the first match wins).
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::RootConsoleSignIn,
         Kind::IamUserSignIn,
         Kind::RootPassword,
@@ -196,6 +199,7 @@ impl Kind {
         Kind::AdminRoleViaSwitchRole,
         Kind::AdminRoleViaAssumeRole,
         Kind::RootApiCall,
+        Kind::AdminSession,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -332,6 +336,42 @@ impl Kind {
                     pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
                         "detail": {"userIdentity": {"type": ["Root"]},
                                    "eventName": [{"anything-but": ["CreateAccessKey", "DeactivateMFADevice", "DeleteVirtualMFADevice"]}]}}"#,
+                }],
+            },
+            Kind::AdminSession => &Spec {
+                name: "admin_session",
+                severity: Severity::High,
+                group: Group::AdminRole,
+                person: Person::Caller,
+                shows_action: true,
+                shows_target: false,
+                shows_issued_key: false,
+                exception: read_only_call,
+                words: Words {
+                    icon: ":bust_in_silhouette:",
+                    headline: Text {
+                        en: "Admin session seen without its start",
+                        ja: "開始を確認できない管理者セッション",
+                    },
+                    summary: Text {
+                        en: "*{who}* is working as the admin role *{role}* in account *{account}* (`{action}`), but privwatch did not see this session begin: it began before privwatch listened, or its start was lost.",
+                        ja: "*{who}* がアカウント *{account}* で管理者ロール *{role}* として操作しています（`{action}`）が、privwatch はこのセッションの開始を確認していません（privwatch の導入前に始まったか、開始の記録が失われました）。",
+                    },
+                    ask: Text {
+                        en: "{mention} An *admin session* is at work that privwatch did not see begin. *Is it yours?* Reply in this thread with the purpose of the work and the ticket URL.",
+                        ja: "{mention} 開始を確認できない管理者セッションで操作が行われています。*ご本人の操作ですか?* このスレッドに「作業目的や内容」と「タスクチケットURL」を記入してください。",
+                    },
+                    failed: None,
+                },
+                rules: &[Rule {
+                    id: "AdminSessionActivity",
+                    name: "admin-session-activity",
+                    description: "Calls that change something, made in an admin role's session: its activity line in the thread of the session's notice.",
+                    read_only: false,
+                    switch: Some(Switch::SessionActivity),
+                    spares_deployer: false,
+                    pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {"userIdentity": {"type": ["AssumedRole"], "arn": "$ADMIN_ROLE_SESSIONS"}}}"#,
                 }],
             },
             Kind::CentralizedRootSession => &Spec {
@@ -1115,6 +1155,12 @@ fn trust_lets_in_no_outsider(raw: &Value, known: Known<'_>) -> Option<&'static s
     )
 }
 
+/// Read-only calls are not a session's activity (its rule, in state `ENABLED`, is never given
+/// them; another rule's delivery may be).
+fn read_only_call(raw: &Value, _: Known<'_>) -> Option<&'static str> {
+    (raw["detail"]["readOnly"] == Value::Bool(true)).then_some("a read-only call")
+}
+
 /// A password or key a user makes for themselves is not one made for someone else.
 fn own_credentials(raw: &Value, _: Known<'_>) -> Option<&'static str> {
     let detail = &raw["detail"];
@@ -1234,6 +1280,7 @@ pub fn rules_document() -> Value {
                         Switch::RootApi => "WatchRootApi",
                         Switch::AssumeRole => "WatchAssumeRole",
                         Switch::IamUserSignIn => "WatchIamUserSignIn",
+                        Switch::SessionActivity => "WatchSessionActivity",
                     }),
                     "spares_deployer": rule.spares_deployer,
                     "pattern": rule.pattern(),

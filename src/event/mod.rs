@@ -8,5 +8,6 @@ pub mod cloudtrail;
 pub mod kind;
 pub mod pattern;
 pub mod policy;
+pub mod session;
 
 pub use classify::*;

@@ -3,6 +3,8 @@
 //! go through these types.
 
 use crate::event::kind::Kind;
+use crate::event::session::{Call, SessionRef};
+use crate::message::mrkdwn::clip;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -21,6 +23,10 @@ pub const TICKET_ASK_EVENT_TYPE: &str = "privileged_use_ticket_ask";
 /// The late ask of a person Slack could not find when the notice was posted.
 pub const LATE_ASK_EVENT_TYPE: &str = "privileged_use_late_ask";
 
+/// The activity line of an admin session in its notice's thread: what the session did, kept
+/// current in place.
+pub const ACTIVITY_EVENT_TYPE: &str = "privileged_use_activity";
+
 /// Event IDs kept in a notice's metadata (the rest are still in the thread).
 pub const MAX_EVENT_IDS: usize = 200;
 /// Longest value in metadata (not rendered, but Slack bounds the payload).
@@ -28,7 +34,7 @@ pub const MAX_VALUE_CHARS: usize = 256;
 
 /// A value as metadata keeps it: an event ID is compared in this form, too.
 pub fn event_key(value: &str) -> String {
-    crate::message::mrkdwn::clip(value, MAX_VALUE_CHARS)
+    clip(value, MAX_VALUE_CHARS)
 }
 
 /// `event_payload` of a notice.
@@ -66,9 +72,32 @@ pub struct NoticePayload {
     /// failure, not "no such user"): the ask went to the fallback, and the sweep asks the person
     /// once they can be found.
     pub person_unasked: bool,
+    /// The admin sessions this notice stands for (their activity lines join its thread),
+    /// bounded by [`MAX_SESSIONS`].
+    pub sessions: Vec<SessionRef>,
 }
 
+/// Sessions a notice's metadata keeps.
+pub const MAX_SESSIONS: usize = 20;
+
 impl NoticePayload {
+    /// This notice stands for `session`.
+    pub fn has_session(&self, session: &SessionRef) -> bool {
+        self.sessions.iter().any(|s| s.is(session))
+    }
+
+    /// Adds a session this notice now stands for (the oldest beyond [`MAX_SESSIONS`] go).
+    pub fn add_session(&mut self, session: Option<&SessionRef>) {
+        if let Some(session) = session {
+            if !self.has_session(session) {
+                self.sessions.push(session.clone());
+                if self.sessions.len() > MAX_SESSIONS {
+                    self.sessions.remove(0);
+                }
+            }
+        }
+    }
+
     pub fn holds(&self, event_id: &str) -> bool {
         self.event_id == event_id
             || self.twin_event_id == event_id
@@ -98,6 +127,143 @@ impl NoticePayload {
 
     pub fn to_metadata(&self) -> Value {
         json!({"event_type": NOTICE_EVENT_TYPE, "event_payload": self})
+    }
+}
+
+/// Actions an activity line names one by one (the rest are counted together).
+pub const MAX_ACTIONS: usize = 12;
+/// Resources an activity line names.
+pub const MAX_RESOURCES: usize = 5;
+/// Event IDs an activity line's metadata keeps (the latest): a redelivery older than these is
+/// recognised by the archive's ledger, where there is one.
+pub const ACTIVITY_IDS: usize = 100;
+
+/// A resource a session's call named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Named {
+    pub name: String,
+}
+
+/// How often one action was called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ActionCount {
+    pub action: String,
+    pub count: u32,
+}
+
+/// `event_payload` of an activity line, and the session's state in the archive: what the
+/// session did so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ActivityPayload {
+    pub session: SessionRef,
+    /// Write calls counted.
+    pub total: u32,
+    /// The actions, most called first.
+    pub actions: Vec<ActionCount>,
+    /// Calls of actions beyond [`MAX_ACTIONS`].
+    pub other_actions: u32,
+    /// The first resources named (escaped when shown). Written as `[{"name": …}]`: Slack's
+    /// metadata types allow arrays of objects, not of strings.
+    pub resources: Vec<Named>,
+    pub more_resources: bool,
+    /// Calls refused (`AccessDenied`, `UnauthorizedOperation`, …) and other failed calls.
+    pub refused: u32,
+    pub failed: u32,
+    /// Unix seconds of the first and last call.
+    pub first: i64,
+    pub last: i64,
+    /// The latest event IDs counted (see [`ACTIVITY_IDS`]; the archive's state keeps them all).
+    #[serde(with = "event_id_list")]
+    pub event_ids: Vec<String>,
+}
+
+impl ActivityPayload {
+    pub fn new(session: SessionRef) -> Self {
+        ActivityPayload {
+            session,
+            ..ActivityPayload::default()
+        }
+    }
+
+    pub fn holds(&self, event_id: &str) -> bool {
+        let key = event_key(event_id);
+        self.event_ids.contains(&key)
+    }
+
+    /// Counts `call` once: `false` when it was already counted. `keep_ids` bounds the event
+    /// IDs kept (the oldest go).
+    pub fn add(&mut self, call: &Call, keep_ids: usize) -> bool {
+        if self.holds(&call.event_id) {
+            return false;
+        }
+        self.total += 1;
+        let action = clip(&call.action, 128);
+        let room = self.actions.len() < MAX_ACTIONS;
+        match self.actions.iter_mut().find(|a| a.action == action) {
+            Some(a) => a.count += 1,
+            None if room => self.actions.push(ActionCount { action, count: 1 }),
+            None => self.other_actions += 1,
+        }
+        self.actions
+            .sort_by(|a, b| b.count.cmp(&a.count).then(a.action.cmp(&b.action)));
+        for resource in &call.resources {
+            let resource = Named {
+                name: clip(resource, MAX_VALUE_CHARS),
+            };
+            if self.resources.contains(&resource) {
+                continue;
+            }
+            match self.resources.len() < MAX_RESOURCES {
+                true => self.resources.push(resource),
+                false => self.more_resources = true,
+            }
+        }
+        match call.error.as_deref() {
+            Some(e) if e.contains("AccessDenied") || e.contains("Unauthorized") => {
+                self.refused += 1
+            }
+            Some(_) => self.failed += 1,
+            None => {}
+        }
+        if call.time > 0 {
+            self.first = if self.first == 0 {
+                call.time
+            } else {
+                self.first.min(call.time)
+            };
+            self.last = self.last.max(call.time);
+        }
+        self.event_ids.push(event_key(&call.event_id));
+        if self.event_ids.len() > keep_ids {
+            let extra = self.event_ids.len() - keep_ids;
+            self.event_ids.drain(..extra);
+        }
+        true
+    }
+
+    /// `iam:CreateUser×1; ec2:TerminateInstances×3` (the export's `actions` column).
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .actions
+            .iter()
+            .map(|a| format!("{}×{}", a.action, a.count))
+            .collect();
+        if self.other_actions > 0 {
+            parts.push(format!("others×{}", self.other_actions));
+        }
+        parts.join("; ")
+    }
+
+    pub fn to_metadata(&self) -> Value {
+        let mut kept = self.clone();
+        if kept.event_ids.len() > ACTIVITY_IDS {
+            let extra = kept.event_ids.len() - ACTIVITY_IDS;
+            kept.event_ids.drain(..extra);
+        }
+        json!({"event_type": ACTIVITY_EVENT_TYPE, "event_payload": kept})
     }
 }
 

@@ -52,6 +52,7 @@ mod japanese {
             shared_event_id: None,
             centralized_root: false,
             session_key: Some("ASIAEXAMPLE".into()),
+            session: None,
         }
     }
 

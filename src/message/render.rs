@@ -4,7 +4,8 @@
 
 use crate::event::PrivilegedUse;
 use crate::message::metadata::{
-    event_key, LinePayload, NoticePayload, SummaryPayload, ESCALATION_EVENT_TYPE, MAX_VALUE_CHARS,
+    event_key, ActivityPayload, LinePayload, NoticePayload, SummaryPayload, ESCALATION_EVENT_TYPE,
+    MAX_VALUE_CHARS,
 };
 use crate::message::mrkdwn::{clip, clip_mrkdwn, escape, field};
 use crate::message::wording::{Label, Series, Shown, Wording};
@@ -20,6 +21,7 @@ pub const JUSTIFY_CALLBACK: &str = "privwatch_justify";
 pub const JUSTIFIED_REACTION: &str = "white_check_mark";
 const REPEATS_BLOCK_ID: &str = "privwatch-repeats";
 /// `block_id` prefix of the context block naming the other account of a cross-account call.
+const ACTIVITY_BLOCK_ID: &str = "privwatch-activity";
 const TWIN_BLOCK_ID: &str = "privwatch-twin";
 /// Slack's limits, applied to the text as sent (after escaping): a section's or context
 /// element's text, a field, and a message's `text` (`chat.update` answers `msg_too_long` above it).
@@ -232,6 +234,7 @@ pub fn notice_payload(u: &PrivilegedUse) -> NoticePayload {
         twin_event_id: String::new(),
         ticket_asked: false,
         person_unasked: false,
+        sessions: u.session.iter().cloned().collect(),
     }
 }
 
@@ -296,6 +299,53 @@ pub fn render_count_update(
         "text": format!("{base_text}{suffix}"),
         "blocks": blocks,
         "metadata": payload.to_metadata(),
+    })
+}
+
+/// An admin session's activity line (posted in its notice's thread, then updated in place).
+pub fn render_activity_line(activity: &ActivityPayload, wording: &Wording) -> Message {
+    Message {
+        text: clip_mrkdwn(&wording.activity_line(activity), MESSAGE_TEXT_MAX_CHARS),
+        blocks: None,
+        metadata: activity.to_metadata(),
+    }
+}
+
+/// The `chat.update` body of an activity line already posted.
+pub fn render_activity_update(
+    channel: &str,
+    line_ts: &Ts,
+    activity: &ActivityPayload,
+    wording: &Wording,
+) -> Value {
+    let line = render_activity_line(activity, wording);
+    json!({
+        "channel": channel,
+        "ts": line_ts.as_str(),
+        "text": line.text,
+        "metadata": line.metadata,
+    })
+}
+
+/// The `chat.update` body that says on the notice how many write calls its sessions made so far
+/// (the notice's own metadata kept as it is).
+pub fn render_notice_activity(
+    channel: &str,
+    existing: &Value,
+    total: u32,
+    wording: &Wording,
+) -> Value {
+    let mut blocks: Vec<Value> = renew_block_ids(&existing["blocks"])
+        .into_iter()
+        .filter(|b| !has_block_id(b, ACTIVITY_BLOCK_ID))
+        .collect();
+    blocks.push(json!({"type": "context", "block_id": new_block_id(ACTIVITY_BLOCK_ID), "elements": [mrkdwn(wording.activity_count(total))]}));
+    json!({
+        "channel": channel,
+        "ts": existing["ts"],
+        "text": clip_mrkdwn(existing["text"].as_str().unwrap_or_default(), MESSAGE_TEXT_MAX_CHARS),
+        "blocks": blocks,
+        "metadata": existing["metadata"],
     })
 }
 
@@ -481,6 +531,7 @@ mod tests {
             shared_event_id: None,
             centralized_root: false,
             session_key: None,
+            session: None,
         }
     }
 

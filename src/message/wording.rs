@@ -5,6 +5,7 @@
 
 use crate::event::kind::{Severity, Text};
 use crate::event::PrivilegedUse;
+use crate::message::metadata::ActivityPayload;
 use crate::message::mrkdwn::{date, field};
 
 /// Where a notice's uses are told: each on its own thread line (without the archive), or summed
@@ -386,6 +387,84 @@ impl Wording {
         }
     }
 
+    /// An admin session's activity line: its write calls by action, the resources they named,
+    /// the calls refused or failed, first and last time. Every value is from CloudTrail: escaped,
+    /// and kept out of the code spans' backticks.
+    pub fn activity_line(&self, a: &ActivityPayload) -> String {
+        let code = |v: &str| format!("`{}`", field(v).replace('`', "'"));
+        let mut actions: Vec<String> = a
+            .actions
+            .iter()
+            .map(|x| format!("{} ×{}", code(&x.action), x.count))
+            .collect();
+        if a.other_actions > 0 {
+            actions.push(format!(
+                "{} ×{}",
+                self.lang.t("others", "その他"),
+                a.other_actions
+            ));
+        }
+        let mut resources: Vec<String> = a.resources.iter().map(|r| code(&r.name)).collect();
+        if a.more_resources {
+            resources.push("…".to_string());
+        }
+        let mut outcome = Vec::new();
+        if a.refused > 0 {
+            outcome.push(format!("{} ×{}", self.lang.t("refused", "拒否"), a.refused));
+        }
+        if a.failed > 0 {
+            outcome.push(format!("{} ×{}", self.lang.t("failed", "失敗"), a.failed));
+        }
+        let (first, last) = (date(a.first), date(a.last));
+        let total = a.total;
+        match self.lang {
+            Lang::En => {
+                let mut text = format!(
+                    ":memo: *What this session did* ({total} write calls, kept current): {}",
+                    actions.join(" · ")
+                );
+                if !resources.is_empty() {
+                    text.push_str(&format!("\n*Resources:* {}", resources.join(", ")));
+                }
+                if !outcome.is_empty() {
+                    text.push_str(&format!("\n*Not done:* {}", outcome.join(" · ")));
+                }
+                text.push_str(&format!(
+                    "\nFirst {first}, last {last}. Read-only calls are not listed."
+                ));
+                text
+            }
+            Lang::Ja => {
+                let mut text = format!(
+                    ":memo: *このセッションの操作*（書き込み {total} 件、随時更新）: {}",
+                    actions.join(" · ")
+                );
+                if !resources.is_empty() {
+                    text.push_str(&format!("\n*対象:* {}", resources.join(", ")));
+                }
+                if !outcome.is_empty() {
+                    text.push_str(&format!("\n*未実行:* {}", outcome.join(" · ")));
+                }
+                text.push_str(&format!(
+                    "\n最初 {first}、最後 {last}。読み取りのみの操作は含みません。"
+                ));
+                text
+            }
+        }
+    }
+
+    /// The notice's line saying how much its sessions have done so far.
+    pub fn activity_count(&self, total: u32) -> String {
+        match self.lang {
+            Lang::En => {
+                format!(":memo: {total} write calls in this session so far (see the thread)")
+            }
+            Lang::Ja => format!(
+                ":memo: このセッションの書き込み操作: これまでに {total} 件（スレッド参照）"
+            ),
+        }
+    }
+
     /// The coverage message's title (organization hub).
     pub fn coverage_title(&self) -> &'static str {
         self.lang.t(
@@ -657,6 +736,7 @@ mod tests {
             shared_event_id: None,
             centralized_root: false,
             session_key: None,
+            session: None,
         }
     }
 

@@ -72,7 +72,11 @@ pub async fn deliver(app: &App, u: &PrivilegedUse, deadline: Instant) -> Result<
         .await
 }
 
-async fn deliver_in(cx: &Session<'_>, u: &PrivilegedUse) -> Result<Delivery, SlackError> {
+/// [`deliver`] within a session the caller holds.
+pub(crate) async fn deliver_in(
+    cx: &Session<'_>,
+    u: &PrivilegedUse,
+) -> Result<Delivery, SlackError> {
     let (app, token, channel, deadline) = (cx.app, cx.token, cx.channel, cx.deadline);
     let (place, mention) = tokio::join!(find_place(cx, u), mention_for(cx, u));
     let wording = &*app.wording().await;
@@ -141,6 +145,7 @@ async fn deliver_in(cx: &Session<'_>, u: &PrivilegedUse) -> Result<Delivery, Sla
             if payload.event_ids.len() > MAX_EVENT_IDS {
                 payload.event_ids.remove(1);
             }
+            payload.add_session(u.session.as_ref());
             let update = render::render_count_update(
                 channel,
                 &found.raw,

@@ -1,7 +1,9 @@
 //! A privileged use → its notice, its ask and its thread. [`deliver`] posts a use's notice and ask
 //! (look before write, exactly once); with the archive, [`series`] counts a person's long run of
-//! uses in the S3 ledger and keeps one notice current instead of posting each.
+//! uses in the S3 ledger and keeps one notice current instead of posting each; [`activity`]
+//! keeps an admin session's calls in one line of its notice's thread.
 
+pub mod activity;
 pub mod deliver;
 pub mod series;
 

@@ -67,6 +67,9 @@ pub struct SeriesState {
     pub count: u32,
     /// Their event IDs (up to [`MAX_IDS`]).
     pub event_ids: Vec<String>,
+    /// The admin sessions its uses opened (the notice's metadata lists them: activity lines
+    /// find their notice by them).
+    pub sessions: Vec<crate::event::session::SessionRef>,
     /// Uses with a line of their own in the thread.
     pub lines: u32,
     /// The first use's ask (with the mention) is known to be in the thread. A series that began
@@ -105,6 +108,7 @@ impl SeriesState {
             last_time: notice.last_time.max(notice.event_time),
             count: notice.count.max(1),
             event_ids: notice.event_ids.clone(),
+            sessions: notice.sessions.clone(),
             // Without the archive every use of a notice has its line.
             lines: notice.count.max(1),
             shown: notice.count.max(1),
@@ -143,6 +147,14 @@ impl SeriesState {
         self.count += 1;
         if self.event_ids.len() < MAX_IDS {
             self.event_ids.push(event_key(&u.event_id));
+        }
+        if let Some(session) = &u.session {
+            if !self.sessions.iter().any(|s| s.is(session)) {
+                self.sessions.push(session.clone());
+                if self.sessions.len() > crate::message::metadata::MAX_SESSIONS {
+                    self.sessions.remove(0);
+                }
+            }
         }
         self.tally(u);
     }
@@ -598,7 +610,13 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CatchUpReport, Err
     let Some(archive) = &app.archive else {
         return Ok(CatchUpReport::default());
     };
-    let mut keys = archive.behind().await?;
+    // `session-…` markers are admin sessions' activity lines (`notify::activity`).
+    let mut keys: Vec<String> = archive
+        .behind()
+        .await?
+        .into_iter()
+        .filter(|k| !k.starts_with("session-"))
+        .collect();
     let started = Instant::now();
     let mut report = CatchUpReport::default();
     let mut failure = None;
@@ -706,6 +724,9 @@ async fn flush_series(
     };
     payload.last_time = payload.last_time.max(state.last_time);
     payload.event_ids = state.notice_ids();
+    for session in &state.sessions {
+        payload.add_session(Some(session));
+    }
     let update =
         render::render_count_update(cx.channel, &notice.raw, &payload, Shown::Summed, wording);
     cx.app

@@ -51,6 +51,9 @@ def account_all_on(secret_arn, kms_arn):
         "WATCH_ROOT_API_ACTIVITY=true",
         "WATCH_ADMIN_ASSUME_ROLE=true",
         "IAM_USER_SIGN_IN=notice",
+        'ADMIN_PERMISSION_SETS="AdministratorAccess arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef"',
+        "IDENTITY_CENTER_REGION=eu-west-1",
+        "SESSION_ACTIVITY=on",
         f"EXISTING_SECRET_ARN={secret_arn}",
         f"SECRET_KMS_KEY_ARN={kms_arn}",
         "MESSAGE_LANGUAGE=ja",
@@ -78,6 +81,7 @@ ACCOUNT_ALL_OFF = "\n".join([
     "WATCH_ROOT_API_ACTIVITY=false",
     "WATCH_ADMIN_ASSUME_ROLE=false",
     "IAM_USER_SIGN_IN=off",
+    "SESSION_ACTIVITY=off",
     "ENABLE_ARCHIVE=false",
     "ENABLE_JUSTIFY_BUTTON=false",
     "FUNCTION_NAME=pw-off",
@@ -235,7 +239,8 @@ def test_all_on_covers_us_east_1_and_uses_its_deploy_bucket(all_on):
 
 def test_all_on_watches_root_api_and_assume_role(all_on):
     names = {r["Name"] for r in [r for page in client("events", "eu-west-1").get_paginator("list_rules").paginate(NamePrefix="pw-on-") for r in page["Rules"]]}
-    assert {"pw-on-root-api-activity", "pw-on-admin-role-via-assume-role", "pw-on-catchup", "pw-on-iam-user-sign-in"} <= names
+    assert {"pw-on-root-api-activity", "pw-on-admin-role-via-assume-role", "pw-on-catchup", "pw-on-iam-user-sign-in",
+            "pw-on-admin-session-activity", "pw-on-sso-admin-assignment", "pw-on-canaries"} <= names
 
 
 def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
@@ -256,6 +261,9 @@ def test_all_off_exits_0_and_makes_none_of_the_optional_parts(tmp_path):
         names = {r["Name"] for r in [r for page in client("events").get_paginator("list_rules").paginate(NamePrefix="pw-off-") for r in page["Rules"]]}
         assert "pw-off-root-api-activity" not in names and "pw-off-admin-role-via-assume-role" not in names
         assert "pw-off-iam-user-sign-in" not in names
+        assert "pw-off-admin-session-activity" not in names
+        # No ADMIN_PERMISSION_SETS: no assignment rule (EventBridge takes no empty matcher list).
+        assert "pw-off-sso-admin-assignment" not in names
         assert "pw-off-catchup" not in names
         sns = client("sns")
         topic = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":pw-off-alarms")]
@@ -316,6 +324,9 @@ def org_all_on(root, ou, read_role, org_id="o-exampleorgid"):
         "ACCOUNT_NAMES='111122223333=prod \"blue\"'",
         f"ORG_READ_ROLE_ARN={read_role}",
         "IAM_USER_SIGN_IN=notice",
+        'ADMIN_PERMISSION_SETS="arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef"',
+        "IDENTITY_CENTER_REGION=us-east-1",
+        "SESSION_ACTIVITY=on",
         'ADMIN_ROLE_ARNS="arn:aws:iam::111122223333:role/GoogleWorkspaceAdmin"',
         "ADMIN_ROLE_PATTERNS='*AWSReservedSSO_AdministratorAccess_*'",
         f'OU_ADMIN_ROLE_PATTERNS="{ou}=*DataPlatformAdmin*"',

@@ -2,6 +2,7 @@
 //! concern of privwatch as a user meets it, against the Slack sandbox and, where AWS is in the
 //! way, moto (`scripts/with-moto.sh`).
 
+mod activity;
 mod admins;
 mod archive;
 mod bootstrap;

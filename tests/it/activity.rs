@@ -1,0 +1,287 @@
+//! What a privileged session did: an admin session's write calls (real record shapes, moved into
+//! the sessions the fixtures start) become one activity line in its notice's thread, kept
+//! current; redeliveries, read-only calls and other sessions' calls stay out; a session whose
+//! start privwatch never saw opens exactly one notice; with the archive, a burst is counted in
+//! S3 and the line catches up at Slack's pace.
+
+use crate::support::*;
+use privwatch::aws::archive::Archive;
+use privwatch::{handle, Outcome};
+use serde_json::Value;
+use slack_sandbox::{Sandbox, DEMO_CHANNEL};
+
+const ACTIVITY: &str = "privileged_use_activity";
+
+fn activity_lines(sandbox: &Sandbox, notice_ts: &str) -> Vec<slack_sandbox::Message> {
+    replies(sandbox, notice_ts)
+        .into_iter()
+        .filter(|m| {
+            m.metadata
+                .as_ref()
+                .is_some_and(|md| md["event_type"] == ACTIVITY)
+        })
+        .collect()
+}
+
+fn payload(m: &slack_sandbox::Message) -> &Value {
+    &m.metadata.as_ref().unwrap()["event_payload"]
+}
+
+fn counted(outcome: Outcome) -> privwatch::notify::activity::Counted {
+    match outcome {
+        Outcome::Counted(c) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A call of `fixture_name`'s session with another event ID and time.
+fn again_in(fixture_name: &str, event_id: &str, second: u32) -> Value {
+    let mut e = fixture(fixture_name);
+    e["detail"]["eventID"] = Value::from(event_id);
+    e["detail"]["eventTime"] = Value::from(format!(
+        "2026-11-01T10:3{}:{:02}Z",
+        second / 60,
+        second % 60
+    ));
+    e
+}
+
+#[tokio::test]
+async fn a_saml_session_and_its_calls_are_one_notice_with_one_current_activity_line() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let start = handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(start, Outcome::Delivered(_)), "{start:?}");
+    // Each call delivered twice (EventBridge delivers at least once).
+    for name in [
+        "session-saml-create-user.json",
+        "session-saml-run-instances-refused.json",
+    ] {
+        for delivery in 0..2 {
+            let c = counted(handle(&app, &fixture(name), deadline(10)).await.unwrap());
+            assert!(!c.opened, "{name}: joins the session's notice");
+            assert_eq!(c.counted, delivery == 0, "{name}: counted once");
+        }
+    }
+    // A read-only call of the same session, and another (non-admin) role's call: not counted.
+    let mut read = fixture("session-saml-create-user.json");
+    read["detail"]["eventName"] = Value::from("GetUser");
+    read["detail"]["readOnly"] = Value::Bool(true);
+    read["detail"]["eventID"] = Value::from("read-only-1");
+    assert!(matches!(
+        handle(&app, &read, deadline(10)).await.unwrap(),
+        Outcome::Ignored(_)
+    ));
+
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(notices.len(), 1, "the session's one notice");
+    let lines = activity_lines(&sandbox, &notices[0].ts);
+    assert_eq!(lines.len(), 1, "one activity line, updated in place");
+    let a = payload(&lines[0]);
+    assert_eq!(a["total"], 2);
+    assert_eq!(a["refused"], 1, "RunInstances was refused");
+    let actions: Vec<(String, u64)> = a["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["action"].as_str().unwrap().to_string(),
+                x["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("ec2:RunInstances".to_string(), 1),
+            ("iam:CreateUser".to_string(), 1)
+        ]
+    );
+    assert!(
+        lines[0].text.contains("`iam:CreateUser` ×1"),
+        "{}",
+        lines[0].text
+    );
+    assert!(
+        lines[0].text.contains("`test-no-permission`"),
+        "the user it made: {}",
+        lines[0].text
+    );
+    assert!(lines[0].text.contains("refused ×1"), "{}", lines[0].text);
+    // The notice says how many calls so far; the ask is still the thread's first reply.
+    let notice_text = all_texts(&notices[0]).join("\n");
+    assert!(
+        notice_text.contains("2 write calls in this session so far"),
+        "{notice_text}"
+    );
+    let thread = replies(&sandbox, &notices[0].ts);
+    assert!(
+        thread[0].text.starts_with("<@U01ALICE> "),
+        "{}",
+        thread[0].text
+    );
+    assert_eq!(thread.len(), 2, "the ask and the activity line");
+}
+
+#[tokio::test]
+async fn a_switch_role_session_is_joined_by_its_session_arn() {
+    let s = Scenario::new().await;
+    s.deliver_fixture("switch-role-admin.json").await.unwrap();
+    let c = counted(
+        s.deliver_fixture("session-switch-role-create-user.json")
+            .await
+            .unwrap(),
+    );
+    assert!(!c.opened && c.counted, "{c:?}");
+    let notices = s.notices();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(activity_lines(&s.sandbox, &notices[0].ts).len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_seen_without_its_start_opens_exactly_one_notice() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let name = "session-unseen-start-create-user.json";
+    let first = counted(handle(&app, &fixture(name), deadline(10)).await.unwrap());
+    assert!(first.opened && first.counted);
+    // Redelivered, then a later call of the same session, from another execution environment
+    // (nothing remembered: the channel is searched).
+    counted(handle(&app, &fixture(name), deadline(10)).await.unwrap());
+    let other_environment = app_for(&sandbox);
+    let mut later = fixture(name);
+    later["detail"]["eventID"] = Value::from("later-call-1");
+    later["detail"]["eventName"] = Value::from("AttachUserPolicy");
+    let c = counted(
+        handle(&other_environment, &later, deadline(10))
+            .await
+            .unwrap(),
+    );
+    assert!(!c.opened && c.counted && c.total == 2, "{c:?}");
+
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(notices.len(), 1, "one notice for the session");
+    let text = all_texts(&notices[0]).join("\n");
+    assert!(text.contains("without its start"), "{text}");
+    let thread = replies(&sandbox, &notices[0].ts);
+    assert!(
+        thread[0].text.starts_with("<@U05ERIN> "),
+        "the session's person: {}",
+        thread[0].text
+    );
+    let lines = activity_lines(&sandbox, &notices[0].ts);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(payload(&lines[0])["total"], 2);
+}
+
+#[tokio::test]
+async fn in_japanese_the_activity_line_is_japanese() {
+    let sandbox = sandbox().await;
+    let token = privwatch::config::TokenSetting::Env(slack_sandbox::DEMO_TOKEN.to_string());
+    let app = app_from(
+        config_with(&sandbox, token.clone(), &[("MESSAGE_LANGUAGE", "ja")]),
+        token,
+        None,
+    );
+    handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    handle(
+        &app,
+        &fixture("session-saml-run-instances-refused.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    let line = &activity_lines(&sandbox, &notices[0].ts)[0];
+    assert!(
+        line.text.contains("このセッションの操作") && line.text.contains("拒否 ×1"),
+        "{}",
+        line.text
+    );
+}
+
+/// A `terraform apply` through an admin role: a burst of write calls costs the channel no post —
+/// the archive counts them (each call archived once), the line is written at Slack's Tier 3
+/// pace, and the scheduled catch-up brings it up to the last call. (Smaller than the 500 calls
+/// `make bench` measures.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_calls_is_counted_in_the_archive_and_the_line_catches_up() {
+    let Some(url) = moto_url("an admin session's burst") else {
+        return;
+    };
+    const CALLS: u32 = 60;
+    let client = s3(&url);
+    let name = bucket(&client, "privwatch-activity").await;
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    app.archive = Some(Archive::new(client.clone(), &name));
+    handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let before = sandbox.calls().len();
+    for i in 0..CALLS {
+        let event = again_in("session-saml-create-user.json", &format!("burst-{i:03}"), i);
+        counted(handle(&app, &event, deadline(10)).await.unwrap());
+        if i % 10 == 0 {
+            // Some delivered twice.
+            assert!(!counted(handle(&app, &event, deadline(10)).await.unwrap()).counted);
+        }
+    }
+    let catch_up = serde_json::json!({
+        "version": "0", "id": "cu", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "111122223333", "time": "2026-11-01T10:40:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"], "detail": {}
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    handle(&app, &catch_up, deadline(30)).await.unwrap();
+
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(notices.len(), 1, "no post per call");
+    let lines = activity_lines(&sandbox, &notices[0].ts);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        payload(&lines[0])["total"],
+        CALLS,
+        "the line is current after the catch-up"
+    );
+    let calls = &sandbox.calls()[before..];
+    let posts = calls
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .count();
+    let updates = calls.iter().filter(|c| c.method == "chat.update").count();
+    assert_eq!(posts, 1, "one post: the activity line");
+    assert!(
+        updates <= 12,
+        "{updates} updates for {CALLS} calls: paced, not one per call"
+    );
+    let archived = client
+        .list_objects_v2()
+        .bucket(&name)
+        .prefix("activity/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        archived.key_count(),
+        Some(CALLS as i32),
+        "each call archived once"
+    );
+}
