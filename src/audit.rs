@@ -5,9 +5,11 @@
 use crate::app::{App, Session};
 use crate::channel::{our_notices, whole_thread};
 use crate::error::Error;
+use crate::event::session::{self, Call, SessionRef};
 use crate::message::justification;
 use crate::message::metadata::{
-    payload_of, LinePayload, NoticePayload, LINE_EVENT_TYPE, NOTICE_EVENT_TYPE,
+    payload_of, ActivityPayload, LinePayload, NoticePayload, ACTIVITY_EVENT_TYPE, LINE_EVENT_TYPE,
+    NOTICE_EVENT_TYPE,
 };
 use crate::slack::{BotUser, SlackError, Ts};
 use chrono::{TimeZone, Utc};
@@ -38,9 +40,26 @@ pub struct AuditRow {
     pub ticket_url: String,
     pub replied_by: String,
     pub permalink: String,
+    /// What the admin session this use opened did: `iam:CreateUser×1; ec2:TerminateInstances×3`
+    /// (the activity line's counts, on the row of the notice's first use).
+    pub actions: String,
+    /// Each call of that session (`--format json`, from the archive: Slack keeps the counts,
+    /// not every call).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<AuditCall>,
 }
 
-pub const COLUMNS: [&str; 12] = [
+/// One call of an admin session, as the export lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditCall {
+    pub event_id: String,
+    pub time: String,
+    pub action: String,
+    pub resources: Vec<String>,
+    pub error: String,
+}
+
+pub const COLUMNS: [&str; 13] = [
     "time",
     "account",
     "kind",
@@ -53,6 +72,7 @@ pub const COLUMNS: [&str; 12] = [
     "ticket_url",
     "replied_by",
     "permalink",
+    "actions",
 ];
 
 /// The rows of one notice and its thread (`thread` as `conversations.replies` returns it, the
@@ -90,6 +110,8 @@ pub fn rows_for_thread(
         ticket_url: ticket_url.clone(),
         replied_by: replied_by.join(" "),
         permalink: permalink.to_string(),
+        actions: String::new(),
+        calls: Vec::new(),
     };
     let mut rows = vec![row(
         &payload.event_id,
@@ -98,6 +120,15 @@ pub fn rows_for_thread(
         &payload.role,
         &payload.source_ip,
     )];
+    // The activity lines of the notice's sessions, on its first use's row.
+    rows[0].actions = thread
+        .iter()
+        .filter(|m| m["user"].as_str() == Some(bot_user.0.as_str()))
+        .filter_map(|m| payload_of::<ActivityPayload>(m, ACTIVITY_EVENT_TYPE))
+        .map(|a| a.summary())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     for line in thread
         .iter()
         .filter(|m| m["user"].as_str() == Some(bot_user.0.as_str()))
@@ -202,11 +233,18 @@ pub async fn export_archive(
         return Ok(Vec::new());
     };
     let (uses, justifications) = archive.read_all().await?;
+    let mut calls = archive.read_calls().await?;
+    calls.sort_by(|a, b| {
+        a.archived_at
+            .cmp(&b.archived_at)
+            .then(a.event_id.cmp(&b.event_id))
+    });
     progress(&format!(
-        "archive s3://{}: {} uses, {} justifications",
+        "archive s3://{}: {} uses, {} justifications, {} admin-session calls",
         archive.bucket(),
         uses.len(),
-        justifications.len()
+        justifications.len(),
+        calls.len()
     ));
     let oldest = Utc::now().timestamp() - since.as_secs() as i64;
     let mut rows: Vec<AuditRow> = uses
@@ -216,6 +254,11 @@ pub async fn export_archive(
         .map(|u| {
             let key = crate::message::metadata::event_key(&u.event_id);
             let found = justifications.iter().find(|j| j.event_ids.contains(&key));
+            let session = session::started(&u.record).or_else(|| session::of_call(&u.record));
+            let (actions, session_calls) = match &session {
+                Some(s) => activity_of(s, &calls),
+                None => (String::new(), Vec::new()),
+            };
             AuditRow {
                 time: u.time,
                 account: u.account,
@@ -229,11 +272,49 @@ pub async fn export_archive(
                 ticket_url: found.map(|j| j.ticket_url.clone()).unwrap_or_default(),
                 replied_by: found.map(|j| j.replied_by.join(" ")).unwrap_or_default(),
                 permalink: String::new(),
+                actions,
+                calls: session_calls,
             }
         })
         .collect();
     rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
     Ok(rows)
+}
+
+/// A session's calls from the archive: counted as its activity line counts them (in the order
+/// they were archived), and listed one by one.
+fn activity_of(
+    session: &SessionRef,
+    calls: &[crate::aws::archive::CallRecord],
+) -> (String, Vec<AuditCall>) {
+    let mut activity = ActivityPayload::new(session.clone());
+    let mut listed = Vec::new();
+    for c in calls.iter().filter(|c| {
+        SessionRef {
+            arn: c.session.clone(),
+            created: c.session_created,
+        }
+        .is(session)
+    }) {
+        let time = chrono::DateTime::parse_from_rfc3339(&c.time).map_or(0, |t| t.timestamp());
+        let call = Call {
+            event_id: c.event_id.clone(),
+            action: c.action.clone(),
+            resources: c.resources.clone(),
+            error: c.error.clone(),
+            time,
+        };
+        if activity.add(&call, usize::MAX) {
+            listed.push(AuditCall {
+                event_id: c.event_id.clone(),
+                time: c.time.clone(),
+                action: c.action.clone(),
+                resources: c.resources.clone(),
+                error: c.error.clone().unwrap_or_default(),
+            });
+        }
+    }
+    (activity.summary(), listed)
 }
 
 /// RFC 4180 CSV with a header row (the `csv` crate), every value kept as text in a spreadsheet.
@@ -260,6 +341,7 @@ pub fn to_csv(rows: &[AuditRow]) -> String {
             &r.ticket_url,
             &r.replied_by,
             &r.permalink,
+            &r.actions,
         ]);
     }
     let bytes = out.into_inner().expect("an in-memory CSV writer flushes");
@@ -392,11 +474,13 @@ mod tests {
             ticket_url: String::new(),
             replied_by: String::new(),
             permalink: String::new(),
+            actions: "-iam:CreateUser×1".into(),
+            calls: Vec::new(),
         };
         let csv = to_csv(&[row]);
         let line = csv.split_once("\r\n").unwrap().1;
         assert!(
-            line.starts_with("2026-11-01T10:00:00Z,\"a,b\",root_api_call,\"say \"\"hi\"\"\",'=HYPERLINK(1),'+1,\"e\r\n1\",yes,'@here,,,"),
+            line.starts_with("2026-11-01T10:00:00Z,\"a,b\",root_api_call,\"say \"\"hi\"\"\",'=HYPERLINK(1),'+1,\"e\r\n1\",yes,'@here,,,,'-iam:CreateUser×1"),
             "{line}"
         );
     }

@@ -300,6 +300,8 @@ def in_session(name, out, arn, created, at, event_id, source):
     d["eventTime"] = at
     d["eventID"] = event_id
     d["awsRegion"] = "us-east-1"
+    # Today's records always say it (the 2020 record predates the field).
+    d["readOnly"] = False
     if "errorMessage" in d:
         d["errorMessage"] = d["errorMessage"].split(" Encoded authorization failure message")[0]
     write(out, envelope(d, source))

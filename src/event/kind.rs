@@ -346,7 +346,7 @@ impl Kind {
                 shows_action: true,
                 shows_target: false,
                 shows_issued_key: false,
-                exception: read_only_call,
+                exception: no_exception,
                 words: Words {
                     icon: ":bust_in_silhouette:",
                     headline: Text {
@@ -366,12 +366,13 @@ impl Kind {
                 rules: &[Rule {
                     id: "AdminSessionActivity",
                     name: "admin-session-activity",
-                    description: "Calls that change something, made in an admin role's session: its activity line in the thread of the session's notice.",
+                    description: "Calls that change something (readOnly false; the rule's state never delivers read-only ones either), made in an admin role's session: its activity line in the thread of the session's notice.",
                     read_only: false,
                     switch: Some(Switch::SessionActivity),
                     spares_deployer: false,
                     pattern: r#"{"detail-type": ["AWS API Call via CloudTrail"],
-                        "detail": {"userIdentity": {"type": ["AssumedRole"], "arn": "$ADMIN_ROLE_SESSIONS"}}}"#,
+                        "detail": {"userIdentity": {"type": ["AssumedRole"], "arn": "$ADMIN_ROLE_SESSIONS"},
+                                   "readOnly": [false]}}"#,
                 }],
             },
             Kind::CentralizedRootSession => &Spec {
@@ -1153,12 +1154,6 @@ fn trust_lets_in_no_outsider(raw: &Value, known: Known<'_>) -> Option<&'static s
     (!opened).then_some(
         "a trust policy that lets in only this account, accounts privwatch knows, or services",
     )
-}
-
-/// Read-only calls are not a session's activity (its rule, in state `ENABLED`, is never given
-/// them; another rule's delivery may be).
-fn read_only_call(raw: &Value, _: Known<'_>) -> Option<&'static str> {
-    (raw["detail"]["readOnly"] == Value::Bool(true)).then_some("a read-only call")
 }
 
 /// A password or key a user makes for themselves is not one made for someone else.

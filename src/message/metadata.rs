@@ -348,6 +348,58 @@ pub fn payload_of<T: for<'de> Deserialize<'de>>(message: &Value, event_type: &st
 mod tests {
     use super::*;
 
+    fn call(id: &str, action: &str, error: Option<&str>) -> Call {
+        Call {
+            event_id: id.into(),
+            action: action.into(),
+            resources: vec![format!("arn:aws:iam::1:user/{id}")],
+            error: error.map(str::to_string),
+            time: 1_000,
+        }
+    }
+
+    #[test]
+    fn an_activity_counts_each_call_once_and_stays_bounded() {
+        let mut a = ActivityPayload::new(SessionRef::default());
+        assert!(a.add(&call("e1", "iam:CreateUser", None), 3));
+        assert!(
+            !a.add(&call("e1", "iam:CreateUser", None), 3),
+            "a redelivery"
+        );
+        assert!(a.add(
+            &call(
+                "e2",
+                "ec2:TerminateInstances",
+                Some("Client.UnauthorizedOperation")
+            ),
+            3
+        ));
+        assert!(a.add(
+            &call("e3", "ec2:TerminateInstances", Some("ThrottlingException")),
+            3
+        ));
+        assert_eq!((a.total, a.refused, a.failed), (3, 1, 1));
+        assert_eq!(a.summary(), "ec2:TerminateInstances×2; iam:CreateUser×1");
+        for i in 0..20 {
+            a.add(&call(&format!("x{i}"), &format!("svc:Action{i}"), None), 3);
+        }
+        assert_eq!(a.actions.len(), MAX_ACTIONS);
+        assert_eq!(a.other_actions, 20 + 2 - MAX_ACTIONS as u32);
+        assert_eq!(a.resources.len(), MAX_RESOURCES);
+        assert!(a.more_resources);
+        assert_eq!(a.event_ids, ["x17", "x18", "x19"], "the latest IDs kept");
+        assert!(a
+            .summary()
+            .ends_with(&format!("others×{}", a.other_actions)));
+        // What Slack's metadata takes: no array of plain strings.
+        let md = a.to_metadata();
+        for (key, value) in md["event_payload"].as_object().unwrap() {
+            if let Some(items) = value.as_array() {
+                assert!(items.iter().all(Value::is_object), "{key}");
+            }
+        }
+    }
+
     #[test]
     fn notice_payload_round_trips_and_tolerates_old_shapes() {
         let payload = NoticePayload {

@@ -130,15 +130,20 @@ pub async fn record(
     match &app.archive {
         Some(archive) => {
             archive.put_call(&call_record(u, &session, &call)).await?;
-            with_archive(app, archive, u, &session, &call, &channel, deadline).await
+            let place = Place {
+                channel: &channel,
+                detail,
+                deadline,
+            };
+            with_archive(app, archive, u, &session, &call, place).await
         }
         None => {
             app.with_session(&channel, deadline, async |cx| {
-                let counted = in_slack(cx, u, &session, &call).await;
+                let counted = in_slack(cx, u, detail, &session, &call).await;
                 if counted.is_err() {
                     app.memory.of::<Local>().forget(&session);
                 }
-                Ok(counted?)
+                counted
             })
             .await
         }
@@ -166,8 +171,9 @@ fn call_record(u: &PrivilegedUse, session: &SessionRef, call: &Call) -> CallReco
 async fn notice_of(
     cx: &Session<'_>,
     u: &PrivilegedUse,
+    detail: &Value,
     session: &SessionRef,
-) -> Result<(Ts, bool), SlackError> {
+) -> Result<(Ts, bool), Error> {
     let since = match session.created {
         0 => u.time.map_or(0, |t| t.timestamp()),
         created => created,
@@ -183,6 +189,10 @@ async fn notice_of(
         }
     }
     notices.require_complete()?;
+    // A notice of its own: a use like any other, so the archive's ledger holds it first.
+    if let Some(archive) = &cx.app.archive {
+        archive.put_use(&super::use_record(u, detail)).await?;
+    }
     let delivery = deliver::deliver_in(cx, u).await?;
     Ok((delivery.notice_ts, !delivery.notice_existed))
 }
@@ -240,13 +250,14 @@ async fn write_line(
 async fn in_slack(
     cx: &Session<'_>,
     u: &PrivilegedUse,
+    detail: &Value,
     session: &SessionRef,
     call: &Call,
-) -> Result<Counted, SlackError> {
+) -> Result<Counted, Error> {
     let local = cx.app.memory.of::<Local>();
     let (notice_ts, opened) = match local.get(session, cx.channel) {
         Some((notice, _)) => (notice, false),
-        None => notice_of(cx, u, session).await?,
+        None => notice_of(cx, u, detail, session).await?,
     };
     let line = line_of(cx, &notice_ts, session).await?;
     let (line_ts, mut activity) = match line {
@@ -268,6 +279,13 @@ async fn in_slack(
     })
 }
 
+/// Where a call is shown, and by when.
+struct Place<'a> {
+    channel: &'a str,
+    detail: &'a Value,
+    deadline: Instant,
+}
+
 /// With the archive: the session's state in S3 counts the call; the line follows at Slack's
 /// pace.
 async fn with_archive(
@@ -276,8 +294,11 @@ async fn with_archive(
     u: &PrivilegedUse,
     session: &SessionRef,
     call: &Call,
-    channel: &str,
-    deadline: Instant,
+    Place {
+        channel,
+        detail,
+        deadline,
+    }: Place<'_>,
 ) -> Result<Counted, Error> {
     let key = session.key();
     let (mut state, mut etag) = match archive.get_session::<SessionState>(&key).await? {
@@ -296,7 +317,7 @@ async fn with_archive(
     if Ts::new(&state.notice_ts).is_none() {
         let (notice_ts, now_opened) = app
             .with_session(channel, deadline, async |cx| {
-                Ok(notice_of(cx, u, session).await?)
+                notice_of(cx, u, detail, session).await
             })
             .await?;
         state.notice_ts = notice_ts.to_string();

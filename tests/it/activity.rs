@@ -34,6 +34,17 @@ fn counted(outcome: Outcome) -> privwatch::notify::activity::Counted {
     }
 }
 
+/// The scheduled catch-up (every minute in AWS), once Slack's pace allows another write.
+async fn catch_up(app: &privwatch::App) {
+    let event = serde_json::json!({
+        "version": "0", "id": "cu", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "111122223333", "time": "2026-11-01T10:40:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"], "detail": {}
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    handle(app, &event, deadline(30)).await.unwrap();
+}
+
 /// A call of `fixture_name`'s session with another event ID and time.
 fn again_in(fixture_name: &str, event_id: &str, second: u32) -> Value {
     let mut e = fixture(fixture_name);
@@ -244,13 +255,7 @@ async fn a_burst_of_calls_is_counted_in_the_archive_and_the_line_catches_up() {
             assert!(!counted(handle(&app, &event, deadline(10)).await.unwrap()).counted);
         }
     }
-    let catch_up = serde_json::json!({
-        "version": "0", "id": "cu", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "111122223333", "time": "2026-11-01T10:40:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:111122223333:rule/privwatch-catchup"], "detail": {}
-    });
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    handle(&app, &catch_up, deadline(30)).await.unwrap();
+    catch_up(&app).await;
 
     let notices = sandbox.top_level(DEMO_CHANNEL);
     assert_eq!(notices.len(), 1, "no post per call");
@@ -283,5 +288,105 @@ async fn a_burst_of_calls_is_counted_in_the_archive_and_the_line_catches_up() {
         archived.key_count(),
         Some(CALLS as i32),
         "each call archived once"
+    );
+}
+
+/// The export carries what each session did: the `actions` column from S3 and from Slack alike,
+/// and with `--format json` from the archive every call (event ID, time, action, resources,
+/// error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_export_carries_the_actions_from_s3_and_from_slack_alike() {
+    let Some(url) = moto_url("the audit of a session's actions") else {
+        return;
+    };
+    let client = s3(&url);
+    let name = bucket(&client, "privwatch-audit-actions").await;
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    app.archive = Some(Archive::new(client.clone(), &name));
+    for f in [
+        "saml-google-workspace-admin.json",
+        "session-saml-create-user.json",
+        "session-saml-run-instances-refused.json",
+        "session-unseen-start-create-user.json",
+    ] {
+        handle(&app, &fixture(f), deadline(10)).await.unwrap();
+    }
+    // The second call came within Slack's pace of the first: the line waits for the catch-up.
+    catch_up(&app).await;
+    let s3_env = [
+        ("ARCHIVE_BUCKET", name.as_str()),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let read = |out: std::process::Output| -> Vec<Value> {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let from_s3 = read(
+        audit_cli_with(
+            &sandbox,
+            &["--since", "1d", "--format", "json", "--from", "s3"],
+            &s3_env,
+        )
+        .await,
+    );
+    let from_slack = read(
+        audit_cli_with(
+            &sandbox,
+            &["--since", "1d", "--format", "json", "--from", "slack"],
+            &[],
+        )
+        .await,
+    );
+    let actions = |rows: &[Value]| -> Vec<(String, String)> {
+        let mut a: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["event_id"].as_str().unwrap().to_string(),
+                    r["actions"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        a.sort();
+        a
+    };
+    assert_eq!(
+        actions(&from_s3),
+        actions(&from_slack),
+        "S3 and Slack agree"
+    );
+    let saml = from_s3
+        .iter()
+        .find(|r| r["kind"] == "admin_role_via_saml")
+        .expect("the SAML start's row");
+    assert_eq!(saml["actions"], "ec2:RunInstances×1; iam:CreateUser×1");
+    let calls = saml["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    let refused = calls
+        .iter()
+        .find(|c| c["action"] == "ec2:RunInstances")
+        .unwrap();
+    assert_eq!(refused["error"], "Client.UnauthorizedOperation");
+    assert_eq!(refused["event_id"], "1a4debbb-12e9-4bde-b8c7-ea29002bb2a7");
+    let unseen = from_s3
+        .iter()
+        .find(|r| r["kind"] == "admin_session")
+        .expect("the unseen session's row");
+    assert_eq!(unseen["actions"], "iam:CreateUser×1");
+    // The CSV has the column.
+    let csv = audit_cli_with(&sandbox, &["--since", "1d", "--from", "slack"], &[]).await;
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert!(text.lines().next().unwrap().ends_with(",actions"), "{text}");
+    assert!(
+        text.contains("ec2:RunInstances×1; iam:CreateUser×1"),
+        "{text}"
     );
 }

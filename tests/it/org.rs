@@ -578,6 +578,9 @@ async fn another_parameter_written_is_not_the_canary() {
     let now = chrono::Utc::now().timestamp();
     let mut other = canary(&account(1), "us-east-1", now);
     other["detail"]["requestParameters"]["name"] = json!("/app/config");
+    // (By a person, as the real record this shape comes from: no admin session.)
+    other["detail"]["userIdentity"] =
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{}:user/ops", account(1))});
     let outcome = handle(&app, &other, deadline(10)).await.unwrap();
     assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
 }
