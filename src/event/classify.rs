@@ -460,8 +460,12 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
         }
     };
     let role_arn = non_empty(params.role_arn.clone()).or_else(|| match spec.person {
-        // SwitchRole: the role is only in the new session's ARN.
+        // SwitchRole: the role is only in the new session's ARN; an admin session's call: the
+        // session it was made in.
         Person::SwitchedFrom => identity_record.arn.as_deref().and_then(role_of_session),
+        Person::Caller if kind == Kind::AdminSession => {
+            identity_record.arn.as_deref().and_then(role_of_session)
+        }
         Person::Root | Person::SamlUser | Person::Caller | Person::WebIdentity => None,
     });
     let permission_set = role_arn.as_deref().and_then(permission_set_of);

@@ -218,6 +218,34 @@ mod japanese {
             &wording,
         );
         rendered.push(("back".into(), back));
+        let mut activity = crate::message::metadata::ActivityPayload::default();
+        for (i, (action, error)) in [
+            ("iam:CreateUser", None),
+            (
+                "ec2:TerminateInstances",
+                Some("Client.UnauthorizedOperation"),
+            ),
+            ("s3:PutBucketPolicy", Some("NoSuchBucket")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            activity.add(
+                &crate::event::session::Call {
+                    event_id: format!("e{i}"),
+                    action: action.into(),
+                    resources: vec!["arn:aws:iam::111122223333:user/mallory".into()],
+                    error: error.map(str::to_string),
+                    time: 1_764_000_000 + i as i64,
+                },
+                10,
+            );
+        }
+        rendered.push((
+            "activity".into(),
+            json!(crate::message::render::render_activity_line(&activity, &wording).text),
+        ));
+        rendered.push(("activity count".into(), json!(wording.activity_count(3))));
         for tracker in [false, true] {
             rendered.push(("modal".into(), render_modal("C1", "1.2", &wording, tracker)));
             let words = wording.modal(tracker);

@@ -419,8 +419,12 @@ impl Wording {
         let total = a.total;
         match self.lang {
             Lang::En => {
+                let calls = match total {
+                    1 => "1 write call".to_string(),
+                    n => format!("{n} write calls"),
+                };
                 let mut text = format!(
-                    ":memo: *What this session did* ({total} write calls, kept current): {}",
+                    ":memo: *What this session did* ({calls}, kept current): {}",
                     actions.join(" · ")
                 );
                 if !resources.is_empty() {
