@@ -44,6 +44,7 @@ cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$WATCH_PORT" \
   --env-var "MESSAGE_LANGUAGE=${MESSAGE_LANGUAGE:-en}" \
   --env-var "OIDC_OWNERS=repo:example-org/infra:*=<!subteam^S0PLATFORM>" \
   --env-var "JUSTIFY_BUTTON=true" \
+  --env-var "ADMIN_PERMISSION_SET_ARNS=arn:aws:sso:::permissionSet/ssoins-72233af8ea2d1f14/ps-ae5d1fa1f80b684e" \
   --env-var "SLACK_SIGNING_SECRET=demo-signing-secret" \
   --env-var "AWS_LAMBDA_LOG_FORMAT=JSON" \
   --env-var "AWS_LAMBDA_LOG_LEVEL=${AWS_LAMBDA_LOG_LEVEL:-info}" \

@@ -252,7 +252,8 @@ deploy() {
       "AccountNames=$ACCOUNT_NAMES" \
       "OrgReadRoleArn=$ORG_READ_ROLE_ARN" \
       "IamUserSignIn=$IAM_USER_SIGN_IN" \
-      "SessionActivity=$SESSION_ACTIVITY"
+      "SessionActivity=$SESSION_ACTIVITY" \
+      "AdminPermissionSetArns=$(echo $ADMIN_PERMISSION_SET_ARNS | tr ' ' ',')"
   # (A bus policy set by the template is what AWS applies; moto drops it, so the emulator gets
   # the same statement through the API.)
   if [ -n "${AWS_ENDPOINT_URL:-}" ]; then

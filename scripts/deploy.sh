@@ -119,6 +119,7 @@ deploy() {
       "WatchAdminAssumeRole=$WATCH_ADMIN_ASSUME_ROLE" \
       "IamUserSignIn=$IAM_USER_SIGN_IN" \
       "SessionActivity=$SESSION_ACTIVITY" \
+      "AdminPermissionSetArns=$(echo $ADMIN_PERMISSION_SET_ARNS | tr ' ' ',')" \
       "CoalesceMinutes=$COALESCE_MINUTES" \
       "EscalateAfterMinutes=$ESCALATE_AFTER_MINUTES" \
       "EscalationMention=$ESCALATION_MENTION" \

@@ -129,6 +129,15 @@ fn failed<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> AdminsError + '
     move |e| AdminsError(format!("{what}: {}", error_chain(&e)))
 }
 
+/// Only `ADMIN_PERMISSION_SETS` resolved (`--permission-set-arns`): no IAM read, so a deploy
+/// whose credentials may not list roles still gets the ARNs it was given and the names it can
+/// resolve.
+pub async fn permission_set_arns(sso: &aws_sdk_ssoadmin::Client, declared: &Declared) -> Report {
+    let mut report = Report::default();
+    permission_sets(sso, declared, &mut report).await;
+    report
+}
+
 /// Reads the account's roles and permission sets and compares them with `declared`.
 pub async fn find(
     iam: &aws_sdk_iam::Client,

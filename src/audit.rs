@@ -254,7 +254,13 @@ pub async fn export_archive(
         .map(|u| {
             let key = crate::message::metadata::event_key(&u.event_id);
             let found = justifications.iter().find(|j| j.event_ids.contains(&key));
-            let session = session::started(&u.record).or_else(|| session::of_call(&u.record));
+            // The session a use opened; an "admin session seen without its start" notice's use
+            // is the session's own first call. (A use of another kind made inside an admin
+            // session is not that session's row.)
+            let session = match u.kind.as_str() {
+                "admin_session" => session::of_call(&u.record),
+                _ => session::started(&u.record),
+            };
             let (actions, session_calls) = match &session {
                 Some(s) => activity_of(s, &calls),
                 None => (String::new(), Vec::new()),

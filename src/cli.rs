@@ -191,14 +191,8 @@ async fn admins(format: ReportFormat, permission_set_arns: bool) -> ExitCode {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let iam = aws_sdk_iam::Client::new(&aws);
     let sso = aws_sdk_ssoadmin::Client::new(&aws);
-    let report = match find(&iam, &sso, &declared).await {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("privwatch admins: {e}");
-            return ExitCode::from(2);
-        }
-    };
     if permission_set_arns {
+        let report = privwatch::admins::permission_set_arns(&sso, &declared).await;
         for arn in &report.permission_set_arns {
             println!("{arn}");
         }
@@ -207,6 +201,13 @@ async fn admins(format: ReportFormat, permission_set_arns: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let report = match find(&iam, &sso, &declared).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("privwatch admins: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match format {
         ReportFormat::Json => println!(
             "{}",

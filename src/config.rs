@@ -349,11 +349,24 @@ impl Config {
             TokenSetting::Secret(arn) => Some(arn.as_str()),
             TokenSetting::Env(_) => None,
         };
-        let mut deployment = Deployment::new(
+        let deployment = Deployment::new(
             &function_name,
             secret_arn,
             get("DEPLOY_ROLE_ARN").as_deref(),
         );
+        let permission_sets: Vec<String> = get("ADMIN_PERMISSION_SET_ARNS")
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(bad) = permission_sets.iter().find(|a| !a.starts_with("arn:")) {
+            return Err(ConfigError::Invalid {
+                name: "ADMIN_PERMISSION_SET_ARNS",
+                why: format!("{bad:?} is not a permission set's ARN"),
+            });
+        }
+        let mut deployment = deployment.with_permission_sets(&permission_sets);
         // A hub's spokes are rolled out by StackSets (organization mode only).
         deployment.stacksets_roll_out = organization_id.is_some();
         deployment.known_accounts = account_names.iter().map(|(id, _)| id.clone()).collect();

@@ -173,6 +173,28 @@ impl Default for Deployment {
 }
 
 impl Deployment {
+    /// The admin permission sets (`ADMIN_PERMISSION_SET_ARNS`, resolved at deploy): the
+    /// assignment rule's `"$ADMIN_PERMISSION_SETS"` is decided here as in the deployed rule — an
+    /// admin session's other calls reach the function by their own rule and must not pass it —
+    /// and with none the rule is left out, as `synth.py` leaves it out.
+    pub fn with_permission_sets(mut self, arns: &[String]) -> Self {
+        let list = Value::from(arns.to_vec()).to_string();
+        self.rules.retain_mut(|(_, rule, pattern)| {
+            if !rule.pattern.contains("\"$ADMIN_PERMISSION_SETS\"") {
+                return true;
+            }
+            if arns.is_empty() {
+                return false;
+            }
+            let text = pattern
+                .to_string()
+                .replace("\"$ADMIN_PERMISSION_SETS\"", &list);
+            *pattern = serde_json::from_str(&text).unwrap_or(Value::Null);
+            true
+        });
+        self
+    }
+
     /// `function_name`: `AWS_LAMBDA_FUNCTION_NAME` (the rules are named `<function>-…`);
     /// `secret_arn`: the token secret, which may also be addressed by its name.
     pub fn new(function_name: &str, secret_arn: Option<&str>, deploy_role: Option<&str>) -> Self {

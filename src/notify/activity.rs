@@ -39,7 +39,7 @@ use tokio::time::Instant;
 /// later is still recognised).
 const STATE_IDS: usize = 20_000;
 /// How far before a session's creation its notice is looked for (a start recorded a little
-/// before the session's own clock).
+/// before the session's own clock), beyond the coalescing window.
 const SEARCH_BEFORE_SECS: i64 = 300;
 /// History pages searched for a session's notice.
 const MAX_SEARCH_PAGES: u32 = 250;
@@ -177,7 +177,9 @@ async fn notice_of(
     let since = match session.created {
         0 => u.time.map_or(0, |t| t.timestamp()),
         created => created,
-    } - SEARCH_BEFORE_SECS;
+    } - SEARCH_BEFORE_SECS
+        // A start may have joined an older notice of the same person (coalescing).
+        - cx.app.config.coalesce_window.as_secs() as i64;
     let oldest = Ts::from_seconds(since.max(0));
     let mut notices = our_notices(cx, Some(&oldest), MAX_SEARCH_PAGES);
     while let Some(page) = notices.next().await? {
@@ -326,14 +328,22 @@ async fn with_archive(
     if counted || etag.is_none() {
         etag = Some(save(archive, &key, &state, etag.as_deref()).await?);
     }
-    let due = chrono::Utc::now().timestamp() - state.written_at >= flush_gap(app).as_secs() as i64;
-    let written = if state.shown < state.activity.total && (due || state.line_ts.is_empty()) {
-        flush_state(app, archive, &key, &mut state, etag, deadline).await?;
-        true
-    } else {
-        if state.shown < state.activity.total {
-            archive.mark_behind(&format!("session-{key}")).await?;
+    let gap_ms = flush_gap(app).as_millis() as i64;
+    let due = chrono::Utc::now().timestamp_millis() - state.written_at * 1000 >= gap_ms;
+    let behind = state.shown < state.activity.total;
+    let written = if behind {
+        // Marked first: if Slack refuses the write through every retry, the catch-up still finds
+        // the session (it clears the mark once the line is current).
+        let marker = format!("session-{key}");
+        archive.mark_behind(&marker).await?;
+        if due || state.line_ts.is_empty() {
+            flush_state(app, archive, &key, &mut state, etag, deadline).await?;
+            archive.clear_behind(&marker).await?;
+            true
+        } else {
+            false
         }
+    } else {
         false
     };
     Ok(Counted {
@@ -369,7 +379,7 @@ async fn flush_state(
     let (Some(notice_ts), channel) = (Ts::new(&state.notice_ts), state.channel.clone()) else {
         return Ok(());
     };
-    let line_ts = app
+    let written = app
         .with_session(&channel, deadline, async |cx| {
             let line = match Ts::new(&state.line_ts) {
                 Some(ts) => Some(ts),
@@ -379,8 +389,19 @@ async fn flush_state(
             };
             Ok(write_line(cx, &notice_ts, line.as_ref(), &state.activity).await?)
         })
-        .await?;
-    state.line_ts = line_ts.to_string();
+        .await;
+    let line_ts = match written {
+        Ok(ts) => ts.to_string(),
+        // The notice or its line deleted, the channel archived: Slack refuses for good. The
+        // session's calls stay in the archive; its line ends there (logged) instead of failing
+        // every call and every catch-up after it.
+        Err(Error::Slack(e)) if !e.is_transient() && !e.is_auth() => {
+            tracing::error!(session = %key, error = %e, "Slack refuses an admin session's activity line for good; its calls stay in the archive");
+            String::new()
+        }
+        Err(e) => return Err(e),
+    };
+    state.line_ts = line_ts;
     state.shown = state.activity.total;
     state.written_at = chrono::Utc::now().timestamp();
     save(archive, key, state, etag.as_deref()).await?;
@@ -409,21 +430,41 @@ pub async fn catch_up(app: &App, deadline: Instant) -> Result<CaughtUp, Error> {
     keys.sort();
     keys.dedup();
     let mut report = CaughtUp::default();
+    let mut failure = None;
     for (i, key) in keys.iter().enumerate() {
         if Instant::now() + flush_gap(app) + CATCH_UP_MARGIN >= deadline {
             report.left = keys.len() - i;
             break;
         }
-        if let Some((mut state, etag)) = archive.get_session::<SessionState>(key).await? {
-            if state.shown < state.activity.total {
-                flush_state(app, archive, key, &mut state, Some(etag), deadline).await?;
+        let flushed = async {
+            if let Some((mut state, etag)) = archive.get_session::<SessionState>(key).await? {
+                if state.shown < state.activity.total {
+                    flush_state(app, archive, key, &mut state, Some(etag), deadline).await?;
+                    return Ok::<bool, Error>(true);
+                }
+            }
+            Ok(false)
+        }
+        .await;
+        match flushed {
+            Ok(true) => {
                 report.flushed += 1;
+                archive.clear_behind(&format!("session-{key}")).await?;
                 if i + 1 < keys.len() {
                     tokio::time::sleep(flush_gap(app)).await;
                 }
             }
+            Ok(false) => archive.clear_behind(&format!("session-{key}")).await?,
+            // One session's failure does not hold up the others; the invocation fails at the end
+            // (its mark stays: the next catch-up tries again).
+            Err(e) => {
+                tracing::error!(session = %key, error = %e, "an admin session's line could not catch up");
+                failure = Some(e);
+            }
         }
-        archive.clear_behind(&format!("session-{key}")).await?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     Ok(report)
 }

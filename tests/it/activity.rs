@@ -390,3 +390,95 @@ async fn the_audit_export_carries_the_actions_from_s3_and_from_slack_alike() {
         "{text}"
     );
 }
+
+/// An admin session's other writes come by the activity rule: one that another kind's rule
+/// would decide by a deployment fact (an assignment of a permission set that is not an admin
+/// one) is the session's activity, not that kind — the function checks the permission set
+/// against `ADMIN_PERMISSION_SET_ARNS` as the deployed rule does.
+#[tokio::test]
+async fn an_admin_sessions_assignment_of_another_permission_set_is_only_activity() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let mut call = fixture("ignored-identity-center-other-assignment.json");
+    call["detail"]["userIdentity"] =
+        fixture("session-unseen-start-create-user.json")["detail"]["userIdentity"].clone();
+    let c = counted(handle(&app, &call, deadline(10)).await.unwrap());
+    assert!(c.opened && c.counted, "{c:?}");
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(payload(&notices[0])["kind"], "admin_session");
+    // The admin set assigned in the same session is the grant it is.
+    let mut admin = fixture("identity-center-admin-assignment.json");
+    admin["detail"]["userIdentity"] = call["detail"]["userIdentity"].clone();
+    let outcome = handle(&app, &admin, deadline(10)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Delivered(_)), "{outcome:?}");
+}
+
+/// A session whose line Slack refuses for good (deleted, the channel archived) ends there: the
+/// catch-up and the session's later calls go on (its calls stay in the archive), and a refusal
+/// that outlasts every retry leaves the session marked for the catch-up instead of behind for
+/// ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_slack_refuses_for_good_does_not_hold_up_the_catch_up() {
+    use slack_sandbox::Fault;
+    let Some(url) = moto_url("an activity line refused for good") else {
+        return;
+    };
+    let client = s3(&url);
+    let name = bucket(&client, "privwatch-activity-gone").await;
+    let sandbox = sandbox().await;
+    let mut app = app_for(&sandbox);
+    app.archive = Some(Archive::new(client.clone(), &name));
+    handle(
+        &app,
+        &fixture("saml-google-workspace-admin.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    handle(
+        &app,
+        &fixture("session-saml-create-user.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    // The next call comes within Slack's pace: counted in S3, marked for the catch-up.
+    handle(
+        &app,
+        &fixture("session-saml-run-instances-refused.json"),
+        deadline(10),
+    )
+    .await
+    .unwrap();
+    let markers = |client: aws_sdk_s3::Client, name: String| async move {
+        client
+            .list_objects_v2()
+            .bucket(&name)
+            .prefix("behind/session-")
+            .send()
+            .await
+            .unwrap()
+            .key_count()
+            .unwrap_or(0)
+    };
+    assert_eq!(markers(client.clone(), name.clone()).await, 1);
+    script(
+        &sandbox,
+        "chat.update",
+        None,
+        Fault::SlackError {
+            code: "message_not_found".into(),
+        },
+        20,
+    );
+    catch_up(&app).await;
+    assert_eq!(
+        markers(client.clone(), name.clone()).await,
+        0,
+        "the catch-up moved on"
+    );
+    // The session's later calls are counted (archive) and do not fail.
+    let mut later = fixture("session-saml-create-user.json");
+    later["detail"]["eventID"] = Value::from("after-the-line-went");
+    assert!(handle(&app, &later, deadline(10)).await.is_ok());
+}

@@ -21,6 +21,10 @@ pub const FUNCTION_ENV: &[(&str, &str)] = &[
     ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
     ("AWS_REGION", "us-east-1"),
+    (
+        "ADMIN_PERMISSION_SET_ARNS",
+        privwatch_testkit::EXAMPLE_ADMIN_PERMISSION_SET,
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

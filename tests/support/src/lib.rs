@@ -124,6 +124,10 @@ pub async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig::default(), 0).await.unwrap()
 }
 
+/// The admin permission set of the example account file (its ARN form).
+pub const EXAMPLE_ADMIN_PERMISSION_SET: &str =
+    "arn:aws:sso:::permissionSet/ssoins-72233af8ea2d1f14/ps-ae5d1fa1f80b684e";
+
 pub fn config_for(sandbox: &Sandbox, token: TokenSetting) -> Config {
     config_with(sandbox, token, &[])
 }
@@ -140,6 +144,8 @@ pub fn config_with(sandbox: &Sandbox, token: TokenSetting, extra: &[(&str, &str)
             "SLACK_API_URL" => Some(api.clone()),
             "ACCOUNT_NAME" => Some("demo-prod".to_string()),
             "OIDC_OWNERS" => Some("repo:example-org/infra:*=<!subteam^S0PLATFORM>".to_string()),
+            // As `make deploy` resolves the example account file's ADMIN_PERMISSION_SETS.
+            "ADMIN_PERMISSION_SET_ARNS" => Some(EXAMPLE_ADMIN_PERMISSION_SET.to_string()),
             _ => None,
         }
         .or(match (&token, name) {
