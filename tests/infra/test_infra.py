@@ -213,6 +213,10 @@ def test_function_configuration(deployed):
     assert env["MESSAGE_LANGUAGE"] == "en"
     assert env["FALLBACK_MENTION"] == "<!here>"
     assert "SLACK_BOT_TOKEN" not in env, "the token never goes into the environment"
+    # ADMIN_PERMISSION_SETS resolved by `privwatch admins` at deploy (the name is in no Identity
+    # Center moto knows; the ARN is passed through): the function checks assignments as the rule does.
+    assert env["ADMIN_PERMISSION_SET_ARNS"] == "arn:aws:sso:::permissionSet/ssoins-72233af8ea2d1f14/ps-ae5d1fa1f80b684e"
+    assert env["TRAIL_CANARY"] == "on"
     # moto skips AWS::SecretsManager::Secret, so the ARN of the secret this deploy creates reads
     # back empty; test_an_existing_secret_is_wired_… checks SLACK_TOKEN_SECRET_ARN.
 
