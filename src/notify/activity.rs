@@ -15,8 +15,8 @@
 //! holds the call a retry brings again). With the archive (`ARCHIVE_BUCKET`) each call is first
 //! archived (`activity/<event id>.json`, a conditional create), the session's state
 //! (`sessions/<key>.json`, rewritten only if unchanged since read) counts it, and the line is
-//! written at most once per [`flush_gap`] — a `terraform apply` of hundreds of calls a minute
-//! costs a few `chat.update`s, and the scheduled catch-up (`behind/session-<key>`) brings a line
+//! written at most once per [`flush_gap`] — a `terraform apply` of 500 calls a minute costs
+//! about fifty `chat.update`s, not a thousand (`make bench`), and the scheduled catch-up (`behind/session-<key>`) brings a line
 //! left behind up to its state within a minute.
 
 use crate::app::{App, Session};
