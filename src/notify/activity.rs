@@ -16,8 +16,8 @@
 //! archived (`activity/<event id>.json`, a conditional create), the session's state
 //! (`sessions/<key>.json`, rewritten only if unchanged since read) counts it, and the line is
 //! written at most once per [`flush_gap`] — a `terraform apply` of 500 calls a minute costs
-//! about fifty `chat.update`s, not a thousand (`make bench`), and the scheduled catch-up (`behind/session-<key>`) brings a line
-//! left behind up to its state within a minute.
+//! about fifty `chat.update`s, not a thousand (`make bench`) — and the scheduled catch-up
+//! (`behind/session-<key>`) brings a line left behind up to its state within a minute.
 
 use crate::app::{App, Session};
 use crate::aws::archive::{Archive, CallRecord};
