@@ -124,12 +124,19 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
         }
         Classified::Use(u) => u,
     };
-    if use_.kind == Kind::AdminSession {
+    // An admin session's call, and a root call of a console session: counted in the session's
+    // activity line (a root call without a session — a root access key's — is a use as before).
+    let session_call = match use_.kind {
+        Kind::AdminSession => true,
+        Kind::RootApiCall => use_.session.is_some(),
+        _ => false,
+    };
+    if session_call {
         let event_id = use_.event_id.clone();
         return match activity::record(app, &use_, &record.raw["detail"], deadline).await {
             Ok(counted) => {
                 tracing::info!(
-                    event_id = %event_id, kind = "admin_session",
+                    event_id = %event_id, kind = use_.kind.as_str(),
                     outcome = if counted.counted { "counted" } else { "already_counted" },
                     opened = counted.opened, total = counted.total,
                     slack_ts = %counted.notice_ts,
@@ -138,7 +145,7 @@ pub async fn handle(app: &App, payload: &Value, deadline: Instant) -> Result<Out
                 Ok(Outcome::Counted(counted))
             }
             Err(error) => {
-                tracing::error!(event_id = %event_id, kind = "admin_session", outcome = "failed", %error, "admin session's call NOT counted; Lambda will retry");
+                tracing::error!(event_id = %event_id, kind = use_.kind.as_str(), outcome = "failed", %error, "admin session's call NOT counted; Lambda will retry");
                 Err(error)
             }
         };

@@ -321,3 +321,22 @@ in_session("session-davxiao-switchrole-createuser", "session-unseen-start-create
 in_session("session-davxiao-switchrole-createuser", "ignored-session-of-a-non-admin-role.json",
            f"arn:aws:sts::{ACCOUNT}:assumed-role/ReadOnly/dave@example.com", "2026-11-01T08:30:00Z",
            "2026-11-01T09:10:00Z", "38d0221b-61e0-47d6-9c45-7eb2dc551203", "aws.iam")
+
+# The root user's console session: the same real CreateUser call made as root in the session the
+# root sign-in fixture opens (root console calls carry the sign-in's time as `creationDate`, as
+# the real root Identity Center records above do).
+d = record("session-davxiao-switchrole-createuser")
+signin = json.loads((FIXTURES / "root-signin-success-mfa.json").read_text())["detail"]
+d["userIdentity"] = {
+    "type": "Root",
+    "principalId": ACCOUNT,
+    "arn": f"arn:aws:iam::{ACCOUNT}:root",
+    "accountId": ACCOUNT,
+    "accessKeyId": "ASIAEXAMPLEROOTCONSOLE",
+    "sessionContext": {"sessionIssuer": {}, "webIdFederationData": {},
+                       "attributes": {"creationDate": signin["eventTime"], "mfaAuthenticated": "true"}},
+}
+d.update({"recipientAccountId": ACCOUNT, "eventTime": "2026-11-01T09:20:05Z", "readOnly": False,
+          "eventID": "38d0221b-61e0-47d6-9c45-7eb2dc551204", "awsRegion": "us-east-1",
+          "sessionCredentialFromConsole": "true"})
+write("session-root-create-user.json", envelope(d, "aws.iam"))

@@ -605,7 +605,11 @@ fn describe(kind: Kind, record: &Record) -> PrivilegedUse {
             None
         },
         session: match kind {
-            Kind::AdminSession => crate::event::session::of_call(&raw["detail"]),
+            // A centralized root session's calls are joined by their key (`session_key`).
+            Kind::AdminSession | Kind::RootApiCall if !centralized_root => {
+                crate::event::session::of_call(&raw["detail"])
+            }
+            Kind::AdminSession | Kind::RootApiCall => None,
             _ => crate::event::session::started(&raw["detail"]),
         },
     }

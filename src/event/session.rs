@@ -62,32 +62,47 @@ fn seconds(time: Option<&str>) -> i64 {
         .map_or(0, |t| t.with_timezone(&Utc).timestamp())
 }
 
-/// The session a start record opens (`detail` is the CloudTrail record).
+/// The session a start record opens (`detail` is the CloudTrail record): an assumed role's, or
+/// the root user's console session (a successful root `ConsoleLogin`, whose `eventTime` its
+/// calls carry as `creationDate`).
 pub fn started(detail: &Value) -> Option<SessionRef> {
+    let created = seconds(text(detail, &["eventTime"]));
     let arn = match text(detail, &["eventName"])? {
         "SwitchRole" => text(detail, &["userIdentity", "arn"])?,
+        "ConsoleLogin" => {
+            let root = text(detail, &["userIdentity", "type"]) == Some("Root")
+                && text(detail, &["responseElements", "ConsoleLogin"]) == Some("Success");
+            let arn = text(detail, &["userIdentity", "arn"]).filter(|_| root)?;
+            return Some(SessionRef {
+                arn: arn.to_string(),
+                created,
+            });
+        }
         _ => text(detail, &["responseElements", "assumedRoleUser", "arn"])?,
     };
     arn.contains(":assumed-role/").then(|| SessionRef {
         arn: arn.to_string(),
-        created: seconds(text(detail, &["eventTime"])),
+        created,
     })
 }
 
-/// The session a call was made in (an assumed role's).
+/// The session a call was made in: an assumed role's, or the root user's console session (a
+/// root call with a `creationDate`; a root access key's calls have no session).
 pub fn of_call(detail: &Value) -> Option<SessionRef> {
     let arn = text(detail, &["userIdentity", "arn"])?;
-    arn.contains(":assumed-role/").then(|| SessionRef {
+    let created = seconds(text(
+        detail,
+        &[
+            "userIdentity",
+            "sessionContext",
+            "attributes",
+            "creationDate",
+        ],
+    ));
+    let root = text(detail, &["userIdentity", "type"]) == Some("Root") && created > 0;
+    (arn.contains(":assumed-role/") || root).then(|| SessionRef {
         arn: arn.to_string(),
-        created: seconds(text(
-            detail,
-            &[
-                "userIdentity",
-                "sessionContext",
-                "attributes",
-                "creationDate",
-            ],
-        )),
+        created,
     })
 }
 
@@ -193,6 +208,32 @@ mod tests {
             &json!({"userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob"}})
         )
         .is_none());
+    }
+
+    #[test]
+    fn a_root_console_session_is_its_sign_in_and_its_calls() {
+        let root = "arn:aws:iam::111122223333:root";
+        let sign_in = json!({"eventName": "ConsoleLogin", "eventTime": "2026-11-01T09:12:44Z",
+            "userIdentity": {"type": "Root", "arn": root}, "responseElements": {"ConsoleLogin": "Success"}});
+        let call = json!({"userIdentity": {"type": "Root", "arn": root,
+            "sessionContext": {"attributes": {"creationDate": "2026-11-01T09:12:44Z"}}}});
+        assert!(started(&sign_in).unwrap().is(&of_call(&call).unwrap()));
+        let failed = json!({"eventName": "ConsoleLogin", "eventTime": "2026-11-01T09:12:44Z",
+            "userIdentity": {"type": "Root", "arn": root}, "responseElements": {"ConsoleLogin": "Failure"}});
+        assert!(
+            started(&failed).is_none(),
+            "a failed sign-in opens no session"
+        );
+        let iam_user = json!({"eventName": "ConsoleLogin", "eventTime": "2026-11-01T09:12:44Z",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob"},
+            "responseElements": {"ConsoleLogin": "Success"}});
+        assert!(started(&iam_user).is_none());
+        let key =
+            json!({"userIdentity": {"type": "Root", "arn": root, "accessKeyId": "AKIAEXAMPLE"}});
+        assert!(
+            of_call(&key).is_none(),
+            "a root access key's calls have no session"
+        );
     }
 
     #[test]

@@ -482,3 +482,49 @@ async fn a_line_slack_refuses_for_good_does_not_hold_up_the_catch_up() {
     later["detail"]["eventID"] = Value::from("after-the-line-went");
     assert!(handle(&app, &later, deadline(10)).await.is_ok());
 }
+
+/// The root user's console session: its calls join the root sign-in's thread in its activity
+/// line, instead of a line each; a root access key's call (no session) is a use as before.
+#[tokio::test]
+async fn root_console_calls_join_the_root_sign_in_as_its_activity_line() {
+    let sandbox = sandbox().await;
+    let app = app_for(&sandbox);
+    let sign_in = handle(&app, &fixture("root-signin-success-mfa.json"), deadline(10))
+        .await
+        .unwrap();
+    assert!(matches!(sign_in, Outcome::Delivered(_)), "{sign_in:?}");
+    for delivery in 0..2 {
+        let c = counted(
+            handle(
+                &app,
+                &fixture("session-root-create-user.json"),
+                deadline(10),
+            )
+            .await
+            .unwrap(),
+        );
+        assert!(!c.opened && c.counted == (delivery == 0), "{c:?}");
+    }
+    let notices = sandbox.top_level(DEMO_CHANNEL);
+    assert_eq!(notices.len(), 1);
+    let lines = activity_lines(&sandbox, &notices[0].ts);
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].text.contains("`iam:CreateUser` ×1"),
+        "{}",
+        lines[0].text
+    );
+    assert_eq!(
+        replies(&sandbox, &notices[0].ts).len(),
+        2,
+        "the ask and the activity line"
+    );
+    // A root access key's call has no session: a use of its own kind, as before.
+    let mut key_call = fixture("session-root-create-user.json");
+    key_call["detail"]["eventID"] = Value::from("root-key-call");
+    key_call["detail"]["userIdentity"] = serde_json::json!({"type": "Root",
+        "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333",
+        "accessKeyId": "AKIAEXAMPLEROOTKEY1"});
+    let outcome = handle(&app, &key_call, deadline(10)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Delivered(_)), "{outcome:?}");
+}

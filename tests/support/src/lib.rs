@@ -44,7 +44,7 @@ impl Expected {
     /// A call in an admin session: counted in its session's activity line (a notice of its own
     /// only when the session's start was not seen).
     pub fn session_call(&self) -> bool {
-        self.kind.as_deref() == Some("admin_session")
+        self.kind.as_deref() == Some("admin_session") || self.file.starts_with("session-")
     }
 
     /// privwatch, handed it, ignores it.
