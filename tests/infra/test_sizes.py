@@ -28,6 +28,7 @@ EXAMPLE_ARNS = [
     "arn:aws:iam::111122223333:role/CiDeployAdmin",
 ]
 PATTERNS = ["*AWSReservedSSO_AdministratorAccess_*", "*AWSReservedSSO_PowerUserAccess_*"]
+EXAMPLE_PERMISSION_SET = "arn:aws:sso:::permissionSet/ssoins-72233af8ea2d1f14/ps-ae5d1fa1f80b684e"
 # 25 admin role ARNs, as an organization with a role per team and account has.
 MANY_ARNS = EXAMPLE_ARNS + [
     f"arn:aws:iam::{100000000000 + i * 7919:012d}:role/platform/team-{i:02d}/BreakGlassAdministrator"
@@ -37,7 +38,9 @@ MANY_ARNS = EXAMPLE_ARNS + [
 
 def rendered_rules(arns, patterns, function_name="privwatch", template="notifier"):
     text = synth.synth((ROOT / f"infra/{template}.yaml").read_text(), arns, patterns, pathlib.Path("/x.zip"),
-                       env={"FUNCTION_NAME": function_name})
+                       env={"FUNCTION_NAME": function_name,
+                            # As `make deploy` resolves the example's ADMIN_PERMISSION_SETS.
+                            "ADMIN_PERMISSION_SET_ARNS": EXAMPLE_PERMISSION_SET})
     from cfnlint.decode import decode_str
 
     doc, matches = decode_str(text)
