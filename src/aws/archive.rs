@@ -163,13 +163,7 @@ impl Archive {
         &self,
         session: &str,
     ) -> Result<Option<(T, String)>, ArchiveError> {
-        let key = format!("{SESSIONS}{session}.json");
-        let Some((bytes, etag)) = self.get(&key).await? else {
-            return Ok(None);
-        };
-        let state = serde_json::from_slice(&bytes)
-            .map_err(|e| self.error("read", format!("{key}: {e}")))?;
-        Ok(Some((state, etag)))
+        self.get_state(&format!("{SESSIONS}{session}.json")).await
     }
 
     /// Writes an admin session's state if it is still the version read (`None`: if there is none
@@ -180,12 +174,7 @@ impl Archive {
         state: &T,
         etag: Option<&str>,
     ) -> Result<Option<String>, ArchiveError> {
-        let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
-        let only = match etag {
-            Some(etag) => Only::IfMatch(etag),
-            None => Only::IfAbsent,
-        };
-        self.put(&format!("{SESSIONS}{session}.json"), body, only)
+        self.put_state(&format!("{SESSIONS}{session}.json"), state, etag)
             .await
     }
 
@@ -194,13 +183,7 @@ impl Archive {
         &self,
         series: &str,
     ) -> Result<Option<(T, String)>, ArchiveError> {
-        let key = format!("{SERIES}{series}.json");
-        let Some((bytes, etag)) = self.get(&key).await? else {
-            return Ok(None);
-        };
-        let state = serde_json::from_slice(&bytes)
-            .map_err(|e| self.error("read", format!("{key}: {e}")))?;
-        Ok(Some((state, etag)))
+        self.get_state(&format!("{SERIES}{series}.json")).await
     }
 
     /// Writes a person's series state if it is still the version read (`etag`; `None`: if there is
@@ -211,13 +194,37 @@ impl Archive {
         state: &T,
         etag: Option<&str>,
     ) -> Result<Option<String>, ArchiveError> {
+        self.put_state(&format!("{SERIES}{series}.json"), state, etag)
+            .await
+    }
+
+    /// A working state (a series', a session's) and its ETag, if there is one.
+    async fn get_state<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, String)>, ArchiveError> {
+        let Some((bytes, etag)) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let state = serde_json::from_slice(&bytes)
+            .map_err(|e| self.error("read", format!("{key}: {e}")))?;
+        Ok(Some((state, etag)))
+    }
+
+    /// Writes a working state only if it is still the version read (`etag`), or only if there is
+    /// none yet (`None`).
+    async fn put_state<T: Serialize>(
+        &self,
+        key: &str,
+        state: &T,
+        etag: Option<&str>,
+    ) -> Result<Option<String>, ArchiveError> {
         let body = serde_json::to_vec(state).map_err(|e| self.error("written", e))?;
         let only = match etag {
             Some(etag) => Only::IfMatch(etag),
             None => Only::IfAbsent,
         };
-        self.put(&format!("{SERIES}{series}.json"), body, only)
-            .await
+        self.put(key, body, only).await
     }
 
     /// Keeps a series that left its person's state (`threads/<key>/<notice ts>.json`).
