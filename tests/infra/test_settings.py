@@ -209,8 +209,9 @@ def test_all_on_archive_with_object_lock(all_on):
     assert str(env["ARCHIVE_LOCK_DAYS"]) == "7"
     role = client("lambda", "eu-west-1").get_function(FunctionName="pw-on")["Configuration"]["Role"]
     retention = [s for s in statements_of(role) if "s3:PutObjectRetention" in json.dumps(s["Action"])]
+    # Records alone: uses, justifications and admin sessions' calls (not the working states).
     assert len(retention) == 1 and sorted(retention[0]["Resource"]) == [
-        f"arn:aws:s3:::{bucket}/justifications/*", f"arn:aws:s3:::{bucket}/uses/*"]
+        f"arn:aws:s3:::{bucket}/activity/*", f"arn:aws:s3:::{bucket}/justifications/*", f"arn:aws:s3:::{bucket}/uses/*"]
 
 
 def test_all_on_alarm_mail_is_subscribed(all_on):
